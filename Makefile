@@ -1,0 +1,59 @@
+# labkit: every target does its own set-up (creates .venv if missing, installs the project).
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.labkit-installed
+PORT ?= 5006
+export PANEL_INLINE := 1
+export PYTHONHASHSEED := 0
+
+.PHONY: setup lab test test-fast serve gallery bench browser lint clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (labkit)" >/dev/null
+	touch $(STAMP)
+
+## make lab: JupyterLab on notebooks/, Panel inline so it renders offline
+lab: setup
+	$(BIN)/labkit lab
+
+## make test: unit + property + notebook (papermill) + browser tests
+test: setup browser
+	$(BIN)/python -m pytest tests
+
+## make test-fast: everything but the browser tests
+test-fast: setup
+	$(BIN)/python -m pytest tests -m "not ui"
+
+## Debian chromium for the browser tests; installed when missing and we are root.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	  echo "installing Debian chromium for the browser tests"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+	  echo "chromium not found and cannot install it (not root): browser tests will be skipped" \
+	       "(outside CI). Install it with: sudo apt-get install chromium"; \
+	fi
+
+serve: setup
+	$(BIN)/labkit serve --address 127.0.0.1 --port $(PORT)
+
+gallery: setup
+	$(BIN)/python -m labkit.gallery --out build/gallery
+
+bench: setup
+	$(BIN)/python benchmarks/run_all.py --out build/bench
+
+lint: setup
+	$(BIN)/ruff check labkit widgets tests benchmarks
+	$(BIN)/nbstripout --verify notebooks/*.ipynb
+
+clean:
+	rm -rf build .pytest_cache
