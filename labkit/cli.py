@@ -125,7 +125,8 @@ def cmd_papers(args) -> int:
             print(f"labkit papers: {p}", file=sys.stderr)
         return 1
     table = ledger(args.papers, args.records)
-    text = table.to_markdown(index=False) if len(table) else "(no claims yet)"
+    from labkit.tables import markdown_table
+    text = markdown_table(table) if len(table) else "(no claims yet: see papers/README.md)"
     print(text)
     return 0
 

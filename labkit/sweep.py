@@ -98,7 +98,7 @@ def sweep(notebook: str | os.PathLike, grid: Mapping[str, Sequence[Any]], *, out
             client.close()
         if cluster is not None:
             cluster.close()
-    table = pd.DataFrame(rows).sort_values("run").reset_index(drop=True)
+    table = pd.DataFrame(rows).sort_values("run").reset_index(drop=True).convert_dtypes()
     _write_csv_atomic(table, out / "results.csv")
     return table
 

@@ -1,0 +1,46 @@
+"""The benchmark convention: labkit and its anchor side by side in one process.
+
+`compare(labkit_fn, anchor_fn)` alternates A/B calls (so drift in machine load hits both), takes
+the median of >= 5 timed runs each after a warm-up, and reports the ratio labkit / anchor
+(< 1 means labkit is faster). `machine()` names the machine the ratio was measured on.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from typing import Callable
+
+
+def machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import numpy
+    return (f"{cpu}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+            f"numpy {numpy.__version__}, {platform.system()} {platform.release()}")
+
+
+def compare(labkit_fn: Callable[[], object], anchor_fn: Callable[[], object], repeats: int = 7,
+            warmup: int = 1) -> dict:
+    """Median seconds of each and their ratio; the calls alternate A, B, A, B, ..."""
+    if repeats < 5:
+        raise ValueError(f"repeats: the convention is a median of at least 5 runs, got {repeats}")
+    for _ in range(warmup):
+        labkit_fn()
+        anchor_fn()
+    a, b = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        labkit_fn()
+        a.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        anchor_fn()
+        b.append(time.perf_counter() - t)
+    la, lb = statistics.median(a), statistics.median(b)
+    return {"labkit_s": la, "anchor_s": lb, "ratio": la / lb, "repeats": repeats}
