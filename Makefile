@@ -1,5 +1,6 @@
 # labkit: every target does its own set-up (creates .venv if missing, installs the project).
 SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -7,6 +8,8 @@ STAMP := $(VENV)/.labkit-installed
 PORT ?= 5006
 export PANEL_INLINE := 1
 export PYTHONHASHSEED := 0
+# this machine's pip config names local indexes that may be absent: drop those warnings only
+PIPNOISE := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
 .PHONY: setup lab test test-fast serve gallery bench browser lint clean
 
@@ -14,8 +17,8 @@ setup: $(STAMP)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet --upgrade pip 2>&1 | $(PIPNOISE)
+	$(BIN)/python -m pip install --quiet -e ".[dev]" 2>&1 | $(PIPNOISE)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (labkit)" >/dev/null
 	touch $(STAMP)
 

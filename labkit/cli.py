@@ -106,7 +106,7 @@ def cmd_sweep(args) -> int:
         print(f"labkit sweep: {e}", file=sys.stderr)
         return 2
     table = sweep(args.notebook, grid, out=args.out, scheduler=args.scheduler, workers=args.workers,
-                  timeout=args.timeout, fixed=_params(args.param))
+                  timeout=args.timeout, wall_timeout=args.wall_timeout, fixed=_params(args.param))
     import pandas as pd
     with pd.option_context("display.max_columns", 50, "display.width", 160, "display.max_colwidth", 60):
         print(table.drop(columns=["output"]).to_string(index=False))
@@ -164,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes")
     p.add_argument("--out", default="build/sweep")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per cell")
+    p.add_argument("--wall-timeout", type=float, default=None, help="seconds per run (a longer run fails)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("papers", help="the papers ledger: each claim, the paper's number and labkit's")

@@ -69,6 +69,58 @@ def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike,
     return RunResult(str(notebook), str(output), parameters, status, records, error, tb, duration)
 
 
+def run_notebook_subprocess(notebook: str | os.PathLike, output: str | os.PathLike,
+                            parameters: dict[str, Any] | None = None, *, timeout: float = DEFAULT_TIMEOUT,
+                            wall_timeout: float | None = None) -> RunResult:
+    """`run_notebook` in a fresh Python process, killed after `wall_timeout` seconds.
+
+    Sweeps use this: a worker of Dask distributed runs tasks in threads beside its own event
+    loop, and nbclient's kernel client driven from such a thread was seen to wait forever for
+    a kernel that had gone idle. A child process isolates each run and makes a hang a failed row.
+    """
+    import json
+    import subprocess
+    import sys
+    import tempfile
+
+    parameters = dict(parameters or {})
+    with tempfile.TemporaryDirectory(prefix="labkit-run-") as tmp:
+        result_file = Path(tmp) / "result.json"
+        cmd = [sys.executable, "-m", "labkit.execute", str(notebook), str(output), "--timeout", str(timeout),
+               "--parameters", json.dumps(parameters), "--result", str(result_file)]
+        t0 = time.perf_counter()
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=wall_timeout)
+        except subprocess.TimeoutExpired:
+            return RunResult(str(notebook), str(output), parameters, "failed",
+                             error=f"TimeoutError: run exceeded {wall_timeout} s", duration=time.perf_counter() - t0)
+        if not result_file.is_file():
+            return RunResult(str(notebook), str(output), parameters, "failed",
+                             error=f"run process exited with code {proc.returncode}",
+                             traceback=proc.stderr[-5000:], duration=time.perf_counter() - t0)
+        return RunResult(**json.loads(result_file.read_text()))
+
+
+def _main(argv=None) -> int:
+    """`python -m labkit.execute NOTEBOOK OUTPUT --parameters JSON --result FILE`: one run,
+    its RunResult written as JSON (the child side of `run_notebook_subprocess`)."""
+    import argparse
+    import dataclasses
+    import json
+    ap = argparse.ArgumentParser(prog="python -m labkit.execute")
+    ap.add_argument("notebook")
+    ap.add_argument("output")
+    ap.add_argument("--parameters", default="{}")
+    ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
+    ap.add_argument("--result", required=True)
+    args = ap.parse_args(argv)
+    r = run_notebook(args.notebook, args.output, json.loads(args.parameters), timeout=args.timeout)
+    tmp = Path(args.result).with_suffix(".tmp")
+    tmp.write_text(json.dumps(dataclasses.asdict(r)))
+    os.replace(tmp, args.result)
+    return 0
+
+
 def _format_exc(e: BaseException) -> str:
     import traceback
     return "".join(traceback.format_exception(type(e), e, e.__traceback__))
@@ -88,3 +140,7 @@ def parse_value(text: str) -> Any:
     except yaml.YAMLError:
         return text
     return value if isinstance(value, (int, float, bool, str, list, dict)) or value is None else text
+
+
+if __name__ == "__main__":
+    raise SystemExit(_main())

@@ -28,23 +28,24 @@ def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
-def _run_point(notebook: str, output: str, params: dict, timeout: float) -> dict:
-    """Worker task: one papermill run, always returning a row (never raising)."""
-    from labkit.execute import run_notebook
-    r = run_notebook(notebook, output, params, timeout=timeout)
+def _run_point(notebook: str, output: str, params: dict, timeout: float, wall_timeout: float | None) -> dict:
+    """Worker task: one papermill run in a child process, always returning a row (never raising)."""
+    from labkit.execute import run_notebook_subprocess
+    r = run_notebook_subprocess(notebook, output, params, timeout=timeout, wall_timeout=wall_timeout)
     return {"status": r.status, "error": r.error, "duration_s": round(r.duration, 3),
             "output": r.output, "records": r.records}
 
 
 def sweep(notebook: str | os.PathLike, grid: Mapping[str, Sequence[Any]], *, out: str | os.PathLike = "build/sweep",
           scheduler: str | None = None, client=None, workers: int | None = None, timeout: float = 1800,
-          progress: bool = True, fixed: Mapping[str, Any] | None = None):
+          progress: bool = True, fixed: Mapping[str, Any] | None = None, wall_timeout: float | None = None):
     """Run `notebook` at every point of `grid` on Dask; return a pandas DataFrame, one row per run.
 
     Columns: `run`, the grid parameters, `status` ("ok" | "failed"), `error`, `duration_s`,
     `output` (the executed notebook) and one `record.<key>` column per record. The table is also
     written to `<out>/results.csv`. `fixed` parameters are passed to every run but not varied.
     `workers` sets the LocalCluster size (default: number of cores); ignored with `scheduler`.
+    `timeout` bounds each cell; `wall_timeout` (seconds) bounds a whole run, which then fails.
     """
     import pandas as pd
     from dask.distributed import Client, LocalCluster, as_completed
@@ -74,7 +75,7 @@ def sweep(notebook: str | os.PathLike, grid: Mapping[str, Sequence[Any]], *, out
         futures = {}
         for i, p in enumerate(points):
             output = str(out / f"{notebook.stem}-run{i:03d}.ipynb")
-            fut = client.submit(_run_point, str(notebook), output, {**fixed, **p}, timeout, pure=False,
+            fut = client.submit(_run_point, str(notebook), output, {**fixed, **p}, timeout, wall_timeout, pure=False,
                                 key=f"labkit-sweep-{notebook.stem}-{i}-{os.getpid()}-{id(points)}")
             futures[fut] = (i, p, output)
         bar = tqdm(total=len(points), desc=f"sweep {notebook.name}", disable=not progress)

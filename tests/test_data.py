@@ -24,7 +24,7 @@ def _oracle(train, test, k, metric):
     return np.array([sorted(range(len(train)), key=lambda i: (d[i], i))[:k] for d in D])
 
 
-@settings(max_examples=int(__import__("os").environ.get("HYPO_N", 60)), deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(n=st.integers(1, 120), dim=st.integers(1, 12), nq=st.integers(1, 12), k=st.integers(1, 50),
        metric=st.sampled_from(data.METRICS), ints=st.booleans(), seed=st.integers(0, 2**32 - 1))
 def test_ground_truth_fast_path_is_exact(n, dim, nq, k, metric, ints, seed):

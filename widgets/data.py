@@ -117,7 +117,7 @@ class DatasetExplorer(pn.viewable.Viewer):
 
 def dataset_page():
     """Dashboard page: pick a dataset and explore it."""
-    choice = pn.widgets.Select(name="dataset", options=list(PAGE_DATASETS), value="digits", width=260)
+    choice = pn.widgets.Select(label="dataset", options=list(PAGE_DATASETS), value="digits", width=260)
 
     def view(name):
         kwargs = {"n": 5000, "n_queries": 200} if name == "gaussian" else {}
