@@ -19,8 +19,8 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def _to_html(executed: Path) -> Path:
-    from nbconvert import HTMLExporter  # lazy: nbconvert ships with the ui extra
     import nbformat
+    from nbconvert import HTMLExporter  # lazy: nbconvert ships with the ui extra
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
     target = executed.with_suffix(".html")
     tmp = target.with_name(f".{target.name}.tmp")

@@ -25,7 +25,7 @@ def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
         if isinstance(vs, (str, bytes)) or not isinstance(vs, Sequence) or len(vs) == 0:
             raise ValueError(f"grid: values of {k!r} must be a non-empty list, got {vs!r}")
     keys = list(grid)
-    return [dict(zip(keys, combo)) for combo in itertools.product(*(grid[k] for k in keys))]
+    return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
 def _run_point(notebook: str, output: str, params: dict, timeout: float, wall_timeout: float | None) -> dict:

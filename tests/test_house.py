@@ -61,7 +61,7 @@ def _name(req: str) -> str:
 def test_environment_yml_mirrors_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = {_name(r) for r in project["dependencies"]}
-    for extra, reqs in project["optional-dependencies"].items():
+    for _extra, reqs in project["optional-dependencies"].items():
         wanted |= {_name(r) for r in reqs if not r.startswith("labkit")}
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     have = set()

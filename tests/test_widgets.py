@@ -76,5 +76,5 @@ def test_every_dashboard_page_builds():
     r = routes()
     assert {"/", "/welcome", "/datasets"} <= set(r)
     assert {f"/{p.slug}" for p in widgets.pages()} <= set(r)
-    for path, factory in r.items():
+    for _path, factory in r.items():
         pn.panel(factory()).get_root()

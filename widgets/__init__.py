@@ -4,9 +4,8 @@
     >>> widgets.inspect(obj)        # the inspector for any registered labkit object
 """
 
-from widgets.inspect import inspect, pages, register_inspector, register_page, supported_types
-
 # Each mechanism module registers its inspectors and its dashboard page on import.
 from widgets import data as _data  # noqa: E402,F401  (datasets)
+from widgets.inspect import inspect, pages, register_inspector, register_page, supported_types
 
 __all__ = ["inspect", "pages", "register_inspector", "register_page", "supported_types"]

@@ -95,7 +95,7 @@ class DatasetExplorer(pn.viewable.Viewer):
         tiles = [hv.Image(ds.test[self.query].reshape(side, side)[::-1], bounds=(0, 0, 1, 1),
                           label="query").opts(cmap="gray_r", xaxis=None, yaxis=None, width=110, height=110,
                                               title="query", toolbar=None)]
-        for i, d in zip(nn[:8], dist[:8]):
+        for i, d in zip(nn[:8], dist[:8], strict=True):
             tiles.append(hv.Image(ds.train[i].reshape(side, side)[::-1], bounds=(0, 0, 1, 1)).opts(
                 cmap="gray_r", xaxis=None, yaxis=None, width=110, height=110, toolbar=None,
                 title=f"#{i} d={d:.0f}"))
