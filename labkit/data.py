@@ -19,7 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-METRICS = ("euclidean", "angular", "ip")
+from labkit.exact_knn import METRICS, ground_truth  # noqa: F401  (re-exported)
+
 DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
 
 
@@ -71,102 +72,6 @@ class Dataset:
                 "dim": self.dim, "metric": self.metric,
                 "n_classes": None if self.labels is None else int(len(np.unique(self.labels))),
                 "origin": self.origin, **{f"param.{k}": v for k, v in self.params.items()}}
-
-
-def _topk_exact(train: np.ndarray, q: np.ndarray, cand: np.ndarray, k: int, metric: str):
-    """k best of the candidate ids `cand` (nq, m) by float64 distance, ties to the smaller id."""
-    x = train[cand].astype(np.float64)                # (nq, m, dim)
-    q = q.astype(np.float64)[:, None, :]
-    if metric == "euclidean":
-        d = ((x - q) ** 2).sum(-1)                    # direct difference: no cancellation
-    elif metric == "ip":
-        d = 1.0 - (x * q).sum(-1)
-    else:
-        xn = x / np.maximum(np.linalg.norm(x, axis=-1, keepdims=True), 1e-300)
-        qn = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-300)
-        d = 1.0 - (xn * qn).sum(-1)
-    order = np.lexsort((cand, d), axis=1)[:, :k]      # by distance, then by id
-    return np.take_along_axis(cand, order, 1), np.take_along_axis(d, order, 1)
-
-
-def _ground_truth_block_readable(train, q, k, metric):
-    """Teaching version: every distance in float64, then the k smallest."""
-    cand = np.broadcast_to(np.arange(len(train)), (len(q), len(train)))
-    return _topk_exact(train, q, np.ascontiguousarray(cand), k, metric)
-
-
-def _ground_truth_block_fast(train, q, k, metric, train_norm, extra: int = 32):
-    """Fast exact version: a float32 BLAS pass picks candidates, float64 ranks them.
-
-    The float32 distance of every vector is within B of the exact one, with
-    B = 2 (gamma_dim + 4u)(|q| + max|x|)^2 and gamma_n = n u / (1 - n u), u = 2^-24 (Higham,
-    *Accuracy and Stability of Numerical Algorithms*, 2002, eq. 3.5). Every true top-k vector then
-    has float32 distance <= t_k + 2B, t_k the k-th smallest float32 distance; when the first
-    k + extra candidates reach past that threshold the candidate set provably holds the exact
-    answer, otherwise the query falls back to the all-float64 path.
-    """
-    n, dim = train.shape
-    m = min(n, k + extra)
-    if metric == "euclidean":
-        d32 = (q * q).sum(1)[:, None] - 2.0 * (q @ train.T) + (train_norm ** 2)[None, :]
-        scale = (np.linalg.norm(q.astype(np.float64), axis=1) + train_norm.max()) ** 2
-    else:  # ip and angular rank by the dot product of (normalised) vectors
-        if metric == "angular":
-            qn = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-30)
-            tr = train / np.maximum(train_norm[:, None], 1e-30)
-            d32 = 1.0 - qn @ tr.T
-            scale = np.full(len(q), 4.0)  # unit vectors, plus normalisation rounding
-        else:
-            d32 = 1.0 - q @ train.T
-            scale = 1.0 + np.linalg.norm(q.astype(np.float64), axis=1) * train_norm.max()
-    if m >= n:
-        return _topk_exact(train, q, np.ascontiguousarray(np.broadcast_to(np.arange(n), (len(q), n))), k, metric)
-    u = 2.0 ** -24
-    gamma = dim * u / (1 - dim * u)
-    bound = 2.0 * (gamma + 4 * u) * scale                            # (nq,)
-    cand = np.argpartition(d32, m - 1, axis=1)[:, :m]
-    cd = np.take_along_axis(d32, cand, 1).astype(np.float64)
-    t_k = np.partition(cd, k - 1, axis=1)[:, k - 1]
-    safe = cd.max(1) > t_k + 2 * bound                               # candidate set provably complete
-    ids, dist = _topk_exact(train, q, cand, k, metric)
-    if not safe.all():
-        bad = np.flatnonzero(~safe)
-        ids[bad], dist[bad] = _ground_truth_block_readable(train, q[bad], k, metric)
-    return ids, dist
-
-
-def ground_truth(train: np.ndarray, test: np.ndarray, k: int = 10, metric: str = "euclidean",
-                 block: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Exact k-NN by brute force: ids (nq, k) int64 and distances (nq, k) float64.
-
-    Distances are squared L2 for "euclidean", 1 - dot for "ip", 1 - cosine for "angular"
-    (hnswlib's conventions), computed in float64. Ties are broken by the smaller id, so the
-    answer is unique. float32 inputs take a fast path that is provably exact (see
-    `_ground_truth_block_fast`); other dtypes are ranked in float64 throughout.
-    """
-    train = np.asarray(train)
-    test = np.asarray(test)
-    if train.ndim != 2 or test.ndim != 2:
-        raise ValueError(f"train/test: expected 2-D arrays, got {train.shape} and {test.shape}")
-    if train.shape[1] != test.shape[1]:
-        raise ValueError(f"test: dim {test.shape[1]} differs from train dim {train.shape[1]}")
-    if metric not in METRICS:
-        raise ValueError(f"metric: expected one of {METRICS}, got {metric!r}")
-    if not isinstance(k, (int, np.integer)) or not 1 <= k <= len(train):
-        raise ValueError(f"k: expected an integer in [1, {len(train)}], got {k!r}")
-    fast = train.dtype == np.float32 and test.dtype == np.float32
-    if fast:
-        train_norm = np.linalg.norm(train.astype(np.float64), axis=1).astype(np.float32)
-    ids = np.empty((len(test), k), dtype=np.int64)
-    dist = np.empty((len(test), k), dtype=np.float64)
-    step = block if fast else max(1, min(block, 2**24 // max(1, len(train))))  # bound the (b, n, dim) gather
-    for s in range(0, len(test), step):
-        q = test[s:s + step]
-        if fast:
-            ids[s:s + step], dist[s:s + step] = _ground_truth_block_fast(train, q, k, metric, train_norm)
-        else:
-            ids[s:s + step], dist[s:s + step] = _ground_truth_block_readable(train, q, k, metric)
-    return ids, dist
 
 
 def digits(test_size: int = 200, seed: int = 0) -> Dataset:

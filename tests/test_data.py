@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit import data
-from labkit.data import _ground_truth_block_readable, ground_truth
+from labkit.exact_knn import _ground_truth_block_readable, _select_smallest, ground_truth
 
 
 def _oracle_distances(train, test, metric):
@@ -52,6 +52,20 @@ def test_ground_truth_fast_path_is_exact(n, dim, nq, k, metric, ints, seed):
     assert np.all(np.diff(dist, axis=1) >= 0)
 
 
+@settings(max_examples=50, deadline=None)
+@given(nq=st.integers(1, 6), n=st.integers(1, 300), m=st.integers(1, 300), seed=st.integers(0, 2**32 - 1),
+       ints=st.booleans())
+def test_select_smallest_matches_argpartition(nq, n, m, seed, ints):
+    rng = np.random.default_rng(seed)
+    m = min(m, n)
+    d = (rng.integers(0, 5, (nq, n)) if ints else rng.standard_normal((nq, n))).astype(np.float32)
+    got = _select_smallest(d, m)
+    ref = np.argpartition(d, m - 1, axis=1)[:, :m]
+    # the same multiset of values (ids may differ among equal values at the boundary)
+    np.testing.assert_array_equal(np.sort(np.take_along_axis(d, got, 1)), np.sort(np.take_along_axis(d, ref, 1)))
+    assert all(len(set(r)) == m for r in got)
+
+
 def test_ground_truth_float64_input_uses_exact_path():
     rng = np.random.default_rng(1)
     train, test = rng.standard_normal((300, 8)), rng.standard_normal((20, 8))
@@ -68,7 +82,8 @@ def test_ground_truth_many_queries_across_blocks():
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"k": 0}, "k"), ({"k": 101}, "k"), ({"metric": "l1"}, "metric"),
-    ({"test": np.zeros((2, 3), np.float32)}, "dim"), ({"train": np.zeros(5, np.float32)}, "2-D")])
+    ({"test": np.zeros((2, 3), np.float32)}, "dim"), ({"train": np.zeros(5, np.float32)}, "2-D"),
+    ({"test": np.full((2, 4), np.nan, np.float32)}, "test: expected finite")])
 def test_ground_truth_bad_input(kwargs, match):
     args = {"train": np.zeros((100, 4), np.float32), "test": np.zeros((2, 4), np.float32), "k": 3, **kwargs}
     with pytest.raises(ValueError, match=match):
