@@ -163,3 +163,12 @@ def test_npz_round_trip_and_corrupt_files(tmp_path):
     np.savez(tmp_path / "partial.npz", train=ds.train)
     with pytest.raises(ValueError, match="lacks"):
         data.load_npz(tmp_path / "partial.npz")
+
+
+def test_ground_truth_all_ties_take_the_fallback_and_break_ties_by_id():
+    """Every vector equally far: no float32 candidate set can be proven complete, so every
+    query takes the float64 path; the answer is the k smallest ids."""
+    train = np.ones((500, 4), np.float32)
+    ids, dist = ground_truth(train, np.zeros((3, 4), np.float32), 5)
+    np.testing.assert_array_equal(ids, np.tile(np.arange(5), (3, 1)))
+    np.testing.assert_array_equal(dist, np.full((3, 5), 4.0))
