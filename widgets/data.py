@@ -71,7 +71,9 @@ class DatasetExplorer(pn.viewable.Viewer):
         idx = self._order[: self.max_points]
         P = self._project(ds.train[idx])
         frame = pd.DataFrame({"x": P[:, 0], "y": P[:, 1], "id": idx,
-                              "label": (ds.labels[idx].astype(str) if ds.labels is not None else "train")})
+                              "label": (ds.labels[idx] if ds.labels is not None else np.zeros(len(idx), int))})
+        frame = frame.sort_values("label", kind="stable")  # legend in label order
+        frame["label"] = frame["label"].astype(str) if ds.labels is not None else "train"
         pts = hv.Points(frame, ["x", "y"], ["id", "label"]).opts(
             color="label", cmap="Category20", size=3, alpha=0.5, tools=["hover"], legend_position="right")
         nn, _ = self.neighbours()
@@ -82,24 +84,25 @@ class DatasetExplorer(pn.viewable.Viewer):
         star = hv.Points((q[:, 0], q[:, 1]), label=f"query {self.query}").opts(
             color="red", marker="star", size=18)
         title = f"{ds.name}: {min(self.max_points, len(ds.train))} of {len(ds.train)} train vectors ({self.projection})"
-        return (pts * near * star).opts(title=title, width=640, height=460, xlabel="", ylabel="",
+        return (pts * near * star).opts(title=title, width=760, height=480, xlabel="", ylabel="",
                                         legend_position="right")
 
     @param.depends("query", "k")
     def images(self):
+        """Query and its nearest stored images side by side (one mosaic, 1-px gaps)."""
         ds = self.dataset
         side = int(round(np.sqrt(ds.dim)))
         if side * side != ds.dim:
             return pn.pane.Markdown("*(vectors are not square images)*")
         nn, dist = self.neighbours()
-        tiles = [hv.Image(ds.test[self.query].reshape(side, side)[::-1], bounds=(0, 0, 1, 1),
-                          label="query").opts(cmap="gray_r", xaxis=None, yaxis=None, width=110, height=110,
-                                              title="query", toolbar=None)]
-        for i, d in zip(nn[:8], dist[:8], strict=True):
-            tiles.append(hv.Image(ds.train[i].reshape(side, side)[::-1], bounds=(0, 0, 1, 1)).opts(
-                cmap="gray_r", xaxis=None, yaxis=None, width=110, height=110, toolbar=None,
-                title=f"#{i} d={d:.0f}"))
-        return hv.Layout(tiles).cols(9)
+        tiles = [ds.test[self.query]] + [ds.train[i] for i in nn[:8]]
+        mosaic = np.full((side, len(tiles) * (side + 1) - 1), np.nan)
+        for t, v in enumerate(tiles):
+            mosaic[:, t * (side + 1): t * (side + 1) + side] = v.reshape(side, side)
+        # own axis names: a shared "x"/"y" would link this image's ranges to the scatter's
+        return hv.Image(mosaic[::-1], kdims=["column", "row"], bounds=(0, 0, mosaic.shape[1], side)).opts(
+            cmap="gray_r", xaxis=None, yaxis=None, frame_width=640, data_aspect=1, toolbar=None,
+            title=f"query {self.query}, then its {len(tiles) - 1} nearest stored images", clipping_colors={"NaN": "white"})
 
     def summary(self) -> pd.DataFrame:
         s = self.dataset.summary()
@@ -108,8 +111,9 @@ class DatasetExplorer(pn.viewable.Viewer):
     def __panel__(self):
         controls = pn.Param(self.param, parameters=["query", "k", "projection", "max_points"],
                             widgets={"query": pn.widgets.IntSlider, "k": pn.widgets.IntSlider,
-                                     "max_points": pn.widgets.IntSlider},
-                            show_name=False, width=260)
+                                     "max_points": pn.widgets.IntSlider,
+                                     "projection": pn.widgets.RadioButtonGroup},
+                            show_name=False, width=250)
         return pn.Row(pn.Column(f"### {self.dataset.name}", controls,
                                 pn.pane.DataFrame(self.summary(), index=False, width=260)),
                       pn.Column(self.scatter, self.images))
