@@ -36,6 +36,8 @@ def cmd_lab(args) -> int:
         cmd.append(f"--ServerApp.port={args.port}")
     if args.no_browser:
         cmd.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        cmd.append("--allow-root")  # containers and CI machines often run as root
     return subprocess.call(cmd, env=env)
 
 

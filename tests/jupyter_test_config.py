@@ -1,0 +1,12 @@
+# JupyterLab server for the browser test only (after Panel's panel/tests/ui/jupyter_server_test_config.py).
+# Never use this configuration in production: no token, no password, no XSRF check.
+c = get_config()  # noqa: F821
+c.IdentityProvider.token = ""
+c.ServerApp.password = ""
+c.ServerApp.disable_check_xsrf = True
+c.ServerApp.open_browser = False
+c.ServerApp.ip = "127.0.0.1"
+c.LabApp.expose_app_in_browser = True          # window.jupyterapp, to drive the notebook
+c.LabApp.news_url = None                       # offline: no news feed
+c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
+c.ServerApp.allow_root = True                  # CI machines run as root
