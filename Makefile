@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip 2>&1 | $(PIPNOISE)
 	$(BIN)/python -m pip install --quiet -e ".[dev]" 2>&1 | $(PIPNOISE)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (labkit)" >/dev/null
+	# strip notebook outputs on commit (git filter in .git/config; the tests verify it too)
+	if [ -d .git ]; then $(BIN)/nbstripout --install; fi
 	touch $(STAMP)
 
 ## make lab: JupyterLab on notebooks/, Panel inline so it renders offline

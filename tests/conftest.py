@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 
 import pytest
-
 from ui_support import BUILD, CHROMIUM_ARGS, chromium_path
 
 INSTALL_HINT = ("install it with `sudo apt-get install chromium` (Debian/Ubuntu), or run `make test` as root, "

@@ -64,6 +64,16 @@ def test_committed_notebook_is_clean(path):
     assert notebook_problems(json.loads(path.read_text())) == []
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_notebook_passes_nbstripout_verify(path):
+    """The same check as the git filter: no outputs, no execution counts, no stray metadata."""
+    import subprocess
+    import sys
+    nbstripout = Path(sys.executable).parent / "nbstripout"
+    r = subprocess.run([str(nbstripout), "--verify", str(path)], capture_output=True, text=True)
+    assert r.returncode == 0, f"{path.name}: run `nbstripout {path}` ({r.stdout.strip()})"
+
+
 def _nb(first_source="x: int = 1", tags=("parameters",), kernel="python3", outputs=None):
     nb = nbformat.v4.new_notebook()
     c = nbformat.v4.new_code_cell(first_source)

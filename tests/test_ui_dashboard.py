@@ -8,7 +8,6 @@ import shutil
 import time
 
 import pytest
-
 from ui_support import BUILD, ROOT, canvas_size, free_port, wait_for_url
 
 pytestmark = pytest.mark.ui

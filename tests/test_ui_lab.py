@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from ui_support import BUILD, ROOT, free_port, wait_for_url
 
 pytestmark = pytest.mark.ui

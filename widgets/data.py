@@ -102,7 +102,8 @@ class DatasetExplorer(pn.viewable.Viewer):
         # own axis names: a shared "x"/"y" would link this image's ranges to the scatter's
         return hv.Image(mosaic[::-1], kdims=["column", "row"], bounds=(0, 0, mosaic.shape[1], side)).opts(
             cmap="gray_r", xaxis=None, yaxis=None, frame_width=640, data_aspect=1, toolbar=None,
-            title=f"query {self.query}, then its {len(tiles) - 1} nearest stored images", clipping_colors={"NaN": "white"})
+            clipping_colors={"NaN": "white"},
+            title=f"query {self.query}, then its {len(tiles) - 1} nearest stored images")
 
     def summary(self) -> pd.DataFrame:
         s = self.dataset.summary()
