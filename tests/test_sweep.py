@@ -71,3 +71,8 @@ def test_python_api_on_an_existing_scheduler(tmp_path):
     assert list(table["status"]) == ["ok", "ok"]
     assert list(table["record.knn1_accuracy"]) == [table["record.knn1_accuracy"][0]] * 2
     assert (tmp_path / "results.csv").is_file()
+
+
+def test_python_api_is_labkit_sweep():
+    import labkit
+    assert labkit.sweep is sweep and callable(labkit.sweep)
