@@ -1,0 +1,126 @@
+"""HNSW search compiled with numba: the algorithm of `search_readable.py`, line for line,
+with distances accumulated in float64 in both so the two paths return the same answers."""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from labkit.hnsw import heap
+
+_push = njit(cache=True, inline="always")(heap.heap_push)
+_pop = njit(cache=True, inline="always")(heap.heap_pop)
+
+
+@njit(cache=True, fastmath=False)
+def _dist(space, X, i, q):
+    acc = 0.0
+    if space == 0:
+        for j in range(q.shape[0]):
+            d = np.float64(X[i, j]) - np.float64(q[j])
+            acc += d * d
+        return acc
+    for j in range(q.shape[0]):
+        acc += np.float64(X[i, j]) * np.float64(q[j])
+    return 1.0 - acc
+
+
+@njit(cache=True)
+def _search_one(X, links0, count0, links_up, count_up, block_start, enter, maxlevel, labels, q, k, ef, space,
+                blocked, use_blocked, out_ids, out_d, hops):
+    n = X.shape[0]
+    cur = enter
+    cur_d = _dist(space, X, cur, q)
+    ndist = 1
+    for level in range(maxlevel, 0, -1):
+        changed = True
+        while changed:
+            changed = False
+            hops[level] += 1
+            row = block_start[cur] + level - 1
+            for j in range(count_up[row]):
+                c = links_up[row, j]
+                d = _dist(space, X, c, q)
+                ndist += 1
+                if d < cur_d:
+                    cur_d = d
+                    cur = c
+                    changed = True
+    bare = not use_blocked
+    top_k = np.zeros(ef + 2)
+    top_i = np.zeros(ef + 2, np.int64)
+    cand_k = np.zeros(n + 1)
+    cand_i = np.zeros(n + 1, np.int64)
+    nt = 0
+    nc = 0
+    visited = np.zeros(n, np.bool_)
+    if bare or not blocked[cur]:
+        lower = cur_d
+        nt = _push(top_k, top_i, nt, cur_d, cur, False)
+        nc = _push(cand_k, cand_i, nc, -cur_d, cur, False)
+    else:
+        lower = np.finfo(np.float64).max
+        nc = _push(cand_k, cand_i, nc, -lower, cur, False)
+    visited[cur] = True
+    while nc > 0:
+        cand_d = -cand_k[0]
+        node = cand_i[0]
+        if bare:
+            stop = cand_d > lower
+        else:
+            stop = cand_d > lower and nt == ef
+        if stop:
+            break
+        nc = _pop(cand_k, cand_i, nc, False)
+        hops[0] += 1
+        for j in range(count0[node]):
+            c = links0[node, j]
+            if visited[c]:
+                continue
+            visited[c] = True
+            d = _dist(space, X, c, q)
+            ndist += 1
+            if nt < ef or lower > d:
+                nc = _push(cand_k, cand_i, nc, -d, c, False)
+                if bare or not blocked[c]:
+                    nt = _push(top_k, top_i, nt, d, c, False)
+                while nt > ef:
+                    nt = _pop(top_k, top_i, nt, False)
+                if nt > 0:
+                    lower = top_k[0]
+    while nt > k:
+        nt = _pop(top_k, top_i, nt, False)
+    # ascending (distance, label): insertion sort of at most k entries
+    for a in range(nt):
+        out_ids[a] = top_i[a]
+        out_d[a] = top_k[a]
+    for a in range(1, nt):
+        ii = out_ids[a]
+        dd = out_d[a]
+        b = a - 1
+        while b >= 0 and (out_d[b] > dd or (out_d[b] == dd and labels[out_ids[b]] > labels[ii])):
+            out_ids[b + 1] = out_ids[b]
+            out_d[b + 1] = out_d[b]
+            b -= 1
+        out_ids[b + 1] = ii
+        out_d[b + 1] = dd
+    return nt, ndist
+
+
+@njit(cache=True, parallel=True)
+def search_batch(X, links0, count0, links_up, count_up, block_start, enter, maxlevel, labels, Q, k, ef, space,
+                 blocked, use_blocked):
+    """All queries of Q (nq, dim) in parallel (prange). Returns internal ids (nq, k) (-1 where
+    fewer than k were found), distances (nq, k), found (nq,), distance counts (nq,), hops (nq, L+1)."""
+    nq = Q.shape[0]
+    ids = np.full((nq, k), -1, np.int64)
+    dist = np.full((nq, k), np.inf)
+    found = np.zeros(nq, np.int64)
+    ndist = np.zeros(nq, np.int64)
+    hops = np.zeros((nq, maxlevel + 1), np.int64)
+    for i in prange(nq):
+        nt, nd = _search_one(X, links0, count0, links_up, count_up, block_start, enter, maxlevel, labels, Q[i], k,
+                             ef, space, blocked, use_blocked, ids[i], dist[i], hops[i])
+        found[i] = nt
+        ndist[i] = nd
+    return ids, dist, found, ndist, hops

@@ -1,0 +1,109 @@
+"""`search_graph`: k-NN search over an HNSW graph with hnswlib's rules, on either path,
+with per-query instrumentation (distance computations, hops per layer, replayable visits)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from labkit.hnsw import search_readable as readable
+
+SPACES = {"l2": readable.L2, "ip": readable.IP, "cosine": readable.IP}
+
+
+@dataclass(frozen=True)
+class SearchStats:
+    """Per query: distance computations (nq,), hops (nq, maxlevel + 1) with hops[:, l] the node
+    expansions on layer l (hnswlib's `metric_hops`), and `trace(i)`, the visit sequence of query
+    i as a DataFrame (step, event "expand" | "push", layer, node, label, distance)."""
+
+    distance_computations: np.ndarray
+    hops: np.ndarray
+    _replay: Callable[[int], list] = field(repr=False)
+    _labels: np.ndarray = field(repr=False)
+
+    def trace(self, i: int):
+        import pandas as pd
+        rows = self._replay(i)
+        frame = pd.DataFrame(rows, columns=["event", "layer", "node", "distance"])
+        frame.insert(0, "step", np.arange(len(frame)))
+        frame["label"] = self._labels[frame["node"].to_numpy()] if len(frame) else []
+        return frame
+
+
+def prepare_queries(Q, dim: int, space: str) -> np.ndarray:
+    Q = np.asarray(Q)
+    if Q.ndim == 1:
+        Q = Q[None, :]
+    if Q.ndim != 2 or Q.shape[1] != dim:
+        raise ValueError(f"Q: expected shape (nq, {dim}), got {Q.shape}")
+    if Q.dtype.kind not in "biuf" or not np.isfinite(Q).all():
+        raise ValueError("Q: expected finite numbers (no NaN or inf)")
+    Q = Q.astype(np.float32)
+    if space == "cosine":  # hnswlib normalises cosine queries and data, then uses 1 - dot
+        Q = Q / np.maximum(np.linalg.norm(Q, axis=1, keepdims=True), 1e-30)
+    return np.ascontiguousarray(Q, dtype=np.float32)
+
+
+def search_graph(g, Q, k: int = 10, ef: int | None = None, space: str = "l2", filter=None,
+                 return_stats: bool = False, backend: str = "numba"):
+    """Search graph `g` (an `HNSWFile` or anything with its arrays) for the k nearest labels.
+
+    ef = max(ef, k) as hnswlib; ef=None uses hnswlib's default 10. `filter(label) -> bool` (or a
+    boolean array over labels' positions) keeps nodes out of the results while they are still
+    traversed; deleted nodes likewise. Returns labels (nq, k) int64 and distances (nq, k)
+    float32, -1 / inf where fewer than k were found; with `return_stats` also a `SearchStats`.
+    """
+    if space not in SPACES:
+        raise ValueError(f"space: expected one of {sorted(SPACES)}, got {space!r}")
+    if backend not in ("numba", "numpy"):
+        raise ValueError(f"backend: expected 'numba' or 'numpy', got {backend!r}")
+    n = len(g.labels)
+    if not isinstance(k, (int, np.integer)) or k < 1:
+        raise ValueError(f"k: expected a positive integer, got {k!r}")
+    if k > n:
+        raise ValueError(f"k: {k} is larger than the index ({n} elements)")
+    ef = max(10 if ef is None else int(ef), int(k))
+    Q = prepare_queries(Q, g.vectors.shape[1], space)
+    code = SPACES[space]
+    blocked = g.deleted.copy() if hasattr(g, "deleted") else np.zeros(n, bool)
+    if filter is not None:
+        if callable(filter):
+            allowed = np.fromiter((bool(filter(int(lab))) for lab in g.labels), bool, count=n)
+        else:
+            allowed = np.asarray(filter, bool)
+            if allowed.shape != (n,):
+                raise ValueError(f"filter: expected a callable or a boolean array of shape ({n},)")
+        blocked |= ~allowed
+    use_blocked = bool(blocked.any())
+
+    if backend == "numba":
+        from labkit.hnsw.kernels import search_batch
+        ids, dist, found, ndist, hops = search_batch(
+            g.vectors, g.links0.astype(np.int64, copy=False), g.count0.astype(np.int64, copy=False),
+            g.links_up.astype(np.int64, copy=False).reshape(-1, g.maxM) if len(g.links_up) else
+            np.zeros((1, g.maxM), np.int64), g.count_up.astype(np.int64, copy=False) if len(g.count_up) else
+            np.zeros(1, np.int64), g.block_start, int(g.enterpoint), int(g.maxlevel),
+            g.labels.astype(np.int64), Q, int(k), ef, code, blocked, use_blocked)
+    else:
+        nq = len(Q)
+        ids = np.full((nq, k), -1, np.int64)
+        dist = np.full((nq, k), np.inf)
+        ndist = np.zeros(nq, np.int64)
+        hops = np.zeros((nq, g.maxlevel + 1), np.int64)
+        for i in range(nq):
+            ii, dd, nd, hp = readable.search_one(g, Q[i], k, ef, code, blocked if use_blocked else None)
+            ids[i, : len(ii)], dist[i, : len(dd)], ndist[i], hops[i] = ii, dd, nd, hp
+    labels = np.where(ids >= 0, g.labels.astype(np.int64)[np.maximum(ids, 0)], -1)
+    distances = dist.astype(np.float32)
+    if not return_stats:
+        return labels, distances
+
+    def replay(i: int) -> list:
+        trace: list = []
+        readable.search_one(g, Q[i], k, ef, code, blocked if use_blocked else None, trace=trace)
+        return trace
+
+    return labels, distances, SearchStats(ndist, hops, replay, g.labels.astype(np.int64))
