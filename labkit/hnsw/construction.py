@@ -1,0 +1,243 @@
+"""HNSW insertion, as hnswlib 0.8.0's `addPoint` does it (Malkov & Yashunin 2018, Alg. 1-4).
+
+One source, two paths: imported normally this is the readable path (plain Python, numpy for
+distances); `kernels_build.py` executes this same file with JIT = True, which compiles every
+function with numba. Arrays only (no Python objects) so that both paths run the same steps.
+
+Per new node q with level l (levels.py): greedy descent from the entry point down to layer l + 1
+(Alg. 1 lines 5-7), then on each layer min(l, L)..0 a search with ef_construction (searchBaseLayer)
+and `mutually_connect`: keep at most M neighbours chosen by the heuristic (Alg. 4,
+getNeighborsByHeuristic2), link back from each, and re-prune a full neighbour list with the same
+heuristic (capacity M on upper layers, 2M on layer 0).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+JIT = globals().get("JIT", False)  # set by kernels_build.py before executing this file
+
+if JIT:
+    from numba import njit
+
+    from labkit.hnsw import heap as _heap
+
+    def _fn(f):
+        return njit(cache=True)(f)
+
+    push = njit(cache=True, inline="always")(_heap.heap_push)
+    pop = njit(cache=True, inline="always")(_heap.heap_pop)
+
+    @njit(cache=True)
+    def dist(space, X, a, b):
+        acc = 0.0
+        if space == 0:
+            for j in range(X.shape[1]):
+                d = np.float64(X[a, j]) - np.float64(X[b, j])
+                acc += d * d
+            return acc
+        for j in range(X.shape[1]):
+            acc += np.float64(X[a, j]) * np.float64(X[b, j])
+        return 1.0 - acc
+else:
+    from labkit.hnsw.heap import heap_pop as pop
+    from labkit.hnsw.heap import heap_push as push
+
+    def _fn(f):
+        return f
+
+    def dist(space, X, a, b):
+        """Squared L2 or 1 - dot between stored vectors a and b, in float64."""
+        u = X[a].astype(np.float64)
+        v = X[b].astype(np.float64)
+        if space == 0:
+            d = u - v
+            return float(np.dot(d, d))
+        return 1.0 - float(np.dot(u, v))
+
+
+@_fn
+def heuristic(space, X, keys, ids, size, M, scratch_k, scratch_i, chosen):
+    """getNeighborsByHeuristic2: from the max-heap (keys, ids, size), keep candidates in order
+    of distance while no kept one is closer to them than the query is (Alg. 4). Rebuilds the
+    heap with the kept ones and returns its size."""
+    if size < M:
+        return size
+    nq = 0  # queue_closest: max-heap on (-distance, id)
+    while size > 0:
+        nq = push(scratch_k, scratch_i, nq, -keys[0], ids[0], True)
+        size = pop(keys, ids, size, False)
+    nchosen = 0
+    while nq > 0:
+        if nchosen >= M:
+            break
+        d_q = -scratch_k[0]
+        c = scratch_i[0]
+        nq = pop(scratch_k, scratch_i, nq, True)
+        good = True
+        for r in range(nchosen):
+            if dist(space, X, chosen[r], c) < d_q:
+                good = False
+                break
+        if good:
+            chosen[nchosen] = c
+            scratch_k[len(scratch_k) - 1 - nchosen] = d_q  # keep its distance at the far end
+            nchosen += 1
+    for r in range(nchosen):
+        size = push(keys, ids, size, scratch_k[len(scratch_k) - 1 - r], chosen[r], False)
+    return size
+
+
+@_fn
+def search_layer(space, X, q, ep, level, efc, links0, count0, links_up, count_up, block_start, deleted,
+                 visited, tag, top_k, top_i, cand_k, cand_i):
+    """searchBaseLayer: best-first search of one layer from ep with ef_construction results.
+    Returns the size of the result max-heap (top_k, top_i)."""
+    nt = 0
+    nc = 0
+    if not deleted[ep]:
+        d = dist(space, X, q, ep)
+        lower = d
+        nt = push(top_k, top_i, nt, d, ep, False)
+        nc = push(cand_k, cand_i, nc, -d, ep, False)
+    else:
+        lower = np.finfo(np.float64).max
+        nc = push(cand_k, cand_i, nc, -lower, ep, False)
+    visited[ep] = tag  # a fresh tag per search: no clearing (hnswlib's VisitedList does the same)
+    while nc > 0:
+        if -cand_k[0] > lower and nt == efc:
+            break
+        node = cand_i[0]
+        nc = pop(cand_k, cand_i, nc, False)
+        if level == 0:
+            cnt = count0[node]
+        else:
+            cnt = count_up[block_start[node] + level - 1]
+        for j in range(cnt):
+            if level == 0:
+                c = links0[node, j]
+            else:
+                c = links_up[block_start[node] + level - 1, j]
+            if visited[c] == tag:
+                continue
+            visited[c] = tag
+            d = dist(space, X, q, c)
+            if nt < efc or lower > d:
+                nc = push(cand_k, cand_i, nc, -d, c, False)
+                if not deleted[c]:
+                    nt = push(top_k, top_i, nt, d, c, False)
+                if nt > efc:
+                    nt = pop(top_k, top_i, nt, False)
+                if nt > 0:
+                    lower = top_k[0]
+    return nt
+
+
+@_fn
+def mutually_connect(space, X, q, level, M, maxM, maxM0, top_k, top_i, nt, links0, count0, links_up, count_up,
+                     block_start, scratch_k, scratch_i, chosen, sel):
+    """mutuallyConnectNewElement: link q to the heuristic's choice (at most M), then link each
+    chosen node back, re-pruning its list when full. Returns the closest chosen node."""
+    cap = maxM if level > 0 else maxM0
+    nt = heuristic(space, X, top_k, top_i, nt, M, scratch_k, scratch_i, chosen)
+    nsel = 0
+    while nt > 0:  # popping the max-heap: farthest first, as hnswlib stores them
+        sel[nsel] = top_i[0]
+        nsel += 1
+        nt = pop(top_k, top_i, nt, False)
+    closest = sel[nsel - 1]
+    for s in range(nsel):
+        if level == 0:
+            links0[q, s] = sel[s]
+        else:
+            links_up[block_start[q] + level - 1, s] = sel[s]
+    if level == 0:
+        count0[q] = nsel
+    else:
+        count_up[block_start[q] + level - 1] = nsel
+    for s in range(nsel):
+        other = sel[s]
+        row = block_start[other] + level - 1
+        size = count0[other] if level == 0 else count_up[row]
+        if size < cap:
+            if level == 0:
+                links0[other, size] = q
+                count0[other] = size + 1
+            else:
+                links_up[row, size] = q
+                count_up[row] = size + 1
+        else:  # full: re-prune (old list + q) with the heuristic
+            nc = push(top_k, top_i, 0, dist(space, X, q, other), q, False)
+            for j in range(size):
+                o = links0[other, j] if level == 0 else links_up[row, j]
+                nc = push(top_k, top_i, nc, dist(space, X, o, other), o, False)
+            nc = heuristic(space, X, top_k, top_i, nc, cap, scratch_k, scratch_i, chosen)
+            idx = 0
+            while nc > 0:
+                if level == 0:
+                    links0[other, idx] = top_i[0]
+                else:
+                    links_up[row, idx] = top_i[0]
+                nc = pop(top_k, top_i, nc, False)
+                idx += 1
+            if level == 0:
+                count0[other] = idx
+            else:
+                count_up[row] = idx
+    return closest
+
+
+@_fn
+def insert_range(space, X, start, stop, levels, M, maxM, maxM0, efc, links0, count0, links_up, count_up,
+                 block_start, deleted, state):
+    """addPoint for internal ids start..stop-1 in order. state = [enterpoint, maxlevel]
+    (enterpoint -1 when the graph is empty) is updated in place."""
+    n_cap = X.shape[0]
+    visited = np.zeros(n_cap, np.int64)
+    big = max(efc, maxM0) + 2
+    top_k = np.zeros(big + maxM0)
+    top_i = np.zeros(big + maxM0, np.int64)
+    cand_k = np.zeros(n_cap + 1)
+    cand_i = np.zeros(n_cap + 1, np.int64)
+    scratch_k = np.zeros(2 * (big + maxM0))
+    scratch_i = np.zeros(2 * (big + maxM0), np.int64)
+    chosen = np.zeros(big + maxM0, np.int64)
+    sel = np.zeros(big + maxM0, np.int64)
+    tag = 0
+    for q in range(start, stop):
+        level = levels[q]
+        ep = state[0]
+        maxl = state[1]
+        if ep < 0:
+            state[0] = q
+            state[1] = level
+            continue
+        cur = ep
+        if level < maxl:  # greedy descent through the layers above the new node's level
+            cur_d = dist(space, X, q, cur)
+            for lv in range(maxl, level, -1):
+                changed = True
+                while changed:
+                    changed = False
+                    row = block_start[cur] + lv - 1
+                    for j in range(count_up[row]):
+                        c = links_up[row, j]
+                        d = dist(space, X, q, c)
+                        if d < cur_d:
+                            cur_d = d
+                            cur = c
+                            changed = True
+        ep_deleted = deleted[ep]
+        for lv in range(min(level, maxl), -1, -1):
+            tag += 1
+            nt = search_layer(space, X, q, cur, lv, efc, links0, count0, links_up, count_up, block_start, deleted,
+                              visited, tag, top_k, top_i, cand_k, cand_i)
+            if ep_deleted:
+                nt = push(top_k, top_i, nt, dist(space, X, q, ep), ep, False)
+                if nt > efc:
+                    nt = pop(top_k, top_i, nt, False)
+            cur = mutually_connect(space, X, q, lv, M, maxM, maxM0, top_k, top_i, nt, links0, count0, links_up,
+                                   count_up, block_start, scratch_k, scratch_i, chosen, sel)
+        if level > maxl:
+            state[0] = q
+            state[1] = level
