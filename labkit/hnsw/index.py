@@ -1,0 +1,206 @@
+"""`HNSW`: the vector memory, hnswlib 0.8.0's algorithm, readable and open to inspection.
+
+    index = HNSW(dim, space="l2", M=16, ef_construction=200, seed=100)
+    index.add(X)                                   # X (n, dim); ids default 0..n-1
+    labels, distances = index.search(Q, k=10, ef=50)
+    labels, distances, stats = index.search(Q, k=10, ef=50, return_stats=True)
+    index.layers()                                 # per layer: nodes and CSR adjacency
+    index.save("index.bin"); HNSW.load("index.bin", space="l2")   # hnswlib's own file format
+
+Same seed, data and insertion order as a single-threaded hnswlib build give the same levels
+and, up to floating-point near-ties, the same neighbour lists (hnswlib computes distances in
+float32, labkit in float64).
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from labkit.hnsw import construction
+from labkit.hnsw.format import HNSWFile, read_index, write_index
+from labkit.hnsw.levels import LevelGenerator, default_mult
+from labkit.hnsw.search import SPACES, search_graph
+
+BACKENDS = ("numba", "numpy")
+
+
+def normalize_like_hnswlib(X: np.ndarray) -> np.ndarray:
+    """hnswlib's `normalize_vector`: float32 running sum of squares, x * 1 / (sqrt(s) + 1e-30)."""
+    s = np.cumsum(X * X, axis=1, dtype=np.float32)[:, -1]
+    inv = np.float32(1.0) / (np.sqrt(s) + np.float32(1e-30))
+    return (X * inv[:, None]).astype(np.float32)
+
+
+class HNSW:
+    """Hierarchical navigable small world graph (Malkov & Yashunin, TPAMI 2018) as hnswlib builds it.
+
+    Hyper-parameters carry hnswlib's names: `M` links per node (2M on layer 0), `ef_construction`
+    (raised to M as hnswlib does), `seed` (hnswlib's `random_seed`); `space` is "l2" (squared
+    L2), "ip" (1 - dot) or "cosine" (vectors normalised, then ip). `backend` picks the numba
+    path (default) or the readable one; both build the same graph.
+    """
+
+    def __init__(self, dim: int, space: str = "l2", M: int = 16, ef_construction: int = 200, seed: int = 100,
+                 max_elements: int | None = None, backend: str = "numba"):
+        if not isinstance(dim, (int, np.integer)) or dim < 1:
+            raise ValueError(f"dim: expected a positive integer, got {dim!r}")
+        if space not in SPACES:
+            raise ValueError(f"space: expected one of {sorted(SPACES)}, got {space!r}")
+        if not isinstance(M, (int, np.integer)) or not 2 <= M <= 10_000:
+            raise ValueError(f"M: expected an integer in [2, 10000], got {M!r}")
+        if not isinstance(ef_construction, (int, np.integer)) or ef_construction < 1:
+            raise ValueError(f"ef_construction: expected a positive integer, got {ef_construction!r}")
+        if backend not in BACKENDS:
+            raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+        if max_elements is not None and (not isinstance(max_elements, (int, np.integer)) or max_elements < 0):
+            raise ValueError(f"max_elements: expected a non-negative integer or None, got {max_elements!r}")
+        self.dim, self.space, self.M, self.seed, self.backend = int(dim), space, int(M), int(seed), backend
+        self.ef_construction = max(int(ef_construction), self.M)   # hnswlib: max(ef_construction, M)
+        self.maxM, self.maxM0, self.mult = self.M, 2 * self.M, default_mult(self.M)
+        self._levelgen = LevelGenerator(self.seed)
+        self._n = 0
+        self._state = np.array([-1, 0], np.int64)                 # [enterpoint, maxlevel]
+        self._alloc(int(max_elements or 0))
+
+    # -- storage --------------------------------------------------------------------------------
+    def _alloc(self, cap: int, blocks: int = 0) -> None:
+        self._X = np.zeros((cap, self.dim), np.float32)
+        self._labels = np.zeros(cap, np.int64)
+        self._levels = np.zeros(cap, np.int64)
+        self._deleted = np.zeros(cap, np.bool_)
+        self._links0 = np.zeros((cap, self.maxM0), np.int64)
+        self._count0 = np.zeros(cap, np.int64)
+        self._block_start = np.zeros(cap, np.int64)
+        self._links_up = np.zeros((max(blocks, 1), self.maxM), np.int64)
+        self._count_up = np.zeros(max(blocks, 1), np.int64)
+        self._nblocks = 0
+
+    def _grow(self, n_new: int, new_blocks: int) -> None:
+        cap, bcap = len(self._labels), len(self._count_up)
+        need, bneed = self._n + n_new, self._nblocks + new_blocks
+        if need > cap:
+            new = max(need, 2 * cap)
+            for name in ("_X", "_labels", "_levels", "_deleted", "_links0", "_count0", "_block_start"):
+                old = getattr(self, name)
+                arr = np.zeros((new,) + old.shape[1:], old.dtype)
+                arr[: self._n] = old[: self._n]
+                setattr(self, name, arr)
+        if bneed > bcap:
+            new = max(bneed, 2 * bcap)
+            for name in ("_links_up", "_count_up"):
+                old = getattr(self, name)
+                arr = np.zeros((new,) + old.shape[1:], old.dtype)
+                arr[: self._nblocks] = old[: self._nblocks]
+                setattr(self, name, arr)
+
+    def __len__(self) -> int:
+        return self._n
+
+    @property
+    def max_elements(self) -> int:
+        return len(self._labels)
+
+    # -- data in ----------------------------------------------------------------------------------
+    def add(self, X, ids=None) -> None:
+        """Insert the rows of X (n, dim) with labels `ids` (default: the next integers), in order."""
+        X = np.asarray(X)
+        if X.ndim == 1:
+            X = X[None, :]
+        if X.ndim != 2 or X.shape[1] != self.dim:
+            raise ValueError(f"X: expected shape (n, {self.dim}), got {X.shape}")
+        if X.dtype.kind not in "biuf" or not np.isfinite(X).all():
+            raise ValueError("X: expected finite numbers (no NaN or inf)")
+        n = len(X)
+        ids = np.arange(self._n, self._n + n, dtype=np.int64) if ids is None else np.asarray(ids)
+        if ids.shape != (n,) or ids.dtype.kind not in "iu" or (ids < 0).any():
+            raise ValueError(f"ids: expected {n} non-negative integers, got shape {ids.shape} dtype {ids.dtype}")
+        ids = ids.astype(np.int64)
+        if len(np.unique(ids)) != n or np.isin(ids, self._labels[: self._n]).any():
+            raise ValueError("ids: duplicate ids (an id is repeated or already in the index)")
+        if n == 0:
+            return
+        X = X.astype(np.float32)
+        if self.space == "cosine":
+            X = normalize_like_hnswlib(X)
+        levels = self._levelgen.levels(n, self.mult).astype(np.int64)
+        self._grow(n, int(levels.sum()))
+        s, e = self._n, self._n + n
+        self._X[s:e], self._labels[s:e], self._levels[s:e] = X, ids, levels
+        self._block_start[s:e] = self._nblocks + np.concatenate([[0], np.cumsum(levels)[:-1]])
+        self._nblocks += int(levels.sum())
+        if self.backend == "numba":
+            from labkit.hnsw.kernels_build import insert_range
+        else:
+            insert_range = construction.insert_range
+        insert_range(SPACES[self.space], self._X, s, e, self._levels, self.M, self.maxM, self.maxM0,
+                     self.ef_construction, self._links0, self._count0, self._links_up, self._count_up,
+                     self._block_start, self._deleted, self._state)
+        self._n = e
+
+    def mark_deleted(self, label: int) -> None:
+        """Keep `label` out of results; it stays in the graph and is still traversed (hnswlib)."""
+        hits = np.flatnonzero(self._labels[: self._n] == label)
+        if len(hits) == 0:
+            raise ValueError(f"label: {label!r} is not in the index")
+        self._deleted[hits[0]] = True
+
+    # -- the graph as plain data -----------------------------------------------------------------
+    def graph(self) -> HNSWFile:
+        """The graph as hnswlib lays it out (views, internal ids = insertion order)."""
+        n, b = self._n, self._nblocks
+        return HNSWFile(M=self.M, maxM=self.maxM, maxM0=self.maxM0, mult=self.mult,
+                        ef_construction=self.ef_construction, max_elements=self.max_elements,
+                        maxlevel=int(self._state[1]), enterpoint=int(max(self._state[0], 0)),
+                        vectors=self._X[:n], labels=self._labels[:n], levels=self._levels[:n].astype(np.int32),
+                        flags0=self._deleted[:n].astype(np.uint8), spare0=np.zeros(n, np.uint8),
+                        count0=self._count0[:n], links0=self._links0[:n], block_start=self._block_start[:n],
+                        count_up=self._count_up[:b], spare_up=np.zeros(b, np.uint16), links_up=self._links_up[:b])
+
+    def layers(self) -> list[dict]:
+        """Per layer: {"level", "nodes" (internal ids), "labels", "indptr", "indices"} (CSR)."""
+        out = self.graph().layers() if self._n else []
+        for layer in out:
+            layer["labels"] = self._labels[layer["nodes"]]
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the index by hnswlib's formula (what `save` writes)."""
+        return self.graph().nbytes
+
+    # -- search -----------------------------------------------------------------------------------
+    def search(self, Q, k: int = 10, ef: int | None = None, filter=None, return_stats: bool = False):
+        """k nearest labels of each row of Q (nq, dim): labels (nq, k) int64, distances (nq, k)
+        float32; ef = max(ef, k) (default 10, as hnswlib); `filter(label) -> bool` is applied
+        during traversal; deleted labels are traversed but not returned."""
+        if self._n == 0:
+            raise ValueError("k: the index is empty")
+        return search_graph(self.graph(), Q, k=k, ef=ef, space=self.space, filter=filter,
+                            return_stats=return_stats, backend=self.backend)
+
+    # -- files --------------------------------------------------------------------------------------
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the index in hnswlib's `save_index` format (atomically)."""
+        write_index(self.graph(), path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, space: str = "l2", dim: int | None = None,
+             backend: str = "numba") -> "HNSW":
+        """Read an index written by hnswlib or by `save`. The file stores neither the space nor
+        the seed: pass `space`; later additions draw levels from a default-seeded generator, as
+        hnswlib does after `load_index`."""
+        f = read_index(path, dim=dim)
+        index = cls(f.dim, space=space, M=f.M, ef_construction=f.ef_construction, seed=1, backend=backend)
+        index.maxM, index.maxM0, index.mult = f.maxM, f.maxM0, f.mult
+        n, b = f.n, len(f.count_up)
+        index._alloc(max(f.max_elements, n), b)
+        index._X[:n], index._labels[:n], index._levels[:n] = f.vectors, f.labels.astype(np.int64), f.levels
+        index._deleted[:n] = f.deleted
+        index._links0[:n], index._count0[:n] = f.links0, f.count0
+        index._block_start[:n] = f.block_start
+        index._links_up[:b], index._count_up[:b] = f.links_up, f.count_up
+        index._n, index._nblocks = n, b
+        index._state[:] = (f.enterpoint if n else -1, f.maxlevel if n else 0)
+        return index
