@@ -28,7 +28,7 @@ if JIT:
     push = njit(cache=True, inline="always")(_heap.heap_push)
     pop = njit(cache=True, inline="always")(_heap.heap_pop)
 
-    @njit(cache=True)
+    @njit(cache=True, fastmath={"reassoc", "contract"})  # vectorised float64 sums
     def dist(space, X, a, b):
         acc = 0.0
         if space == 0:

@@ -12,7 +12,7 @@ _push = njit(cache=True, inline="always")(heap.heap_push)
 _pop = njit(cache=True, inline="always")(heap.heap_pop)
 
 
-@njit(cache=True, fastmath=False)
+@njit(cache=True, fastmath={"reassoc", "contract"})  # lets LLVM vectorise the float64 sums
 def _dist(space, X, i, q):
     acc = 0.0
     if space == 0:
