@@ -39,6 +39,20 @@ if JIT:
         for j in range(X.shape[1]):
             acc += np.float64(X[a, j]) * np.float64(X[b, j])
         return 1.0 - acc
+
+    @njit(cache=True)
+    def dists_from(space, X, q, ids, m, out):
+        """out[t] = dist(q, ids[t]) for t < m."""
+        for t in range(m):
+            out[t] = dist(space, X, q, ids[t])
+
+    @njit(cache=True)
+    def any_closer(space, X, chosen, nchosen, c, d_q):
+        """Is some chosen node closer to c than d_q? (the heuristic's test, Alg. 4)"""
+        for r in range(nchosen):
+            if dist(space, X, chosen[r], c) < d_q:
+                return True
+        return False
 else:
     from labkit.hnsw.heap import heap_pop as pop
     from labkit.hnsw.heap import heap_push as push
@@ -54,6 +68,20 @@ else:
             d = u - v
             return float(np.dot(d, d))
         return 1.0 - float(np.dot(u, v))
+
+    def dists_from(space, X, q, ids, m, out):
+        """out[:m] = distances from stored vector q to stored vectors ids[:m], all at once."""
+        V = X[ids[:m]].astype(np.float64)
+        u = X[q].astype(np.float64)
+        out[:m] = ((V - u) ** 2).sum(1) if space == 0 else 1.0 - V @ u
+
+    def any_closer(space, X, chosen, nchosen, c, d_q):
+        """Is some chosen node closer to c than d_q? (the heuristic's test, Alg. 4)"""
+        if nchosen == 0:
+            return False
+        out = np.empty(nchosen)
+        dists_from(space, X, c, chosen, nchosen, out)
+        return bool((out < d_q).any())
 
 
 @_fn
@@ -74,12 +102,7 @@ def heuristic(space, X, keys, ids, size, M, scratch_k, scratch_i, chosen):
         d_q = -scratch_k[0]
         c = scratch_i[0]
         nq = pop(scratch_k, scratch_i, nq, True)
-        good = True
-        for r in range(nchosen):
-            if dist(space, X, chosen[r], c) < d_q:
-                good = False
-                break
-        if good:
+        if not any_closer(space, X, chosen, nchosen, c, d_q):
             chosen[nchosen] = c
             scratch_k[len(scratch_k) - 1 - nchosen] = d_q  # keep its distance at the far end
             nchosen += 1
@@ -90,7 +113,7 @@ def heuristic(space, X, keys, ids, size, M, scratch_k, scratch_i, chosen):
 
 @_fn
 def search_layer(space, X, q, ep, level, efc, links0, count0, links_up, count_up, block_start, deleted,
-                 visited, tag, top_k, top_i, cand_k, cand_i):
+                 visited, tag, top_k, top_i, cand_k, cand_i, buf, dbuf):
     """searchBaseLayer: best-first search of one layer from ep with ef_construction results.
     Returns the size of the result max-heap (top_k, top_i)."""
     nt = 0
@@ -113,7 +136,8 @@ def search_layer(space, X, q, ep, level, efc, links0, count0, links_up, count_up
             cnt = count0[node]
         else:
             cnt = count_up[block_start[node] + level - 1]
-        for j in range(cnt):
+        m = 0
+        for j in range(cnt):  # the unvisited neighbours, in list order
             if level == 0:
                 c = links0[node, j]
             else:
@@ -121,7 +145,12 @@ def search_layer(space, X, q, ep, level, efc, links0, count0, links_up, count_up
             if visited[c] == tag:
                 continue
             visited[c] = tag
-            d = dist(space, X, q, c)
+            buf[m] = c
+            m += 1
+        dists_from(space, X, q, buf, m, dbuf)
+        for t in range(m):
+            c = buf[t]
+            d = dbuf[t]
             if nt < efc or lower > d:
                 nc = push(cand_k, cand_i, nc, -d, c, False)
                 if not deleted[c]:
@@ -169,8 +198,10 @@ def mutually_connect(space, X, q, level, M, maxM, maxM0, top_k, top_i, nt, links
         else:  # full: re-prune (old list + q) with the heuristic
             nc = push(top_k, top_i, 0, dist(space, X, q, other), q, False)
             for j in range(size):
-                o = links0[other, j] if level == 0 else links_up[row, j]
-                nc = push(top_k, top_i, nc, dist(space, X, o, other), o, False)
+                sel[nsel + j] = links0[other, j] if level == 0 else links_up[row, j]
+            dists_from(space, X, other, sel[nsel:], size, scratch_k)
+            for j in range(size):
+                nc = push(top_k, top_i, nc, scratch_k[j], sel[nsel + j], False)
             nc = heuristic(space, X, top_k, top_i, nc, cap, scratch_k, scratch_i, chosen)
             idx = 0
             while nc > 0:
@@ -202,7 +233,9 @@ def insert_range(space, X, start, stop, levels, M, maxM, maxM0, efc, links0, cou
     scratch_k = np.zeros(2 * (big + maxM0))
     scratch_i = np.zeros(2 * (big + maxM0), np.int64)
     chosen = np.zeros(big + maxM0, np.int64)
-    sel = np.zeros(big + maxM0, np.int64)
+    sel = np.zeros(big + 2 * maxM0, np.int64)
+    buf = np.zeros(maxM0, np.int64)
+    dbuf = np.zeros(maxM0)
     tag = 0
     for q in range(start, stop):
         level = levels[q]
@@ -231,7 +264,7 @@ def insert_range(space, X, start, stop, levels, M, maxM, maxM0, efc, links0, cou
         for lv in range(min(level, maxl), -1, -1):
             tag += 1
             nt = search_layer(space, X, q, cur, lv, efc, links0, count0, links_up, count_up, block_start, deleted,
-                              visited, tag, top_k, top_i, cand_k, cand_i)
+                              visited, tag, top_k, top_i, cand_k, cand_i, buf, dbuf)
             if ep_deleted:
                 nt = push(top_k, top_i, nt, dist(space, X, q, ep), ep, False)
                 if nt > efc:
