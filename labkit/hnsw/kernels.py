@@ -4,7 +4,7 @@ with distances accumulated in float64 in both so the two paths return the same a
 from __future__ import annotations
 
 import numpy as np
-from numba import njit, prange
+from numba import get_num_threads, njit, prange
 
 from labkit.hnsw import heap
 
@@ -27,8 +27,7 @@ def _dist(space, X, i, q):
 
 @njit(cache=True)
 def _search_one(X, links0, count0, links_up, count_up, block_start, enter, maxlevel, labels, q, k, ef, space,
-                blocked, use_blocked, out_ids, out_d, hops):
-    n = X.shape[0]
+                blocked, use_blocked, out_ids, out_d, hops, visited, tag, top_k, top_i, cand_k, cand_i):
     cur = enter
     cur_d = _dist(space, X, cur, q)
     ndist = 1
@@ -47,13 +46,8 @@ def _search_one(X, links0, count0, links_up, count_up, block_start, enter, maxle
                     cur = c
                     changed = True
     bare = not use_blocked
-    top_k = np.zeros(ef + 2)
-    top_i = np.zeros(ef + 2, np.int64)
-    cand_k = np.zeros(n + 1)
-    cand_i = np.zeros(n + 1, np.int64)
     nt = 0
     nc = 0
-    visited = np.zeros(n, np.bool_)
     if bare or not blocked[cur]:
         lower = cur_d
         nt = _push(top_k, top_i, nt, cur_d, cur, False)
@@ -61,7 +55,7 @@ def _search_one(X, links0, count0, links_up, count_up, block_start, enter, maxle
     else:
         lower = np.finfo(np.float64).max
         nc = _push(cand_k, cand_i, nc, -lower, cur, False)
-    visited[cur] = True
+    visited[cur] = tag  # a fresh tag per query: the buffer is never cleared
     while nc > 0:
         cand_d = -cand_k[0]
         node = cand_i[0]
@@ -75,9 +69,9 @@ def _search_one(X, links0, count0, links_up, count_up, block_start, enter, maxle
         hops[0] += 1
         for j in range(count0[node]):
             c = links0[node, j]
-            if visited[c]:
+            if visited[c] == tag:
                 continue
-            visited[c] = True
+            visited[c] = tag
             d = _dist(space, X, c, q)
             ndist += 1
             if nt < ef or lower > d:
@@ -113,14 +107,25 @@ def search_batch(X, links0, count0, links_up, count_up, block_start, enter, maxl
     """All queries of Q (nq, dim) in parallel (prange). Returns internal ids (nq, k) (-1 where
     fewer than k were found), distances (nq, k), found (nq,), distance counts (nq,), hops (nq, L+1)."""
     nq = Q.shape[0]
+    n = X.shape[0]
     ids = np.full((nq, k), -1, np.int64)
     dist = np.full((nq, k), np.inf)
     found = np.zeros(nq, np.int64)
     ndist = np.zeros(nq, np.int64)
     hops = np.zeros((nq, maxlevel + 1), np.int64)
-    for i in prange(nq):
-        nt, nd = _search_one(X, links0, count0, links_up, count_up, block_start, enter, maxlevel, labels, Q[i], k,
-                             ef, space, blocked, use_blocked, ids[i], dist[i], hops[i])
-        found[i] = nt
-        ndist[i] = nd
+    chunks = max(1, min(get_num_threads(), nq))
+    for t in prange(chunks):  # one chunk of queries per thread, its buffers allocated once
+        visited = np.zeros(n, np.int64)
+        top_k = np.zeros(ef + 2)
+        top_i = np.zeros(ef + 2, np.int64)
+        cand_k = np.zeros(n + 1)
+        cand_i = np.zeros(n + 1, np.int64)
+        lo = t * nq // chunks
+        hi = (t + 1) * nq // chunks
+        for i in range(lo, hi):
+            nt, nd = _search_one(X, links0, count0, links_up, count_up, block_start, enter, maxlevel, labels, Q[i],
+                                 k, ef, space, blocked, use_blocked, ids[i], dist[i], hops[i], visited, i - lo + 1,
+                                 top_k, top_i, cand_k, cand_i)
+            found[i] = nt
+            ndist[i] = nd
     return ids, dist, found, ndist, hops
