@@ -4,7 +4,7 @@ with distances accumulated in float64 in both so the two paths return the same a
 from __future__ import annotations
 
 import numpy as np
-from numba import get_num_threads, njit, prange
+from numba import njit, prange
 
 from labkit.hnsw import heap
 
@@ -103,7 +103,7 @@ def _search_one(X, links0, count0, links_up, count_up, block_start, enter, maxle
 
 @njit(cache=True, parallel=True)
 def search_batch(X, links0, count0, links_up, count_up, block_start, enter, maxlevel, labels, Q, k, ef, space,
-                 blocked, use_blocked):
+                 blocked, use_blocked, nthreads):
     """All queries of Q (nq, dim) in parallel (prange). Returns internal ids (nq, k) (-1 where
     fewer than k were found), distances (nq, k), found (nq,), distance counts (nq,), hops (nq, L+1)."""
     nq = Q.shape[0]
@@ -113,7 +113,7 @@ def search_batch(X, links0, count0, links_up, count_up, block_start, enter, maxl
     found = np.zeros(nq, np.int64)
     ndist = np.zeros(nq, np.int64)
     hops = np.zeros((nq, maxlevel + 1), np.int64)
-    chunks = max(1, min(get_num_threads(), nq))
+    chunks = max(1, min(nthreads, nq))
     for t in prange(chunks):  # one chunk of queries per thread, its buffers allocated once
         visited = np.zeros(n, np.int64)
         top_k = np.zeros(ef + 2)

@@ -80,13 +80,15 @@ def search_graph(g, Q, k: int = 10, ef: int | None = None, space: str = "l2", fi
     use_blocked = bool(blocked.any())
 
     if backend == "numba":
+        from numba import get_num_threads
+
         from labkit.hnsw.kernels import search_batch
         ids, dist, found, ndist, hops = search_batch(
             g.vectors, g.links0.astype(np.int64, copy=False), g.count0.astype(np.int64, copy=False),
             g.links_up.astype(np.int64, copy=False).reshape(-1, g.maxM) if len(g.links_up) else
             np.zeros((1, g.maxM), np.int64), g.count_up.astype(np.int64, copy=False) if len(g.count_up) else
             np.zeros(1, np.int64), g.block_start, int(g.enterpoint), int(g.maxlevel),
-            g.labels.astype(np.int64), Q, int(k), ef, code, blocked, use_blocked)
+            g.labels.astype(np.int64), Q, int(k), ef, code, blocked, use_blocked, get_num_threads())
     else:
         nq = len(Q)
         ids = np.full((nq, k), -1, np.int64)
