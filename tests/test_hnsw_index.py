@@ -143,3 +143,21 @@ def test_add_and_search_validate():
         idx.search(np.zeros((1, 4)), k=5)
     with pytest.raises(ValueError, match=r"Q: expected shape \(nq, 4\)"):
         idx.search(np.zeros((1, 3)), k=2)
+
+
+def test_simple_selection_keeps_the_closest_and_differs_from_the_heuristic():
+    ds = data.load("random-xs-20")
+    a, b = HNSW(20, M=8, ef_construction=60), HNSW(20, M=8, ef_construction=60, select="simple")
+    a.add(ds.train[:3000])
+    b.add(ds.train[:3000])
+    ga, gb = a.graph(), b.graph()
+    np.testing.assert_array_equal(ga.levels, gb.levels)
+    assert not np.array_equal(ga.links0, gb.links0)
+    # the heuristic trades near neighbours for diverse ones (Alg. 4): its links are longer on average
+    X = ga.vectors.astype(np.float64)
+
+    def mean_link(g):
+        return np.mean([((X[g.links0[i, :g.count0[i]]] - X[i]) ** 2).sum(1).mean() for i in range(g.n)])
+    assert mean_link(ga) > mean_link(gb)
+    with pytest.raises(ValueError, match="select"):
+        HNSW(4, select="greedy")

@@ -85,11 +85,16 @@ else:
 
 
 @_fn
-def heuristic(space, X, keys, ids, size, M, scratch_k, scratch_i, chosen):
+def heuristic(space, X, keys, ids, size, M, scratch_k, scratch_i, chosen, simple):
     """getNeighborsByHeuristic2: from the max-heap (keys, ids, size), keep candidates in order
     of distance while no kept one is closer to them than the query is (Alg. 4). Rebuilds the
-    heap with the kept ones and returns its size."""
+    heap with the kept ones and returns its size. With `simple`, keep the M closest instead
+    (the paper's Alg. 3, for comparison; hnswlib always uses the heuristic)."""
     if size < M:
+        return size
+    if simple:
+        while size > M:
+            size = pop(keys, ids, size, False)
         return size
     nq = 0  # queue_closest: max-heap on (-distance, id)
     while size > 0:
@@ -164,11 +169,11 @@ def search_layer(space, X, q, ep, level, efc, links0, count0, links_up, count_up
 
 @_fn
 def mutually_connect(space, X, q, level, M, maxM, maxM0, top_k, top_i, nt, links0, count0, links_up, count_up,
-                     block_start, scratch_k, scratch_i, chosen, sel):
+                     block_start, scratch_k, scratch_i, chosen, sel, simple):
     """mutuallyConnectNewElement: link q to the heuristic's choice (at most M), then link each
     chosen node back, re-pruning its list when full. Returns the closest chosen node."""
     cap = maxM if level > 0 else maxM0
-    nt = heuristic(space, X, top_k, top_i, nt, M, scratch_k, scratch_i, chosen)
+    nt = heuristic(space, X, top_k, top_i, nt, M, scratch_k, scratch_i, chosen, simple)
     nsel = 0
     while nt > 0:  # popping the max-heap: farthest first, as hnswlib stores them
         sel[nsel] = top_i[0]
@@ -202,7 +207,7 @@ def mutually_connect(space, X, q, level, M, maxM, maxM0, top_k, top_i, nt, links
             dists_from(space, X, other, sel[nsel:], size, scratch_k)
             for j in range(size):
                 nc = push(top_k, top_i, nc, scratch_k[j], sel[nsel + j], False)
-            nc = heuristic(space, X, top_k, top_i, nc, cap, scratch_k, scratch_i, chosen)
+            nc = heuristic(space, X, top_k, top_i, nc, cap, scratch_k, scratch_i, chosen, simple)
             idx = 0
             while nc > 0:
                 if level == 0:
@@ -220,9 +225,10 @@ def mutually_connect(space, X, q, level, M, maxM, maxM0, top_k, top_i, nt, links
 
 @_fn
 def insert_range(space, X, start, stop, levels, M, maxM, maxM0, efc, links0, count0, links_up, count_up,
-                 block_start, deleted, state):
+                 block_start, deleted, state, simple):
     """addPoint for internal ids start..stop-1 in order. state = [enterpoint, maxlevel]
-    (enterpoint -1 when the graph is empty) is updated in place."""
+    (enterpoint -1 when the graph is empty) is updated in place; `simple` swaps the heuristic
+    for plain closest-M selection."""
     n_cap = X.shape[0]
     visited = np.zeros(n_cap, np.int64)
     big = max(efc, maxM0) + 2
@@ -270,7 +276,7 @@ def insert_range(space, X, start, stop, levels, M, maxM, maxM0, efc, links0, cou
                 if nt > efc:
                     nt = pop(top_k, top_i, nt, False)
             cur = mutually_connect(space, X, q, lv, M, maxM, maxM0, top_k, top_i, nt, links0, count0, links_up,
-                                   count_up, block_start, scratch_k, scratch_i, chosen, sel)
+                                   count_up, block_start, scratch_k, scratch_i, chosen, sel, simple)
         if level > maxl:
             state[0] = q
             state[1] = level

@@ -40,11 +40,12 @@ class HNSW:
     Hyper-parameters carry hnswlib's names: `M` links per node (2M on layer 0), `ef_construction`
     (raised to M as hnswlib does), `seed` (hnswlib's `random_seed`); `space` is "l2" (squared
     L2), "ip" (1 - dot) or "cosine" (vectors normalised, then ip). `backend` picks the numba
-    path (default) or the readable one; both build the same graph.
+    path (default) or the readable one; both build the same graph. `select="simple"` keeps the
+    M closest candidates instead of the neighbour heuristic (the paper's Alg. 3 vs Alg. 4).
     """
 
     def __init__(self, dim: int, space: str = "l2", M: int = 16, ef_construction: int = 200, seed: int = 100,
-                 max_elements: int | None = None, backend: str = "numba"):
+                 max_elements: int | None = None, backend: str = "numba", select: str = "heuristic"):
         if not isinstance(dim, (int, np.integer)) or dim < 1:
             raise ValueError(f"dim: expected a positive integer, got {dim!r}")
         if space not in SPACES:
@@ -55,6 +56,9 @@ class HNSW:
             raise ValueError(f"ef_construction: expected a positive integer, got {ef_construction!r}")
         if backend not in BACKENDS:
             raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
+        if select not in ("heuristic", "simple"):
+            raise ValueError(f"select: expected 'heuristic' (hnswlib) or 'simple' (M closest), got {select!r}")
+        self.select = select
         if max_elements is not None and (not isinstance(max_elements, (int, np.integer)) or max_elements < 0):
             raise ValueError(f"max_elements: expected a non-negative integer or None, got {max_elements!r}")
         self.dim, self.space, self.M, self.seed, self.backend = int(dim), space, int(M), int(seed), backend
@@ -137,7 +141,7 @@ class HNSW:
             insert_range = construction.insert_range
         insert_range(SPACES[self.space], self._X, s, e, self._levels, self.M, self.maxM, self.maxM0,
                      self.ef_construction, self._links0, self._count0, self._links_up, self._count_up,
-                     self._block_start, self._deleted, self._state)
+                     self._block_start, self._deleted, self._state, self.select == "simple")
         self._n = e
 
     def mark_deleted(self, label: int) -> None:
