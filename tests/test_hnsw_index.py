@@ -161,3 +161,22 @@ def test_simple_selection_keeps_the_closest_and_differs_from_the_heuristic():
     assert mean_link(ga) > mean_link(gb)
     with pytest.raises(ValueError, match="select"):
         HNSW(4, select="greedy")
+
+
+def test_recall_and_unreachable_metrics():
+    from labkit.hnsw.metrics import recall_at_k, unreachable
+    assert recall_at_k(np.array([[1, 2, 3], [4, -1, -1]]), np.array([[3, 2, 9], [4, 5, 6]])).tolist() == [2 / 3, 1 / 3]
+    with pytest.raises(ValueError, match="shapes"):
+        recall_at_k(np.zeros((2, 3)), np.zeros((2, 4)))
+    layer = {"level": 0, "nodes": np.array([0, 1, 2, 3]), "indptr": np.array([0, 1, 2, 2, 3]),
+             "indices": np.array([1, 0, 2])}  # 0 <-> 1, 3 -> 2, nothing reaches 2 or 3 from 0
+    assert unreachable(layer, 0).tolist() == [2, 3]
+    assert unreachable(layer, 3).tolist() == [0, 1]
+    idx = HNSW(8, M=8, ef_construction=40)
+    idx.add(data.gaussian(1000, 8, 1, seed=2).train)
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import breadth_first_order
+    L0 = idx.layers()[0]
+    A = csr_matrix((np.ones(len(L0["indices"])), L0["indices"], L0["indptr"]), shape=(1000, 1000))
+    reach = breadth_first_order(A, idx.graph().enterpoint, directed=True, return_predecessors=False)
+    assert sorted(unreachable(L0, idx.graph().enterpoint)) == sorted(set(range(1000)) - set(reach))
