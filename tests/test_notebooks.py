@@ -123,8 +123,20 @@ def check_00_welcome(r: dict, params: dict):
     assert r["knn1_accuracy"] == r["accuracy_by_k"][0] > 0.95
 
 
+def check_01_hnsw(r: dict, params: dict):
+    assert r["n_train"] == params["n"] and r["efs"] == params["efs"]
+    assert all(abs(a - b) <= 0.01 for a, b in zip(r["recall_by_ef"], r["recall_hnswlib_by_ef"], strict=True))
+    assert r["recall_by_ef"][-1] > 0.95                      # ef=50 on 2000 16-d vectors
+    assert min(r["same_ids_by_ef"]) >= 0.99
+    assert r["identical_levels"] is True and r["identical_layer0_lists"] >= 0.95
+    assert r["hnswlib_file_same_ids"] >= 0.99 and r["deleted_returned"] == 0
+    assert r["distances_per_query_by_ef"][0] < r["distances_per_query_by_ef"][-1] < params["n"]
+    assert r["heuristic_recall_gain_clustered"] >= 0
+    assert 0 < r["scaling_exponent"] < 0.5
+
+
 #: one record check per notebook: a new notebook must add its own
-CHECKS = {"00_welcome.ipynb": check_00_welcome}
+CHECKS = {"00_welcome.ipynb": check_00_welcome, "01_hnsw.ipynb": check_01_hnsw}
 
 
 def test_every_notebook_has_checks_and_ci_params():
