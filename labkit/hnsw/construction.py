@@ -41,6 +41,18 @@ if JIT:
         return 1.0 - acc
 
     @njit(cache=True)
+    def as_f64(X):
+        return X  # the compiled kernels convert element by element
+
+    @njit(cache=True)
+    def fbuf(n):
+        return np.zeros(n)
+
+    @njit(cache=True)
+    def ibuf(n):
+        return np.zeros(n, np.int64)
+
+    @njit(cache=True)
     def dists_from(space, X, q, ids, m, out):
         """out[t] = dist(q, ids[t]) for t < m."""
         for t in range(m):
@@ -62,26 +74,38 @@ else:
 
     def dist(space, X, a, b):
         """Squared L2 or 1 - dot between stored vectors a and b, in float64."""
-        u = X[a].astype(np.float64)
-        v = X[b].astype(np.float64)
+        u = X[a]
+        v = X[b]
         if space == 0:
             d = u - v
             return float(np.dot(d, d))
         return 1.0 - float(np.dot(u, v))
 
+    def as_f64(X):
+        """One float64 copy of the vectors for the whole insertion (not one per distance)."""
+        return X.astype(np.float64)
+
+    def fbuf(n):
+        """A work buffer: a Python list here (fast to index one element at a time), an array when compiled."""
+        return [0.0] * n
+
+    def ibuf(n):
+        return [0] * n
+
     def dists_from(space, X, q, ids, m, out):
         """out[:m] = distances from stored vector q to stored vectors ids[:m], all at once."""
-        V = X[ids[:m]].astype(np.float64)
-        u = X[q].astype(np.float64)
-        out[:m] = ((V - u) ** 2).sum(1) if space == 0 else 1.0 - V @ u
+        V = X[ids[:m]]
+        u = X[q]
+        out[:m] = (((V - u) ** 2).sum(1) if space == 0 else 1.0 - V @ u).tolist()
 
     def any_closer(space, X, chosen, nchosen, c, d_q):
         """Is some chosen node closer to c than d_q? (the heuristic's test, Alg. 4)"""
         if nchosen == 0:
             return False
-        out = np.empty(nchosen)
-        dists_from(space, X, c, chosen, nchosen, out)
-        return bool((out < d_q).any())
+        V = X[chosen[:nchosen]]
+        u = X[c]
+        d = ((V - u) ** 2).sum(1) if space == 0 else 1.0 - V @ u
+        return bool((d < d_q).any())
 
 
 @_fn
@@ -229,19 +253,20 @@ def insert_range(space, X, start, stop, levels, M, maxM, maxM0, efc, links0, cou
     """addPoint for internal ids start..stop-1 in order. state = [enterpoint, maxlevel]
     (enterpoint -1 when the graph is empty) is updated in place; `simple` swaps the heuristic
     for plain closest-M selection."""
+    X = as_f64(X)
     n_cap = X.shape[0]
-    visited = np.zeros(n_cap, np.int64)
+    visited = ibuf(n_cap)
     big = max(efc, maxM0) + 2
-    top_k = np.zeros(big + maxM0)
-    top_i = np.zeros(big + maxM0, np.int64)
-    cand_k = np.zeros(n_cap + 1)
-    cand_i = np.zeros(n_cap + 1, np.int64)
-    scratch_k = np.zeros(2 * (big + maxM0))
-    scratch_i = np.zeros(2 * (big + maxM0), np.int64)
-    chosen = np.zeros(big + maxM0, np.int64)
-    sel = np.zeros(big + 2 * maxM0, np.int64)
-    buf = np.zeros(maxM0, np.int64)
-    dbuf = np.zeros(maxM0)
+    top_k = fbuf(big + maxM0)
+    top_i = ibuf(big + maxM0)
+    cand_k = fbuf(n_cap + 1)
+    cand_i = ibuf(n_cap + 1)
+    scratch_k = fbuf(2 * (big + maxM0))
+    scratch_i = ibuf(2 * (big + maxM0))
+    chosen = ibuf(big + maxM0)
+    sel = ibuf(big + 2 * maxM0)
+    buf = ibuf(maxM0)
+    dbuf = fbuf(maxM0)
     tag = 0
     for q in range(start, stop):
         level = levels[q]
