@@ -1,0 +1,223 @@
+"""widgets.hnsw.GraphExplorer, headless: dispatch, the Bokeh model, reachability against scipy's BFS,
+the search replay against labkit's own counters and exact neighbours, hnswlib files, the dashboard
+page, and the redraw budget on a 20k-point index (the browser side is tests/test_ui_dashboard.py)."""
+
+import statistics
+import time
+
+import numpy as np
+import panel as pn
+import pytest
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import breadth_first_order
+
+import widgets
+from labkit import data
+from labkit.hnsw import HNSW
+from widgets.hnsw import GraphExplorer, hnsw_page, reachable
+
+
+def _index(n=500, dim=8, M=2, ef_construction=10, seed=0, **kw):
+    X = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
+    index = HNSW(dim, M=M, ef_construction=ef_construction, **kw)
+    index.add(X)
+    return index
+
+
+@pytest.fixture(scope="module")
+def sparse_index():
+    """M=2, ef_construction=10 on 8-d Gaussians: a graph with nodes unreachable from the entry point."""
+    return _index()
+
+
+def _scipy_unreachable(index, level):
+    g, layer = index.graph(), index.layers()[level]
+    nodes = layer["nodes"]
+    row = np.full(g.n, -1)
+    row[nodes] = np.arange(len(nodes))
+    A = csr_matrix((np.ones(len(layer["indices"])), row[layer["indices"]], layer["indptr"]),
+                   shape=(len(nodes), len(nodes)))
+    seen = breadth_first_order(A, int(row[g.enterpoint]), directed=True, return_predecessors=False)
+    return np.setdiff1d(nodes, nodes[seen])
+
+
+def test_inspect_returns_the_graph_explorer(sparse_index):
+    ex = widgets.inspect(sparse_index)
+    assert isinstance(ex, GraphExplorer) and ex.index is sparse_index
+    assert "labkit.hnsw.index.HNSW" in widgets.supported_types()
+
+
+def test_bad_input_is_refused():
+    with pytest.raises(TypeError, match="index"):
+        GraphExplorer(np.zeros((3, 3)))
+    with pytest.raises(ValueError, match="index: the index is empty"):
+        GraphExplorer(HNSW(4))
+    with pytest.raises(ValueError, match="queries"):
+        GraphExplorer(_index(50, 4, M=4), queries=np.zeros((3, 5)))
+    with pytest.raises(ValueError, match="queries"):
+        GraphExplorer(_index(50, 4, M=4), queries=np.full((1, 4), np.nan))
+
+
+def test_the_bokeh_model_builds(sparse_index):
+    pn.panel(GraphExplorer(sparse_index)).get_root()
+
+
+def test_reachable_on_a_hand_made_graph():
+    # 0 -> 1 -> 2 -> 0, 3 -> 0 (nothing reaches 3), 4 isolated
+    indptr = np.array([0, 1, 2, 3, 4, 4])
+    indices = np.array([1, 2, 0, 0])
+    np.testing.assert_array_equal(reachable(indptr, indices, 0), [True, True, True, False, False])
+    np.testing.assert_array_equal(reachable(indptr, indices, 3), [True, True, True, True, False])
+    np.testing.assert_array_equal(reachable(indptr, indices, 4), [False, False, False, False, True])
+
+
+def test_unreachable_nodes_equal_scipy_breadth_first_order(sparse_index):
+    ex = GraphExplorer(sparse_index)
+    assert len(ex.unreachable(0)) > 0, "the fixture should have unreachable nodes"
+    for level in range(len(ex.param.layer.objects)):
+        np.testing.assert_array_equal(np.sort(ex.unreachable(level)), _scipy_unreachable(sparse_index, level))
+    assert list(ex.layer_table()["unreachable"]) == [len(ex.unreachable(lv)) for lv in ex.param.layer.objects]
+    # and they are what the plot highlights
+    ex.follow, ex.layer = False, 0
+    drawn = ex.graph_view().get(3)
+    assert drawn.label == "unreachable" and len(drawn) == len(ex.unreachable(0))
+
+
+def test_moving_the_step_changes_the_drawn_replay(sparse_index):
+    ex = GraphExplorer(sparse_index, step=1)
+    before = ex.replay_view()
+    ex.step = ex.param.step.bounds[1]
+    after = ex.replay_view()
+    names = [el.label for el in after]
+    assert names[:3] == ["search tree", "pushed candidates", "expanded"]
+    for i in (0, 2):  # the search tree and the expanded nodes grow
+        assert len(after.get(i)) > len(before.get(i))
+    current = names.index("current node")
+    assert not np.array_equal(after.get(current).array(), before.get(current).array())
+    assert len(before.get(names.index("results"))) == 0 and len(after.get(names.index("results"))) == ex.k
+    ex.step = 1
+    assert ex.replay_text().startswith("**step 1 of")
+
+
+def test_follow_draws_the_layer_the_search_is_on(sparse_index):
+    ex = GraphExplorer(sparse_index)
+    trace = ex.replay().trace
+    assert ex.layer == 0  # the replay starts at the end, on layer 0
+    top = int(trace["layer"].max())
+    ex.step = int(np.flatnonzero(trace["layer"] == top)[0])
+    assert ex.layer == top
+    ex.follow, ex.layer = False, 0
+    ex.step = 0
+    assert ex.layer == 0
+
+
+@pytest.mark.parametrize("deleted", [0, 40])
+def test_replay_counters_end_at_the_search_stats(deleted):
+    index = _index(800, 16, M=6, ef_construction=40, seed=1)
+    gone = list(range(0, 800, 800 // deleted)) if deleted else []
+    for label in gone:
+        index.mark_deleted(label)
+    ex = GraphExplorer(index)
+    for query in range(5):
+        ex.query = query
+        r = ex.replay()
+        q = ex.queries[query: query + 1]
+        labels, dists, stats = index.search(q, k=ex.k, ef=ex.ef, return_stats=True)
+        assert r.dist_so_far[-1] == stats.distance_computations[0] == r.distance_computations
+        np.testing.assert_array_equal(r.hops_so_far[-1], stats.hops[0])
+        assert np.all(np.diff(r.dist_so_far) >= 0) and np.all(np.diff(r.hops_so_far, axis=0) >= 0)
+        np.testing.assert_array_equal(r.labels, labels[0])
+        alive = np.flatnonzero(~index.graph().deleted)
+        ids, _ = data.ground_truth(index.graph().vectors[alive], q, ex.k)
+        exact = index.graph().labels[alive[ids[0]]]
+        np.testing.assert_array_equal(r.exact_labels, exact)
+        assert r.recall == pytest.approx(len(set(exact) & set(labels[0])) / ex.k)
+        assert not set(r.labels.tolist()) & set(gone)
+        table = ex.results_table()
+        assert list(table["exact"]) == list(exact) and list(table["in results"]) == list(np.isin(exact, labels[0]))
+
+
+def test_default_queries_are_seeded_noisy_stored_vectors(sparse_index):
+    a, b = GraphExplorer(sparse_index), GraphExplorer(sparse_index)
+    np.testing.assert_array_equal(a.queries, b.queries)
+    assert len(a.queries) == 20 and a.param.query.bounds == (0, 19)
+    d = data.ground_truth(sparse_index.graph().vectors, a.queries, 1)[1][:, 0]
+    assert np.all(d < 0.1 * sparse_index.graph().dim)  # each query sits next to a stored vector
+
+
+def test_works_on_an_index_loaded_from_an_hnswlib_file(tmp_path):
+    hnswlib = pytest.importorskip("hnswlib")
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((1000, 16)).astype(np.float32)
+    ids = np.arange(1000) * 3 + 7  # labels differ from internal ids
+    anchor = hnswlib.Index(space="l2", dim=16)
+    anchor.init_index(max_elements=1000, M=8, ef_construction=50, random_seed=100)
+    anchor.add_items(X, ids, num_threads=1)
+    for label in ids[::50]:
+        anchor.mark_deleted(int(label))
+    anchor.save_index(str(tmp_path / "index.bin"))
+    index = HNSW.load(tmp_path / "index.bin", space="l2")
+
+    Q = rng.standard_normal((4, 16)).astype(np.float32)
+    ex = GraphExplorer(index, queries=Q, ef=60)
+    pn.panel(ex).get_root()
+    np.testing.assert_array_equal(np.sort(ex.unreachable(0)), _scipy_unreachable(index, 0))
+    ex.follow, ex.layer = False, 0
+    assert len(ex.graph_view().get(4)) == 20  # the deleted nodes, drawn
+    anchor.set_ef(60)
+    for query in range(len(Q)):
+        ex.query = query
+        found, _ = anchor.knn_query(Q[query:query + 1], k=ex.k)
+        assert set(ex.replay().labels) == set(found[0].tolist())
+        assert set(ex.replay().exact_labels) <= set(ids) - set(ids[::50].tolist())
+
+
+def test_the_dashboard_page_builds_fast():
+    hnsw_page()  # warm-up: sklearn import, numba kernels loaded from cache
+    t = time.perf_counter()
+    page = hnsw_page()
+    built = time.perf_counter() - t
+    pn.panel(page).get_root()
+    assert built < 2.0, f"the HNSW page took {built:.2f} s to build"
+    assert "hnsw" in [p.slug for p in widgets.pages()]
+
+
+def _median_ms(fn, args):
+    times = []
+    for a in args:
+        t = time.perf_counter()
+        fn(a)
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times)
+
+
+@pytest.mark.timeout(300)
+def test_a_20k_index_redraws_within_100ms():
+    """Performance budget (a real, generous check; about 10 ms per view and 60-120 ms per full
+    in-place update on the development machine): on a 20,000-point index, each slider move of
+    `layer` or `step` rebuilds its view (`graph_view` / `replay_view`) in < 100 ms, median of 5,
+    because the projection, edges, reachability and the search are computed once and only sliced.
+    Also bounds the whole server-side update (view + HoloViews/Bokeh patch) at 500 ms."""
+    ds = data.gaussian(20000, 32, 10)
+    index = HNSW(32, M=8, ef_construction=40)
+    index.add(ds.train)
+    ex = GraphExplorer(index, queries=ds.test, follow=False)
+    levels = [1, 0, 2, 0, 1]
+
+    def layer_move(level):
+        ex.layer = level
+        ex.graph_view()
+
+    last = ex.param.step.bounds[1]
+    steps = [5, last // 4, last // 2, 3 * last // 4, last]
+
+    def step_move(step):
+        ex.step = step
+        ex.replay_view()
+
+    assert _median_ms(layer_move, levels) < 100
+    assert _median_ms(step_move, steps) < 100
+
+    pn.panel(ex).get_root()  # now each move also patches the Bokeh models in place
+    assert _median_ms(lambda level: setattr(ex, "layer", level), levels) < 500
+    assert _median_ms(lambda step: setattr(ex, "step", step), steps) < 500
