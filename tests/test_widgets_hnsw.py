@@ -14,7 +14,8 @@ from scipy.sparse.csgraph import breadth_first_order
 import widgets
 from labkit import data
 from labkit.hnsw import HNSW
-from widgets.hnsw import GraphExplorer, hnsw_page, reachable
+from labkit.hnsw.metrics import reachable  # noqa: E402
+from widgets.hnsw import GraphExplorer, hnsw_page  # noqa: E402
 
 
 def _index(n=500, dim=8, M=2, ef_construction=10, seed=0, **kw):

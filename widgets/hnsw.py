@@ -26,29 +26,11 @@ import param
 
 from labkit import data as lkdata
 from labkit.hnsw import HNSW
+from labkit.hnsw.metrics import reachable
 from widgets.inspect import register_inspector, register_page
 
 METRIC = {"l2": "euclidean", "ip": "ip", "cosine": "angular"}  # HNSW space -> ground_truth metric
 PLOT = dict(width=760, height=560, xlabel="PC 1", ylabel="PC 2", legend_position="right")
-
-
-def reachable(indptr: np.ndarray, indices: np.ndarray, start: int) -> np.ndarray:
-    """(m,) bool: the rows reachable from row `start` along the directed CSR edges (BFS, one whole
-    frontier per numpy step). `indices` are row numbers."""
-    seen = np.zeros(len(indptr) - 1, bool)
-    seen[start] = True
-    frontier = np.array([start], np.int64)
-    while frontier.size:
-        lo, lens = indptr[frontier], indptr[frontier + 1] - indptr[frontier]
-        total = int(lens.sum())
-        if total == 0:
-            break
-        # positions lo[i] .. lo[i] + lens[i] - 1 of every frontier row, concatenated
-        pos = np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(total)
-        nb = indices[pos]
-        frontier = np.unique(nb[~seen[nb]])
-        seen[frontier] = True
-    return seen
 
 
 @dataclass(frozen=True)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 
 
@@ -17,21 +15,32 @@ def recall_at_k(labels: np.ndarray, exact: np.ndarray) -> np.ndarray:
     return np.array([len(np.intersect1d(a[a >= 0], b)) / k for a, b in zip(labels, exact, strict=True)])
 
 
+def reachable(indptr: np.ndarray, indices: np.ndarray, start: int) -> np.ndarray:
+    """(m,) bool: the rows reachable from row `start` along directed CSR edges (`indices` are row
+    numbers). Breadth-first, one whole frontier per numpy step."""
+    seen = np.zeros(len(indptr) - 1, bool)
+    seen[start] = True
+    frontier = np.array([start], np.int64)
+    while frontier.size:
+        lo, lens = indptr[frontier], indptr[frontier + 1] - indptr[frontier]
+        total = int(lens.sum())
+        if total == 0:
+            break
+        pos = np.repeat(lo - np.cumsum(lens) + lens, lens) + np.arange(total)  # every frontier row's slots
+        nb = indices[pos]
+        frontier = np.unique(nb[~seen[nb]])
+        seen[frontier] = True
+    return seen
+
+
 def unreachable(layer: dict, entry: int) -> np.ndarray:
     """Internal ids on `layer` (an item of `HNSW.layers()`) that a search starting at `entry`
-    can never visit: breadth-first search over the layer's directed links."""
-    nodes, indptr, indices = layer["nodes"], layer["indptr"], layer["indices"]
-    pos = {int(v): i for i, v in enumerate(nodes)}
-    if entry not in pos:
+    can never visit (directed links)."""
+    nodes = np.asarray(layer["nodes"])
+    row = {int(v): i for i, v in enumerate(nodes)}
+    if entry not in row:
         raise ValueError(f"entry: node {entry} is not on layer {layer['level']}")
-    seen = np.zeros(len(nodes), bool)
-    seen[pos[entry]] = True
-    queue = deque([pos[entry]])
-    while queue:
-        i = queue.popleft()
-        for v in indices[indptr[i]:indptr[i + 1]]:
-            j = pos[int(v)]
-            if not seen[j]:
-                seen[j] = True
-                queue.append(j)
+    lookup = np.full(int(nodes.max()) + 1 if len(nodes) else 1, -1, np.int64)
+    lookup[nodes] = np.arange(len(nodes))
+    seen = reachable(np.asarray(layer["indptr"]), lookup[np.asarray(layer["indices"], np.int64)], row[entry])
     return nodes[~seen]
