@@ -222,3 +222,28 @@ def test_a_20k_index_redraws_within_100ms():
     pn.panel(ex).get_root()  # now each move also patches the Bokeh models in place
     assert _median_ms(lambda level: setattr(ex, "layer", level), levels) < 500
     assert _median_ms(lambda step: setattr(ex, "step", step), steps) < 500
+
+
+def test_recall_curve_measures_labkit_and_hnswlib():
+    pytest.importorskip("hnswlib")
+    from widgets.hnsw_curve import EFS, RecallCurve
+    ds = data.digits()
+    index = HNSW(ds.dim, M=8, ef_construction=60)
+    index.add(ds.train)
+    curve = RecallCurve(index, ds.train, ds.test[:60])
+    pn.panel(curve).get_root()
+    t = curve.measure()
+    assert list(t["ef"]) == list(EFS)
+    assert (np.abs(t["recall"] - t["recall (reference)"]) <= 0.01).all()   # the same graph as hnswlib
+    assert (t["QPS"] > 0).all() and (np.diff(t["distances/query"]) > 0).all()
+    with pytest.raises(TypeError, match="index"):
+        RecallCurve("nope", ds.train, ds.test)
+
+
+def test_ef_sweep_without_reference():
+    from labkit.hnsw.metrics import ef_sweep
+    ds = data.gaussian(500, 8, 20, seed=1)
+    index = HNSW(8, M=8, ef_construction=40)
+    index.add(ds.train)
+    t = ef_sweep(index, ds.test, ds.neighbors(10), efs=(10, 40))
+    assert list(t.columns) == ["ef", "recall", "QPS", "distances/query"] and t["recall"].iloc[-1] >= t["recall"].iloc[0]

@@ -27,6 +27,7 @@ import param
 from labkit import data as lkdata
 from labkit.hnsw import HNSW
 from labkit.hnsw.metrics import reachable
+from widgets.hnsw_curve import RecallCurve
 from widgets.inspect import register_inspector, register_page
 
 METRIC = {"l2": "euclidean", "ip": "ip", "cosine": "angular"}  # HNSW space -> ground_truth metric
@@ -373,7 +374,7 @@ def hnsw_page():
     return pn.Column("## HNSW", f"An `HNSW(dim={ds.dim}, M=8, ef_construction=100)` index of the {len(ds.train)} "
                      "digits train vectors; the queries are the test digits. Pick a layer to see its links; step "
                      "through a search to watch the greedy descent and the layer-0 best-first search.",
-                     GraphExplorer(index, queries=ds.test))
+                     GraphExplorer(index, queries=ds.test), RecallCurve(index, ds.train, ds.test))
 
 
 register_inspector(HNSW, GraphExplorer)

@@ -44,3 +44,36 @@ def unreachable(layer: dict, entry: int) -> np.ndarray:
     lookup[nodes] = np.arange(len(nodes))
     seen = reachable(np.asarray(layer["indptr"]), lookup[np.asarray(layer["indices"], np.int64)], row[entry])
     return nodes[~seen]
+
+
+def ef_sweep(index, Q: np.ndarray, exact: np.ndarray, efs=(10, 20, 50, 100, 200), k: int = 10,
+             reference=None, repeats: int = 3):
+    """Recall@k, queries per second and distance computations of `index` (an HNSW) at each ef,
+    and — when `reference` is an hnswlib.Index over the same labels (anything with `set_ef` and
+    `knn_query`) — its recall and QPS beside them. Timings are the best of `repeats` batched runs.
+    Returns a DataFrame, one row per ef."""
+    import time
+
+    import pandas as pd
+
+    def best(fn):
+        times = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        return len(Q) / min(times)
+
+    rows = []
+    for ef in efs:
+        labels, _, stats = index.search(Q, k=k, ef=ef, return_stats=True)
+        row = {"ef": ef, "recall": float(recall_at_k(labels, exact[:, :k]).mean()),
+               "QPS": best(lambda: index.search(Q, k=k, ef=ef)),  # noqa: B023
+               "distances/query": float(stats.distance_computations.mean())}
+        if reference is not None:
+            reference.set_ef(ef)
+            theirs = np.asarray(reference.knn_query(Q, k=k)[0], np.int64)
+            row["recall (reference)"] = float(recall_at_k(theirs, exact[:, :k]).mean())
+            row["QPS (reference)"] = best(lambda: reference.knn_query(Q, k=k))
+        rows.append(row)
+    return pd.DataFrame(rows)
