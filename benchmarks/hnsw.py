@@ -70,6 +70,8 @@ def main() -> None:
         same = np.mean([np.array_equal(g.links0[i, :g.count0[i]], h.links0[i, :h.count0[i]]) for i in range(g.n)])
         agree_rows.append({"dataset": ds.name, "identical levels": bool(np.array_equal(g.levels, h.levels)),
                            "identical layer-0 lists": same})
+        bf = compare(lambda: data.ground_truth(ds.train, ds.test, K), lambda: None, repeats=5)  # noqa: B023
+        bf_qps = len(ds.test) / bf["labkit_s"]
         for ef in (10, 50, 100, 200):
             p.set_ef(ef)
             lab_o, _, stats = idx.search(ds.test, k=K, ef=ef, return_stats=True)
@@ -81,7 +83,9 @@ def main() -> None:
                                "labkit QPS": len(ds.test) / q["labkit_s"], "hnswlib QPS": len(ds.test) / q["anchor_s"],
                                "query ratio": q["ratio"],
                                "dist/query": float(stats.distance_computations.mean()),
-                               "dist/query / N": float(stats.distance_computations.mean()) / len(ds.train)})
+                               "dist/query / N": float(stats.distance_computations.mean()) / len(ds.train),
+                               "brute-force QPS": bf_qps,
+                               "HNSW beats brute force": len(ds.test) / q["labkit_s"] > bf_qps})
     small = data.gaussian(2000, 64, 10)
     def readable():
         HNSW(64, M=M, ef_construction=EFC, seed=SEED, backend="numpy").add(small.train)
