@@ -121,3 +121,12 @@ def test_bad_input(built, kwargs, match):
     args = {"Q": ds.test[:2], "k": 5, "space": space, **kwargs}
     with pytest.raises(ValueError, match=match):
         search_graph(g, **args)
+
+
+def test_trace_counts_every_distance_computation(built):
+    space, _, g, ds = built
+    _, _, stats = search_graph(g, ds.test[:8], k=10, ef=60, space=space, return_stats=True)
+    for i in range(8):
+        t = stats.trace(i)
+        assert t["computed"].sum() == stats.distance_computations[i]
+        assert (t.loc[t.event == "push", "computed"].iloc[1:] == 0).all() and t["computed"].iloc[0] == 1

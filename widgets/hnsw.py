@@ -190,27 +190,13 @@ class GraphExplorer(pn.viewable.Viewer):
         return self._replay
 
     def _counters(self, trace: pd.DataFrame):
-        """Distance computations and hops per layer after each step, rebuilt from the trace and the
-        graph's lists (hnswlib's rules): the entry point costs 1; an upper-layer expansion computes
-        every neighbour of the node; a layer-0 expansion only the neighbours not yet visited."""
-        event, layer, node = (trace[c].to_numpy() for c in ("event", "layer", "node"))
-        inc = np.zeros(len(trace), np.int64)
-        inc[0] = 1
-        visited = np.zeros(len(self._P), bool)
+        """Distance computations (labkit's own per-step count, `computed`) and hops per layer
+        after each step."""
+        event, layer = trace["event"].to_numpy(), trace["layer"].to_numpy()
         expand = np.flatnonzero(event == "expand")
-        for s in expand:
-            lay, row = self._layers[layer[s]], self._row[layer[s]][node[s]]
-            nb = lay["indices"][lay["indptr"][row]: lay["indptr"][row + 1]]
-            if layer[s] > 0:
-                inc[s] = len(nb)
-            else:
-                visited[node[s]] = True
-                new = np.unique(nb[~visited[nb]])
-                visited[new] = True
-                inc[s] = len(new)
         hops = np.zeros((len(trace), len(self._layers)), np.int64)
         hops[expand, layer[expand]] = 1
-        return np.cumsum(inc), np.cumsum(hops, axis=0)
+        return np.cumsum(trace["computed"].to_numpy()), np.cumsum(hops, axis=0)
 
     @param.depends("query", "ef", "k", watch=True)
     def _new_search(self):

@@ -17,7 +17,9 @@ SPACES = {"l2": readable.L2, "ip": readable.IP, "cosine": readable.IP}
 class SearchStats:
     """Per query: distance computations (nq,), hops (nq, maxlevel + 1) with hops[:, l] the node
     expansions on layer l (hnswlib's `metric_hops`), and `trace(i)`, the visit sequence of query
-    i as a DataFrame (step, event "expand" | "push", layer, node, label, distance)."""
+    i as a DataFrame (step, event "expand" | "push", layer, node, distance, computed, label);
+    `computed` is the distance computations the step made (its cumulative sum is the running count,
+    ending at `distance_computations[i]`)."""
 
     distance_computations: np.ndarray
     hops: np.ndarray
@@ -27,7 +29,7 @@ class SearchStats:
     def trace(self, i: int):
         import pandas as pd
         rows = self._replay(i)
-        frame = pd.DataFrame(rows, columns=["event", "layer", "node", "distance"])
+        frame = pd.DataFrame(rows, columns=["event", "layer", "node", "distance", "computed"])
         frame.insert(0, "step", np.arange(len(frame)))
         frame["label"] = self._labels[frame["node"].to_numpy()] if len(frame) else []
         return frame

@@ -38,28 +38,33 @@ def search_one(g, q, k, ef, space, blocked=None, trace=None):
     """One query. g: graph arrays (see format.HNSWFile); blocked: (n,) bool of nodes that may
     be traversed but not returned (deleted or filtered), or None. Returns (ids, dists, ndist,
     hops) with hops[l] = expansions on layer l; `trace`, a list, receives the visit sequence as
-    (event, layer, node, distance) tuples with event "expand" or "push"."""
+    (event, layer, node, distance, computed) tuples: event "expand" or "push", and `computed` the
+    distance computations the event made (an expansion counts every distance it computes, the
+    entry point 1, other pushes 0), so the cumulative sum of `computed` is the running count."""
     X = g.vectors
     hops = np.zeros(g.maxlevel + 1, np.int64)
     cur = int(g.enterpoint)
     cur_d = distance(space, q, X[cur])
     ndist = 1
     if trace is not None:
-        trace.append(("push", g.maxlevel, cur, cur_d))
+        trace.append(("push", g.maxlevel, cur, cur_d, 1))
     for level in range(g.maxlevel, 0, -1):          # greedy descent, one best node per layer
         changed = True
         while changed:
             changed = False
             hops[level] += 1
+            at, before = len(trace) if trace is not None else 0, ndist
             if trace is not None:
-                trace.append(("expand", level, cur, cur_d))
+                trace.append(("expand", level, cur, cur_d, 0))
             for c in neighbours(g, cur, level):     # the list of the node we started from
                 d = distance(space, q, X[c])
                 ndist += 1
                 if d < cur_d:
                     cur_d, cur, changed = d, int(c), True
                     if trace is not None:
-                        trace.append(("push", level, cur, d))
+                        trace.append(("push", level, cur, d, 0))
+            if trace is not None:
+                trace[at] = trace[at][:4] + (ndist - before,)
 
     n = len(X)
     bare = blocked is None
@@ -82,8 +87,9 @@ def search_one(g, q, k, ef, space, blocked=None, trace=None):
             break
         nc = heap_pop(cand_k, cand_i, nc, False)
         hops[0] += 1
+        at, before = len(trace) if trace is not None else 0, ndist
         if trace is not None:
-            trace.append(("expand", 0, node, cand_d))
+            trace.append(("expand", 0, node, cand_d, 0))
         for c in neighbours(g, node, 0):
             c = int(c)
             if visited[c]:
@@ -94,13 +100,15 @@ def search_one(g, q, k, ef, space, blocked=None, trace=None):
             if nt < ef or lower > d:
                 nc = heap_push(cand_k, cand_i, nc, -d, c, False)
                 if trace is not None:
-                    trace.append(("push", 0, c, d))
+                    trace.append(("push", 0, c, d, 0))
                 if bare or not blocked[c]:
                     nt = heap_push(top_k, top_i, nt, d, c, False)
                 while nt > ef:
                     nt = heap_pop(top_k, top_i, nt, False)
                 if nt:
                     lower = top_k[0]
+        if trace is not None:
+            trace[at] = trace[at][:4] + (ndist - before,)
     while nt > k:
         nt = heap_pop(top_k, top_i, nt, False)
     order = np.lexsort((g.labels[top_i[:nt]], top_k[:nt]))  # ascending (distance, label), as knn_query
