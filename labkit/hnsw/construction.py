@@ -45,6 +45,13 @@ if JIT:
         return X  # the compiled kernels convert element by element
 
     @njit(cache=True)
+    def links_of(links0, count0, links_up, count_up, block_start, node, level):
+        if level == 0:
+            return links0[node, :count0[node]]
+        row = block_start[node] + level - 1
+        return links_up[row, :count_up[row]]
+
+    @njit(cache=True)
     def fbuf(n):
         return np.zeros(n)
 
@@ -84,6 +91,13 @@ else:
     def as_f64(X):
         """One float64 copy of the vectors for the whole insertion (not one per distance)."""
         return X.astype(np.float64)
+
+    def links_of(links0, count0, links_up, count_up, block_start, node, level):
+        """The node's neighbour list on `level`, as a Python list (fast to walk one by one)."""
+        if level == 0:
+            return links0[node, :count0[node]].tolist()
+        row = block_start[node] + level - 1
+        return links_up[row, :count_up[row]].tolist()
 
     def fbuf(n):
         """A work buffer: a Python list here (fast to index one element at a time), an array when compiled."""
@@ -161,16 +175,10 @@ def search_layer(space, X, q, ep, level, efc, links0, count0, links_up, count_up
             break
         node = cand_i[0]
         nc = pop(cand_k, cand_i, nc, False)
-        if level == 0:
-            cnt = count0[node]
-        else:
-            cnt = count_up[block_start[node] + level - 1]
+        nbrs = links_of(links0, count0, links_up, count_up, block_start, node, level)
         m = 0
-        for j in range(cnt):  # the unvisited neighbours, in list order
-            if level == 0:
-                c = links0[node, j]
-            else:
-                c = links_up[block_start[node] + level - 1, j]
+        for j in range(len(nbrs)):  # the unvisited neighbours, in list order
+            c = nbrs[j]
             if visited[c] == tag:
                 continue
             visited[c] = tag
