@@ -73,6 +73,7 @@ class GraphExplorer(pn.viewable.Viewer):
     k = param.Integer(default=10, bounds=(1, 50), doc="neighbours returned")
     step = param.Integer(default=0, bounds=(0, None), doc="step of the search's trace shown")
     follow = param.Boolean(default=True, doc="draw the layer the replayed search is on at this step")
+    searched = param.Integer(default=0, precedence=-1, doc="bumped once per new search (one redraw, not three)")
 
     def __init__(self, index: HNSW, queries=None, **params):
         if not isinstance(index, HNSW):
@@ -179,8 +180,8 @@ class GraphExplorer(pn.viewable.Viewer):
             parent = np.where(~expand & (last >= 0), trace["node"].to_numpy()[np.maximum(last, 0)], -1)
             ok = labels[0] >= 0
             alive = self._alive
-            ids, edist = lkdata.ground_truth(self._g.vectors[alive], q, min(self.k, len(alive)),
-                                             metric=METRIC[self._space])
+            ids, edist = self._exact(min(self.k, len(alive)))
+            ids, edist = ids[self.query:self.query + 1], edist[self.query:self.query + 1]
             exact_rows = alive[ids[0]]
             self._replay = Replay(trace, parent, dist_so_far, hops_so_far, int(stats.distance_computations[0]),
                                   stats.hops[0].copy(), labels[0][ok], dists[0][ok],
@@ -188,6 +189,13 @@ class GraphExplorer(pn.viewable.Viewer):
                                   self._g.labels[exact_rows].astype(np.int64), edist[0], exact_rows)
             self._replay_key = key
         return self._replay
+
+    def _exact(self, k: int):
+        """Exact neighbours of every query among the live vectors, computed once per k."""
+        cache = self.__dict__.setdefault("_exact_cache", {})
+        if k not in cache:
+            cache[k] = lkdata.ground_truth(self._g.vectors[self._alive], self.queries, k, metric=METRIC[self._space])
+        return cache[k]
 
     def _counters(self, trace: pd.DataFrame):
         """Distance computations (labkit's own per-step count, `computed`) and hops per layer
@@ -200,10 +208,13 @@ class GraphExplorer(pn.viewable.Viewer):
 
     @param.depends("query", "ef", "k", watch=True)
     def _new_search(self):
-        last = len(self.replay().trace) - 1
+        trace = self.replay().trace
+        last = len(trace) - 1
         self.param.step.bounds = (0, last)
-        self.step = last
-        self._follow()
+        update = {"step": last, "searched": self.searched + 1}
+        if self.follow:
+            update["layer"] = int(trace["layer"].iat[last])
+        self.param.update(**update)  # batched: the views redraw once
 
     @param.depends("step", "follow", watch=True)
     def _follow(self):
@@ -249,7 +260,7 @@ class GraphExplorer(pn.viewable.Viewer):
                 * self._el("unreachable", P[self._unreachable[layer][: self.max_points]])
                 * self._el("deleted", P[np.flatnonzero(g.deleted)[: self.max_points]]))
 
-    @param.depends("step", "query", "ef", "k")
+    @param.depends("step", "searched")
     def replay_view(self):
         """The search up to `step`: pushed candidates, expanded nodes, the search tree (each pushed
         node linked to the node whose expansion found it), the current node, the entry point, the
