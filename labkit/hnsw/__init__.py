@@ -1,7 +1,13 @@
-"""HNSW vector memory (Malkov & Yashunin, TPAMI 2018), following hnswlib 0.8.0 exactly.
+"""HNSW vector memory (Malkov & Yashunin, TPAMI 2018), following hnswlib 0.8.0 step for step.
 
-So far: hnswlib's level generator (`levels.py`) and its index file format (`format.py`),
-read and written byte for byte, with the graph exposed per layer as CSR.
+    index.py          HNSW: add / search / mark_deleted / layers / save / load / nbytes
+    construction.py   insertion (addPoint, heuristic, back-links), one source for both paths
+    search_readable.py, kernels.py   k-NN search: readable Python and its numba twin
+    search.py         search_graph: validation, filters, SearchStats (counts, hops, replayable traces)
+    heap.py           libstdc++'s std::priority_queue, so ties break as in hnswlib
+    levels.py         hnswlib's level generator (minstd_rand0 + generate_canonical)
+    format.py         hnswlib's index file, read and written byte for byte
+    metrics.py        recall@k, reachability, ef sweeps
 """
 
 from labkit.hnsw.format import HNSWFile, read_index, write_index
