@@ -1,8 +1,9 @@
-"""Browser-test policy and fixtures (pytest marker `ui`).
+"""Browser-test policy and fixtures (tests marked `ui`; the other tests use nothing from here).
 
-- No chromium: skip with how to install it — except under CI=true, where it is a failure.
+- No chromium: the ui tests skip with how to install it, except under CI=true/1, where they fail.
+  ($LABKIT_CHROMIUM overrides the browser path; tests/test_ui_policy.py points it at nothing.)
 - A failing ui test leaves a full-page screenshot in build/ui-failures/<test>.png, and the
-  browser console errors it collected are part of the failure report.
+  browser console errors it collected are part of its failure report.
 """
 
 from __future__ import annotations
@@ -10,31 +11,36 @@ from __future__ import annotations
 import os
 
 import pytest
-from ui_support import BUILD, CHROMIUM_ARGS, chromium_path
+from ui_support import CHROMIUM_ARGS, VIEWPORT, chromium_path, save_failure_screenshot
 
-INSTALL_HINT = ("install it with `sudo apt-get install chromium` (Debian/Ubuntu), or run `make test` as root, "
-                "which installs it")
+INSTALL_HINT = "install it with `sudo apt-get install chromium`, or run `make test` as root, which installs it"
 
 
 def _in_ci() -> bool:
-    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+    return os.environ.get("CI", "").strip().lower() in ("1", "true")
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item (rep_setup/rep_call/rep_teardown) for the `page` fixture,
+    and add the browser console errors to the report of a failed ui test."""
     outcome = yield
     rep = outcome.get_result()
     setattr(item, f"rep_{rep.when}", rep)
+    page = item.funcargs.get("page") if hasattr(item, "funcargs") else None
+    if rep.failed and page is not None:
+        rep.sections.append(("browser console errors", "\n".join(page.console_errors) or "(none)"))
 
 
 @pytest.fixture(scope="session")
 def chromium():
-    """A headless Debian chromium driven by Playwright (session-wide)."""
+    """A headless Debian chromium driven by Playwright, shared by the session."""
     path = chromium_path()
     if path is None:
         if _in_ci():
-            pytest.fail(f"chromium missing under CI=true: browser tests must run, not skip; {INSTALL_HINT}")
-        pytest.skip(f"chromium not found: browser tests skipped; {INSTALL_HINT}")
+            pytest.fail("chromium missing under CI=true: install it with apt-get install chromium "
+                        "(in CI the browser tests must run, never skip)", pytrace=False)
+        pytest.skip(f"chromium not found, browser tests skipped: {INSTALL_HINT}")
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=path, headless=True, args=CHROMIUM_ARGS)
@@ -44,22 +50,21 @@ def chromium():
 
 @pytest.fixture
 def page(chromium, request):
-    """A fresh page; `page.console_errors` collects console errors and uncaught exceptions."""
-    context = chromium.new_context(viewport={"width": 1400, "height": 1000})
+    """A fresh page (own context, 1400x1000). `page.console_errors` collects console errors and
+    uncaught exceptions; on failure the page is screenshotted at teardown."""
+    context = chromium.new_context(viewport=VIEWPORT)
     pg = context.new_page()
     pg.console_errors = []
-    pg.on("console", lambda m: pg.console_errors.append(f"console.{m.type}: {m.text}") if m.type == "error" else None)
-    pg.on("pageerror", lambda e: pg.console_errors.append(f"pageerror: {e}"))
+    pg.on("console", lambda m: pg.console_errors.append(f"console.error: {m.text}  ({_where(m)})")
+          if m.type == "error" else None)
+    pg.on("pageerror", lambda e: pg.console_errors.append(f"uncaught: {e}"))
     yield pg
     rep = getattr(request.node, "rep_call", None)
     if rep is not None and rep.failed:
-        shots = BUILD / "ui-failures"
-        shots.mkdir(parents=True, exist_ok=True)
-        name = request.node.name.replace("/", "_").replace("[", "-").replace("]", "")
-        try:
-            pg.screenshot(path=str(shots / f"{name}.png"), full_page=True)
-            rep.sections.append(("screenshot", str(shots / f"{name}.png")))
-        except Exception as e:  # the page may be gone
-            rep.sections.append(("screenshot", f"could not be taken: {e}"))
-        rep.sections.append(("browser console errors", "\n".join(pg.console_errors) or "(none)"))
+        rep.sections.append(("failure screenshot", save_failure_screenshot(pg, request.node.name)))
     context.close()
+
+
+def _where(msg) -> str:
+    loc = msg.location or {}
+    return f"{loc.get('url', '?')}:{loc.get('lineNumber', '?')}"

@@ -10,3 +10,4 @@ c.LabApp.expose_app_in_browser = True          # window.jupyterapp, to drive the
 c.LabApp.news_url = None                       # offline: no news feed
 c.LabApp.check_for_updates_class = "jupyterlab.NeverCheckForUpdate"
 c.ServerApp.allow_root = True                  # CI machines run as root
+c.ServerApp.port_retries = 0                   # the test picked this port: fail loudly rather than move
