@@ -106,7 +106,7 @@ class DatasetExplorer(pn.viewable.Viewer):
             title=f"query {self.query}, then its {len(tiles) - 1} nearest stored images")
 
     def summary(self) -> pd.DataFrame:
-        s = self.dataset.summary()
+        s = {k: v for k, v in self.dataset.summary().items() if k != "origin"}  # origin: wrapped text below
         return pd.DataFrame({"property": list(s), "value": [str(v) for v in s.values()]})
 
     def __panel__(self):
@@ -115,8 +115,10 @@ class DatasetExplorer(pn.viewable.Viewer):
                                      "max_points": pn.widgets.IntSlider,
                                      "projection": pn.widgets.RadioButtonGroup},
                             show_name=False, width=250)
+        # a fixed-width controls column: in JupyterLab a flexible one is squeezed under the plot
         return pn.Row(pn.Column(f"### {self.dataset.name}", controls,
-                                pn.pane.DataFrame(self.summary(), index=False, width=260)),
+                                pn.pane.DataFrame(self.summary(), index=False, width=260),
+                                pn.pane.Markdown(f"*origin:* {self.dataset.origin}", width=260), width=275),
                       pn.Column(self.scatter, self.images))
 
 
