@@ -21,8 +21,6 @@ import numpy as np
 
 from labkit.exact_knn import METRICS, ground_truth  # noqa: F401  (re-exported)
 
-DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
-
 
 @dataclass(frozen=True, eq=False)
 class Dataset:
@@ -92,19 +90,16 @@ def ann_blobs(n_samples: int, n_dims: int, centers: int, name: str | None = None
     """ann-benchmarks' synthetic recipe: `make_blobs(n_samples, n_dims, centers, random_state=1)`,
     then `train_test_split(X, test_size=0.1, random_state=1)` (ann_benchmarks/datasets.py)."""
     from sklearn.datasets import make_blobs
+    from sklearn.model_selection import train_test_split
     for arg, v in (("n_samples", n_samples), ("n_dims", n_dims), ("centers", centers)):
         if not isinstance(v, (int, np.integer)) or v < 1:
             raise ValueError(f"{arg}: expected a positive integer, got {v!r}")
     X, y = make_blobs(n_samples=n_samples, n_features=n_dims, centers=centers, random_state=1)
-    Xtr, Xte, ytr, yte = _split_xy(X.astype(np.float32), y)
+    Xtr, Xte, ytr, yte = train_test_split(X.astype(np.float32), y, test_size=0.1, random_state=1)
     return Dataset(name or f"blobs-{n_samples}-{n_dims}-{centers}", Xtr, Xte, labels=ytr, test_labels=yte,
                    origin="ann-benchmarks recipe: sklearn make_blobs, random_state=1, 10% test split",
                    params={"n_samples": n_samples, "n_dims": n_dims, "centers": centers})
 
-
-def _split_xy(X, y):
-    from sklearn.model_selection import train_test_split
-    return train_test_split(X, y, test_size=0.1, random_state=1)
 
 
 def random_xs_20() -> Dataset:

@@ -110,10 +110,12 @@ def test_random_xs_20_is_the_ann_benchmarks_recipe():
     np.testing.assert_array_equal(ds.test, Xte.astype(np.float32))
 
 
-def test_ann_blobs_small_and_random_s_100_shape_recipe():
+def test_ann_blobs_small_and_random_s_100():
     ds = data.ann_blobs(1000, 5, 10)
     assert ds.train.shape == (900, 5) and ds.test.shape == (100, 5) and len(np.unique(ds.labels)) == 10
-    assert data.random_s_100.__doc__ and "100,000" in data.random_s_100.__doc__
+    big = data.load("random-s-100")
+    assert big.train.shape == (90_000, 100) and big.test.shape == (10_000, 100)
+    assert len(np.unique(np.concatenate([big.labels, big.test_labels]))) == 1000
 
 
 def test_gaussian_seeded():

@@ -41,8 +41,14 @@ class DatasetExplorer(pn.viewable.Viewer):
         self._order = rng.permutation(n)  # a fixed random subsample for drawing
 
     # -- projection (display only) -------------------------------------------------------------
-    @param.depends("projection")
     def _basis(self):
+        """(mean, 2 basis vectors) of the current projection, computed once per projection."""
+        cache = self.__dict__.setdefault("_basis_cache", {})
+        if self.projection not in cache:
+            cache[self.projection] = self._compute_basis()
+        return cache[self.projection]
+
+    def _compute_basis(self):
         X = self.dataset.train
         mean = X.mean(0)
         if self.projection == "PCA":

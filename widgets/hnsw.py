@@ -26,7 +26,7 @@ import param
 
 from labkit import data as lkdata
 from labkit.hnsw import HNSW
-from labkit.hnsw.metrics import reachable
+from labkit.hnsw.metrics import unreachable
 from widgets.hnsw_curve import RecallCurve
 from widgets.inspect import register_inspector, register_page
 
@@ -103,9 +103,8 @@ class GraphExplorer(pn.viewable.Viewer):
         for lay in self._layers:
             row = np.full(n, -1, np.int64)
             row[lay["nodes"]] = np.arange(len(lay["nodes"]))
-            seen = reachable(lay["indptr"], row[lay["indices"]], int(row[g.enterpoint]))
             self._row.append(row)
-            self._unreachable.append(lay["nodes"][~seen])
+            self._unreachable.append(unreachable(lay, int(g.enterpoint)))
         # display projection: PCA basis from a fixed subsample, every vector projected once
         self._order = rng.permutation(n)
         self._rank = np.empty(n, np.int64)

@@ -147,10 +147,9 @@ def heuristic(space, X, keys, ids, size, M, scratch_k, scratch_i, chosen, simple
         nq = pop(scratch_k, scratch_i, nq, True)
         if not any_closer(space, X, chosen, nchosen, c, d_q):
             chosen[nchosen] = c
-            scratch_k[len(scratch_k) - 1 - nchosen] = d_q  # keep its distance at the far end
             nchosen += 1
-    for r in range(nchosen):
-        size = push(keys, ids, size, scratch_k[len(scratch_k) - 1 - r], chosen[r], False)
+            # the drained heap is empty: pushing each kept one now is hnswlib's final loop, same order
+            size = push(keys, ids, size, d_q, c, False)
     return size
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from labkit.hnsw import construction
 from labkit.hnsw.format import HNSWFile, read_index, write_index
 from labkit.hnsw.levels import LevelGenerator, default_mult
-from labkit.hnsw.search import SPACES, search_graph
+from labkit.hnsw.search import SPACES, as_vectors, search_graph
 
 BACKENDS = ("numba", "numpy")
 
@@ -110,13 +110,7 @@ class HNSW:
     # -- data in ----------------------------------------------------------------------------------
     def add(self, X, ids=None) -> None:
         """Insert the rows of X (n, dim) with labels `ids` (default: the next integers), in order."""
-        X = np.asarray(X)
-        if X.ndim == 1:
-            X = X[None, :]
-        if X.ndim != 2 or X.shape[1] != self.dim:
-            raise ValueError(f"X: expected shape (n, {self.dim}), got {X.shape}")
-        if X.dtype.kind not in "biuf" or not np.isfinite(X).all():
-            raise ValueError("X: expected finite numbers (no NaN or inf)")
+        X = as_vectors(X, self.dim, "X")
         n = len(X)
         ids = np.arange(self._n, self._n + n, dtype=np.int64) if ids is None else np.asarray(ids)
         if ids.shape != (n,) or ids.dtype.kind not in "iu" or (ids < 0).any():
@@ -126,7 +120,6 @@ class HNSW:
             raise ValueError("ids: duplicate ids (an id is repeated or already in the index)")
         if n == 0:
             return
-        X = X.astype(np.float32)
         if self.space == "cosine":
             X = normalize_like_hnswlib(X)
         levels = self._levelgen.levels(n, self.mult).astype(np.int64)

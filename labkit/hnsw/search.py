@@ -35,15 +35,20 @@ class SearchStats:
         return frame
 
 
+def as_vectors(X, dim: int, name: str) -> np.ndarray:
+    """X as a (n, dim) float32 array; ValueError naming `name` for a wrong shape, NaN or inf."""
+    X = np.asarray(X)
+    if X.ndim == 1:
+        X = X[None, :]
+    if X.ndim != 2 or X.shape[1] != dim:
+        raise ValueError(f"{name}: expected shape (n{'q' if name == 'Q' else ''}, {dim}), got {X.shape}")
+    if X.dtype.kind not in "biuf" or not np.isfinite(X).all():
+        raise ValueError(f"{name}: expected finite numbers (no NaN or inf)")
+    return X.astype(np.float32)
+
+
 def prepare_queries(Q, dim: int, space: str) -> np.ndarray:
-    Q = np.asarray(Q)
-    if Q.ndim == 1:
-        Q = Q[None, :]
-    if Q.ndim != 2 or Q.shape[1] != dim:
-        raise ValueError(f"Q: expected shape (nq, {dim}), got {Q.shape}")
-    if Q.dtype.kind not in "biuf" or not np.isfinite(Q).all():
-        raise ValueError("Q: expected finite numbers (no NaN or inf)")
-    Q = Q.astype(np.float32)
+    Q = as_vectors(Q, dim, "Q")
     if space == "cosine":  # hnswlib normalises cosine queries and data, then uses 1 - dot
         Q = Q / np.maximum(np.linalg.norm(Q, axis=1, keepdims=True), 1e-30)
     return np.ascontiguousarray(Q, dtype=np.float32)
@@ -70,7 +75,8 @@ def search_graph(g, Q, k: int = 10, ef: int | None = None, space: str = "l2", fi
     ef = max(10 if ef is None else int(ef), int(k))
     Q = prepare_queries(Q, g.vectors.shape[1], space)
     code = SPACES[space]
-    blocked = g.deleted.copy() if hasattr(g, "deleted") else np.zeros(n, bool)
+    blocked = g.deleted.copy()
+    labels64 = np.asarray(g.labels, np.int64)
     if filter is not None:
         if callable(filter):
             allowed = np.fromiter((bool(filter(int(lab))) for lab in g.labels), bool, count=n)
@@ -85,12 +91,11 @@ def search_graph(g, Q, k: int = 10, ef: int | None = None, space: str = "l2", fi
         from numba import get_num_threads
 
         from labkit.hnsw.kernels import search_batch
-        ids, dist, found, ndist, hops = search_batch(
-            g.vectors, g.links0.astype(np.int64, copy=False), g.count0.astype(np.int64, copy=False),
-            g.links_up.astype(np.int64, copy=False).reshape(-1, g.maxM) if len(g.links_up) else
-            np.zeros((1, g.maxM), np.int64), g.count_up.astype(np.int64, copy=False) if len(g.count_up) else
-            np.zeros(1, np.int64), g.block_start, int(g.enterpoint), int(g.maxlevel),
-            g.labels.astype(np.int64), Q, int(k), ef, code, blocked, use_blocked, get_num_threads())
+        i64 = lambda a: np.ascontiguousarray(a, np.int64)  # noqa: E731  (no copy when already int64)
+        ids, dist, _, ndist, hops = search_batch(
+            g.vectors, i64(g.links0), i64(g.count0), i64(g.links_up), i64(g.count_up), g.block_start,
+            int(g.enterpoint), int(g.maxlevel), labels64, Q, int(k), ef, code, blocked, use_blocked,
+            get_num_threads())
     else:
         nq = len(Q)
         ids = np.full((nq, k), -1, np.int64)
@@ -100,7 +105,7 @@ def search_graph(g, Q, k: int = 10, ef: int | None = None, space: str = "l2", fi
         for i in range(nq):
             ii, dd, nd, hp = readable.search_one(g, Q[i], k, ef, code, blocked if use_blocked else None)
             ids[i, : len(ii)], dist[i, : len(dd)], ndist[i], hops[i] = ii, dd, nd, hp
-    labels = np.where(ids >= 0, g.labels.astype(np.int64)[np.maximum(ids, 0)], -1)
+    labels = np.where(ids >= 0, labels64[np.maximum(ids, 0)], -1)
     distances = dist.astype(np.float32)
     if not return_stats:
         return labels, distances
@@ -110,4 +115,4 @@ def search_graph(g, Q, k: int = 10, ef: int | None = None, space: str = "l2", fi
         readable.search_one(g, Q[i], k, ef, code, blocked if use_blocked else None, trace=trace)
         return trace
 
-    return labels, distances, SearchStats(ndist, hops, replay, g.labels.astype(np.int64))
+    return labels, distances, SearchStats(ndist, hops, replay, labels64)
