@@ -44,7 +44,8 @@ def overlap_pmf(n: int, w: int, s: int) -> np.ndarray:
     the hypergeometric C(s,b)·C(n−s, w−b) / C(n,w) (2016, eq. 1's summand)."""
     n, w, s, _ = _check(n, w, s, 0)
     total = comb(n, w)
-    return np.array([float(Fraction(comb(s, b) * comb(n - s, w - b), total)) for b in range(s + 1)])
+    return np.array([float(Fraction(comb(s, b) * comb(n - s, w - b), total)) if b <= w else 0.0
+                     for b in range(s + 1)])
 
 
 def false_match_probability(n: int, w: int, s: int, theta: int) -> float:
