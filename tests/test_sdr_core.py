@@ -114,7 +114,7 @@ def test_random_projection_overlap_tracks_angle():
         y = np.cos(angle) * x / np.linalg.norm(x) + np.sin(angle) * z / np.linalg.norm(z)
         overlaps.append(enc.encode(x).overlap(enc.encode(y)))
     assert overlaps[0] == 40 and overlaps[-1] < 10
-    assert all(a >= b for a, b in zip(overlaps, overlaps[1:])), overlaps
+    assert all(a >= b for a, b in zip(overlaps, overlaps[1:], strict=False)), overlaps
     assert enc.encode(x) == RandomProjectionEncoder(32, 2048, 40, seed=0).encode(x)
     assert np.array_equal(enc.encode_batch(np.stack([x, z]))[0], enc.encode(x).dense)
     with pytest.raises(ValueError, match="x: expected last dimension 32"):

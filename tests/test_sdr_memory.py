@@ -115,7 +115,7 @@ def test_noisy_keeps_w_and_overlap():
     rng = np.random.default_rng(8)
     pats = random_patterns(300, 25, 50, rng)
     out = noisy(pats, 300, 7, rng)
-    for p, q in zip(pats, out):
+    for p, q in zip(pats, out, strict=True):
         assert len(set(q)) == 25 and len(set(p) & set(q)) == 18
 
 

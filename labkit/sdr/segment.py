@@ -131,14 +131,16 @@ def measure(mem: SegmentMemory, patterns: np.ndarray, v: int, trials: int = 20_0
     P = np.repeat(patterns, reps, axis=0)
     own = np.repeat(np.arange(len(patterns)) // mem.patterns_per_segment, reps)
     ov = mem.overlaps_batch(noisy(P, mem.n, v, rng))[np.arange(len(P)), own]
-    fn_theory = theory.false_negative_probability(mem.w, mem.s, mem.theta, v) if mem.patterns_per_segment == 1 else np.nan
+    fn_theory = (theory.false_negative_probability(mem.w, mem.s, mem.theta, v)
+                 if mem.patterns_per_segment == 1 else np.nan)
     return {"fp_segment": float(hits.mean()), "fp_segment_theory": per_seg,
             "fp_any": float(hits.any(axis=1).mean()), "fp_any_theory": any_seg,
             "fn": float(np.mean(ov < mem.theta)), "fn_theory": fn_theory,
             "fp_trials": trials * len(mem.segment_sizes), "fn_trials": len(P)}
 
 
-def noise_sweep(n: int, w: int, s: int, theta: int, vs, n_patterns: int = 50, trials: int = 5000, seed=0) -> pd.DataFrame:
+def noise_sweep(n: int, w: int, s: int, theta: int, vs, n_patterns: int = 50, trials: int = 5000,
+                seed=0) -> pd.DataFrame:
     """measure() for each noise level v in vs on one memory of n_patterns random patterns."""
     rng = as_rng(seed)
     pats = random_patterns(n, w, n_patterns, rng)

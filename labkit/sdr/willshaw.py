@@ -63,7 +63,7 @@ class WillshawMemory:
         targets = cues if targets is None else list(targets)
         if len(targets) != len(cues):
             raise ValueError(f"targets: expected {len(cues)} rows like cues, got {len(targets)}")
-        for c, t in zip(cues, targets):
+        for c, t in zip(cues, targets, strict=True):
             self.store(self._as_sdr(c, self.n, "cues"), self._as_sdr(t, self.n_out, "targets"))
 
     @staticmethod
