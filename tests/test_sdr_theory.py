@@ -95,6 +95,8 @@ def test_false_negative_equals_enumeration(data):
     lost = [set(c) for c in combinations(range(w), v)]  # which active bits the noise replaced
     misses = sum(s - len(segment & c) < theta for c in lost)
     assert th.false_negative_probability(w, s, theta, v) == float(Fraction(misses, len(lost)))
+    pmf = th.noisy_overlap_pmf(w, s, v)
+    assert pmf.sum() == pytest.approx(1.0) and pmf[:theta].sum() == pytest.approx(float(Fraction(misses, len(lost))))
 
 
 @settings(max_examples=30, deadline=None)

@@ -18,6 +18,7 @@ from labkit.sdr.theory import (
     capacity,
     false_match_probability,
     false_negative_probability,
+    noisy_overlap_pmf,
     overlap_pmf,
     union_false_match_probability,
     union_size_expected,
@@ -30,6 +31,6 @@ from labkit.sdr.willshaw import WillshawMemory, random_patterns
 __all__ = [
     "SDR", "ScalarEncoder", "CategoryEncoder", "RandomProjectionEncoder", "WillshawMemory", "SegmentMemory",
     "CodingField", "capacity", "overlap_pmf", "false_match_probability", "union_false_match_probability",
-    "union_size_expected", "union_size_pmf", "false_negative_probability", "willshaw_fill",
+    "union_size_expected", "union_size_pmf", "false_negative_probability", "noisy_overlap_pmf", "willshaw_fill",
     "willshaw_false_units", "overlap_counts", "false_match_mc", "union_false_match_mc", "random_patterns",
 ]

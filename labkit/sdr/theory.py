@@ -73,27 +73,25 @@ def union_size_pmf(n: int, w: int, M: int) -> np.ndarray:
     M = _int(M, "M")
     if M < 0:
         raise ValueError(f"M: expected M >= 0, got {M}")
-    p = np.zeros(n + 1)
-    p[0] = 1.0
-    logc = _log_comb_table(n)
-    for _ in range(M):
-        nxt = np.zeros(n + 1)
-        for u in np.flatnonzero(p > 1e-300):
-            b = np.arange(max(0, w - (n - u)), min(u, w) + 1)
-            # hypergeometric: C(u,b)·C(n−u, w−b)/C(n,w), in logs (exact enough for a distribution)
-            lp = logc[u, b] + logc[n - u, w - b] - logc[n, w]
-            nxt[u + w - b] += p[u] * np.exp(lp)
-        p = nxt
-    return p / p.sum()
-
-
-def _log_comb_table(n: int) -> np.ndarray:
     from scipy.special import gammaln
 
-    k = np.arange(n + 1)
-    lg = gammaln(k + 1.0)
-    return lg[:, None] - lg[None, :] - lg[np.maximum(k[:, None] - k[None, :], 0)] + np.where(
-        k[None, :] <= k[:, None], 0.0, -np.inf)
+    def log_comb(a, k):  # log C(a, k), −inf where k is out of range
+        ok = (k >= 0) & (k <= a)
+        return np.where(ok, gammaln(a + 1.0) - gammaln(np.where(ok, k, 0) + 1.0)
+                        - gammaln(np.where(ok, a - k, 0) + 1.0), -np.inf)
+
+    u, b = np.arange(n + 1)[:, None], np.arange(w + 1)[None, :]
+    # T[u, b] = P(overlap b | union size u) = C(u,b)·C(n−u, w−b)/C(n,w)
+    T = np.exp(log_comb(u, b) + log_comb(n - u, w - b) - log_comb(np.array(n), np.array(w)))
+    p = np.zeros(n + 1)
+    p[0] = 1.0
+    for _ in range(M):
+        nxt = np.zeros(n + 1)
+        for b in range(w + 1):  # size u moves to u + w − b
+            shift = w - b
+            nxt[shift:] += (p * T[:, b])[: n + 1 - shift]
+        p = nxt
+    return p / p.sum()
 
 
 def union_false_match_probability(n: int, w: int, M: int, theta: int, *, a: int | None = None,
@@ -122,6 +120,23 @@ def union_false_match_probability(n: int, w: int, M: int, theta: int, *, a: int 
         us = np.flatnonzero(pmf > 1e-18)
         return float(sum(pmf[u] * false_match_probability(n, a, int(u), theta) for u in us if theta <= u))
     raise ValueError(f"method: expected 'plugin' or 'average', got {method!r}")
+
+
+def noisy_overlap_pmf(w: int, s: int, v: int) -> np.ndarray:
+    """P(overlap = b), b = 0..s, between a segment of s synapses sampled from a stored w-bit SDR
+    and a copy of that SDR with v of its w bits replaced: s minus the hypergeometric number of
+    synapses whose bit was replaced, C(s, s−b)·C(w−s, v−s+b) / C(w, v). Its lower tail below theta
+    is false_negative_probability."""
+    w, s, v = _int(w, "w"), _int(s, "s"), _int(v, "v")
+    if w <= 0:
+        raise ValueError(f"w: expected w > 0, got {w}")
+    if not 0 < s <= w:
+        raise ValueError(f"s: expected 0 < s <= w={w}, got {s}")
+    if not 0 <= v <= w:
+        raise ValueError(f"v: expected 0 <= v <= w={w}, got {v}")
+    total = comb(w, v)
+    lost = [float(Fraction(comb(s, k) * comb(w - s, v - k), total)) if k <= v else 0.0 for k in range(s + 1)]
+    return np.array(lost[::-1])  # index b = s − lost
 
 
 def false_negative_probability(w: int, s: int, theta: int, v: int) -> float:
