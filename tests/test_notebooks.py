@@ -135,8 +135,69 @@ def check_01_hnsw(r: dict, params: dict):
     assert 0 < r["scaling_exponent"] < 0.5
 
 
+def check_02_sdr(r: dict, params: dict):
+    import math
+
+    from labkit.sdr import theory
+    n, w = r["n"], r["w"]
+    assert (n, w) == (params.get("n", 2048), params.get("w", 40))
+    assert r["log10_capacity"] == pytest.approx(math.log10(theory.capacity(n, w)))
+    assert r["overlap_tv_distance"] < 3 * r["overlap_tv_expected"]
+
+    def binomial_ok(measured, exact, trials, rel=0.10, k=3.0):
+        return abs(measured - exact) <= max(rel * exact, k * math.sqrt(exact * (1 - exact) / trials))
+
+    # false matches: the formula recomputed here; Monte Carlo within max(10%, 3 sigma) of it
+    trials = params.get("mc_trials", 2_000_000)
+    assert r["fp_thetas"] == params.get("thetas", [1, 2, 3, 4, 5, 6])
+    for th, mc, f in zip(r["fp_thetas"], r["fp_mc"], r["fp_formula"], strict=True):
+        exact = theory.false_match_probability(n, w, w, th)
+        assert f == pytest.approx(exact, rel=1e-12)
+        assert binomial_ok(mc, exact, trials), f"false matches at theta={th}: {mc} vs {exact}"
+    assert r["fp_theta_half"] == pytest.approx(theory.false_match_probability(n, w, w, w // 2), rel=1e-12)
+    s = params.get("subsample_s", 10)
+    assert len(r["subsample_mc_thetas"]) >= 3
+    for th, mc in zip(r["subsample_mc_thetas"], r["subsample_mc"], strict=True):
+        assert binomial_ok(mc, theory.false_match_probability(n, w, s, th), trials), f"subsampled s={s}, theta={th}"
+    # unions: the size-averaged formula recomputed; within max(3%, 4 standard errors over unions)
+    for key, measured in r["union_fp"].items():
+        M, th = (int(p) for p in key.removeprefix("M").split("_theta"))
+        exact = theory.union_false_match_probability(n, w, M, th, method="average")
+        se = r["union_fp_se"][key]
+        assert 0 < se < 0.05 * exact, f"union {key}: too few unions for a meaningful check (se {se})"
+        assert abs(measured - exact) <= max(0.03 * exact, 4 * se), f"union {key}: {measured} vs {exact}"
+    assert r["union_mc_max_abs_z"] < 4
+    # dendritic segments: mixed (union) segments stay accurate; noise sweep against the formulas
+    assert r["union_segment_fp_max_abs_z"] < 4 and r["union_segment_error"] < 0.01
+    assert r["segment_fp_fn_agree"] is True and r["segment_fp_max_abs_z"] < 4
+    seg_s, seg_theta = params.get("seg_s", 20), params.get("seg_theta", 5)
+    nfn, nfp = r["segment_fn_trials"], r["segment_fp_trials"]
+    for v, fn in r["segment_fn_by_v"].items():
+        exact = theory.false_negative_probability(w, seg_s, seg_theta, int(v))
+        assert abs(fn - exact) <= 4 * math.sqrt(exact * (1 - exact) / nfn) + 1 / nfn, f"segment fn at v={v}"
+    for th, fp in r["segment_fp_by_theta"].items():
+        exact = theory.false_match_probability(n, w, seg_s, int(th))
+        assert abs(fp - exact) <= 4 * math.sqrt(exact * (1 - exact) / nfp) + 1 / nfp, f"segment fp at theta={th}"
+    assert r["subsampling_error_50pct_noise"] < 0.01
+    # Willshaw: fill = p1 recomputed; the capacity curve of n=2048, w=40
+    assert r["willshaw_noisy_recall"]["0"] == 1.0 and r["willshaw_noisy_recall"][str(w // 4)] >= 0.95
+    checked = min(params.get("willshaw_checked", 2000), min(int(M) for M in r["willshaw_fill"]))
+    for M, fill in r["willshaw_fill"].items():
+        assert fill == pytest.approx(theory.willshaw_fill(n, w, int(M)), rel=0.01)
+    recall = {int(M): v for M, v in r["willshaw_exact_recall"].items()}
+    assert list(recall.values()) == sorted(recall.values(), reverse=True)
+    assert recall[2000] >= 0.99 and recall[6000] <= 0.01
+    assert abs(recall[4000] - 0.75) <= max(0.05, 3 * math.sqrt(0.014 ** 2 + 0.75 * 0.25 / checked))
+    # Sparsey coding field
+    assert r["codefield_similarity_spearman"] > 0.6
+    assert r["codefield_noisy_retrieval_accuracy"] >= 0.95
+    cap = r["codefield_capacity"]
+    shapes = params.get("cf_shapes", [[8, 8], [8, 16], [16, 8], [16, 16], [24, 24], [32, 16]])
+    assert set(cap) == {f"Q{q}_K{k}" for q, k in shapes} and min(cap.values()) > 0
+
+
 #: one record check per notebook: a new notebook must add its own
-CHECKS = {"00_welcome.ipynb": check_00_welcome, "01_hnsw.ipynb": check_01_hnsw}
+CHECKS = {"00_welcome.ipynb": check_00_welcome, "01_hnsw.ipynb": check_01_hnsw, "02_sdr.ipynb": check_02_sdr}
 
 
 def test_every_notebook_has_checks_and_ci_params():
