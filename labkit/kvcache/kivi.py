@@ -1,0 +1,188 @@
+"""KIVI: keys quantized per channel, values per token, the newest tokens kept in full precision
+(Liu et al., "KIVI: A Tuning-Free Asymmetric 2bit Quantization for KV Cache", ICML 2024, §3.3).
+
+The streaming rules follow the authors' `models/llama_kivi.py` (`LlamaAttention_KIVI.forward`):
+- prefill of T tokens: keys — the first T − T % R are quantized in groups of G tokens per channel,
+  the last T % R stay full precision (all of them if T < R); values — all but the last R are
+  quantized per token (groups of G channels), the last R stay full precision (all if T <= R).
+- each decoded token joins both residuals; attention sees it in full precision. Then a key
+  residual that has reached R tokens is quantized as one block (R % G == 0) and emptied, and a
+  value residual of R + 1 tokens sends its oldest token to the quantized store (a sliding window).
+Here that flush happens at the start of the next append, so keys()/values() after append(k, v)
+are exactly what KIVI's attention sees at that step. Quantized blocks are never re-quantized
+(HF's QuantizedCache re-quantizes everything at each flush; see kv.md §2).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from labkit.kvcache.quant import QuantizedTensor, UniformQuantizer
+from labkit.kvcache.store import KVStore, check_kv
+
+
+def kivi_layout(T: int, n_decoded: int, R: int) -> dict:
+    """Token counts of each part after a prefill of T tokens and n_decoded appended ones, as
+    attention sees them: key_quantized, key_residual, value_quantized, value_residual."""
+    kq = T - T % R
+    kr = T - kq
+    vr = min(T, R)
+    vq = T - vr
+    for _ in range(n_decoded):
+        if kr == R:  # the previous step filled the key residual: one block of R is quantized
+            kq, kr = kq + R, 0
+        kr += 1
+        if vr == R + 1:  # the window overflowed last step: its oldest value is quantized
+            vq, vr = vq + 1, R
+        vr += 1
+    return {"key_quantized": kq, "key_residual": kr, "value_quantized": vq, "value_residual": vr}
+
+
+def kivi_nbytes(shape, n_decoded: int, bits: int, group_size: int, residual_length: int, *,
+                scale_bytes: int = 2, residual_bytes: int = 4, k_bits: int | None = None,
+                v_bits: int | None = None) -> int:
+    """Bytes of a KIVICache after prefilling K of `shape` (batch, heads, T, head_dim) and decoding
+    n_decoded tokens: packed codes (ceil(n·b/8) per block) + an fp scale and zero per group +
+    the full-precision residuals."""
+    B, H, T, D = shape
+    lay = kivi_layout(T, n_decoded, residual_length)
+    kb, vb = k_bits or bits, v_bits or bits
+    G, R = group_size, residual_length
+    key_blocks = [T - T % R] if T >= R else []
+    key_blocks += [R] * ((lay["key_quantized"] - sum(key_blocks)) // R)
+    n_key = sum(B * H * n * D for n in key_blocks if n)
+    key_bytes = sum((B * H * n * D * kb + 7) // 8 for n in key_blocks if n) + 2 * scale_bytes * n_key // G
+    v_blocks = ([T - min(T, R)] if T > R else []) + [1] * (lay["value_quantized"] - max(T - R, 0))
+    n_val = sum(B * H * n * D for n in v_blocks)
+    val_bytes = sum((B * H * n * D * vb + 7) // 8 for n in v_blocks) + 2 * scale_bytes * n_val // G
+    resid = (lay["key_residual"] + lay["value_residual"]) * B * H * D * residual_bytes
+    return key_bytes + val_bytes + resid
+
+
+def kivi_bytes_per_token(head_dim: int, bits: int, group_size: int, scale_bytes: int = 2) -> float:
+    """Bytes one quantized token costs per head, keys plus values: 2·(D·b/8 + 2·s·D/G)
+    (e.g. 96 B for D=128, KIVI-2, G=32, fp16 scales, against 512 B in fp16: 5.3×)."""
+    return 2 * (head_dim * bits / 8 + 2 * scale_bytes * head_dim / group_size)
+
+
+class KIVICache(KVStore):
+    """KIVI's streaming KV cache for one layer. bits (or k_bits / v_bits), group_size G, residual_length R."""
+
+    def __init__(self, bits: int = 2, group_size: int = 32, residual_length: int = 128, *,
+                 k_bits: int | None = None, v_bits: int | None = None, n_sink: int = 0,
+                 k_quantizer=None, v_quantizer=None, scale_dtype: torch.dtype = torch.float16,
+                 backend: str = "numba"):
+        if isinstance(residual_length, bool) or not isinstance(residual_length, int) or residual_length < 1:
+            raise ValueError(f"residual_length: expected a positive int, got {residual_length!r}")
+        if isinstance(n_sink, bool) or not isinstance(n_sink, int) or n_sink < 0:
+            raise ValueError(f"n_sink: expected an int >= 0, got {n_sink!r}")
+        # any object with quantize(x) -> (.dequantize(), .nbytes, .shape) may replace the uniform
+        # quantizers: rotation (RotateKV), block floating point, ...
+        self.k_quant = k_quantizer or UniformQuantizer(k_bits or bits, group_size, "channel",
+                                                       scale_dtype=scale_dtype, backend=backend)
+        self.v_quant = v_quantizer or UniformQuantizer(v_bits or bits, group_size, "token",
+                                                       scale_dtype=scale_dtype, backend=backend)
+        self.n_sink = n_sink  # attention sinks: the first n_sink tokens stay in full precision (RotateKV §3.4)
+        if residual_length % group_size:
+            raise ValueError(f"residual_length: must be a multiple of group_size={group_size} (KIVI asserts "
+                             f"R % G == 0), got {residual_length}")
+        self.bits, self.group_size, self.residual_length = bits, group_size, residual_length
+        self.k_blocks: list[QuantizedTensor] = []
+        self.v_blocks: list[QuantizedTensor] = []
+        self._k_hat: list[torch.Tensor] = []  # dequantized blocks, what attention reads
+        self._v_hat: list[torch.Tensor] = []
+        self.k_residual: torch.Tensor | None = None
+        self.v_residual: torch.Tensor | None = None
+        self.k_sink: torch.Tensor | None = None
+        self.v_sink: torch.Tensor | None = None
+        self.seq_length = 0
+        self.n_decoded = 0
+
+    def __repr__(self) -> str:
+        return (f"KIVICache(k_bits={self.k_quant.bits}, v_bits={self.v_quant.bits}, group_size={self.group_size}, "
+                f"residual_length={self.residual_length}, seq_length={self.seq_length})")
+
+    # --- KVStore ------------------------------------------------------------------------------
+    def prefill(self, K, V, queries=None):
+        check_kv(K, V)
+        if self.seq_length:
+            raise ValueError("prefill: this cache already holds tokens; make a new KIVICache per sequence")
+        if K.shape[-1] % self.group_size:
+            raise ValueError(f"group_size: {self.group_size} does not divide head_dim={K.shape[-1]} "
+                             "(values are grouped along channels)")
+        s = min(self.n_sink, K.shape[-2])
+        self.k_sink, self.v_sink = K[..., :s, :].clone(), V[..., :s, :].clone()
+        self.seq_length = s
+        K, V = K[..., s:, :], V[..., s:, :]
+        T, R = K.shape[-2], self.residual_length
+        nk = T - T % R
+        if nk:
+            self._push_keys(K[..., :nk, :])
+        self.k_residual = K[..., nk:, :].clone()
+        nv = max(T - R, 0)
+        if nv:
+            self._push_values(V[..., :nv, :])
+        self.v_residual = V[..., nv:, :].clone()
+        self.seq_length += T
+
+    def append(self, k, v):
+        check_kv(k, v, "k, v")
+        if not self.seq_length:
+            raise ValueError("append: call prefill first")
+        if k.shape[:2] != self.k_residual.shape[:2] or k.shape[-1] != self.k_residual.shape[-1]:
+            raise ValueError(f"k: expected (batch, heads, t, head_dim) = {tuple(self.k_residual.shape[:2])} x t x "
+                             f"{self.k_residual.shape[-1]}, got {tuple(k.shape)}")
+        R = self.residual_length
+        for i in range(k.shape[-2]):  # KIVI decodes one token at a time; a chunk is applied token by token
+            if self.k_residual.shape[-2] == R:
+                self._push_keys(self.k_residual)
+                self.k_residual = self.k_residual[..., :0, :]
+            self.k_residual = torch.cat([self.k_residual, k[..., i:i + 1, :]], dim=-2)
+            if self.v_residual.shape[-2] == R + 1:
+                self._push_values(self.v_residual[..., :1, :])
+                self.v_residual = self.v_residual[..., 1:, :]
+            self.v_residual = torch.cat([self.v_residual, v[..., i:i + 1, :]], dim=-2)
+            self.seq_length += 1
+            self.n_decoded += 1
+
+    def keys(self):
+        return torch.cat([self.k_sink, *self._k_hat, self.k_residual.to(self._dtype())], dim=-2)
+
+    def values(self):
+        return torch.cat([self.v_sink, *self._v_hat, self.v_residual.to(self._dtype())], dim=-2)
+
+    @property
+    def nbytes(self) -> int:
+        q = sum(b.nbytes for b in self.k_blocks) + sum(b.nbytes for b in self.v_blocks)
+        if self.k_residual is None:
+            return q
+        full = (self.k_residual, self.v_residual, self.k_sink, self.v_sink)
+        return q + sum(t.numel() * t.element_size() for t in full)
+
+    # --- internals and plain data ---------------------------------------------------------------
+    def _dtype(self):
+        return self.k_residual.dtype
+
+    def _push_keys(self, block):
+        qt = self.k_quant.quantize(block)
+        self.k_blocks.append(qt)
+        self._k_hat.append(qt.dequantize())
+        if len(self._k_hat) > 1:  # keep one tensor so keys() concatenates two pieces, not many
+            self._k_hat = [torch.cat(self._k_hat, dim=-2)]
+
+    def _push_values(self, block):
+        qt = self.v_quant.quantize(block)
+        self.v_blocks.append(qt)
+        self._v_hat.append(qt.dequantize())
+        if len(self._v_hat) > 1:
+            self._v_hat = [torch.cat(self._v_hat, dim=-2)]
+
+    def layout(self) -> dict:
+        """Token counts of each part (what kivi_layout predicts) and the byte split."""
+        kq = sum(b.shape[-2] for b in self.k_blocks)
+        vq = sum(b.shape[-2] for b in self.v_blocks)
+        return {"sink": 0 if self.k_sink is None else self.k_sink.shape[-2],
+                "key_quantized": kq, "key_residual": self.k_residual.shape[-2] if self.seq_length else 0,
+                "value_quantized": vq, "value_residual": self.v_residual.shape[-2] if self.seq_length else 0,
+                "quantized_bytes": sum(b.nbytes for b in self.k_blocks) + sum(b.nbytes for b in self.v_blocks),
+                "nbytes": self.nbytes}

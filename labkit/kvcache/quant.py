@@ -1,0 +1,197 @@
+"""Uniform (min/max affine or absmax symmetric) group quantization of K/V tensors, bit-packed.
+
+    q = UniformQuantizer(bits=2, group_size=32, axis="channel")
+    qt = q.quantize(K)           # K (..., tokens, head_dim) -> QuantizedTensor
+    K_hat = qt.dequantize()
+
+axis="channel": a group is `group_size` consecutive tokens of one channel — KIVI's keys
+(Liu et al. 2024, §3.2: outliers live in fixed channels, so each channel gets its own range).
+axis="token": a group is `group_size` consecutive channels of one token — KIVI's values.
+Asymmetric (KIVI, quanto's MaxOptimizer): scale = (max − min) / (2^b − 1), zero = min,
+code = clamp(round((x − min) / scale), 0, 2^b − 1), x̂ = code·scale + min. Symmetric:
+scale = absmax / (2^(b−1) − 1), code = round(x / scale) stored offset by 2^(b−1).
+Scales and zeros are rounded to `scale_dtype` (fp16 as in KIVI) *before* the codes are chosen,
+so the stored parameters are exactly the ones dequantization uses. A constant group has
+scale 0: its codes are 0 and it dequantizes to its value exactly (KIVI would divide by zero).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from labkit.kvcache import kernels
+from labkit.kvcache.packing import pack, packed_nbytes, unpack
+
+AXES = ("channel", "token")
+
+
+def check_quant_args(bits, group_size, axis, symmetric) -> None:
+    if isinstance(bits, bool) or not isinstance(bits, int) or not 1 <= bits <= 8:
+        raise ValueError(f"bits: expected an int in 1..8, got {bits!r}")
+    if isinstance(group_size, bool) or not isinstance(group_size, int) or group_size < 1:
+        raise ValueError(f"group_size: expected a positive int, got {group_size!r}")
+    if axis not in AXES:
+        raise ValueError(f"axis: expected 'channel' or 'token', got {axis!r}")
+    if symmetric and bits < 2:
+        raise ValueError("bits: symmetric quantization needs bits >= 2 (one bit is the sign)")
+
+
+def _check_x(x: torch.Tensor, group_size: int, axis: str) -> None:
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
+    if x.ndim < 2:
+        raise ValueError(f"x: expected (..., tokens, head_dim), got shape {tuple(x.shape)}")
+    if not x.is_floating_point():
+        raise ValueError(f"x: expected a floating-point tensor, got {x.dtype}")
+    n = x.shape[-2] if axis == "channel" else x.shape[-1]
+    what = "tokens" if axis == "channel" else "head_dim"
+    if n % group_size:
+        raise ValueError(f"group_size: {group_size} does not divide the {what} axis ({n}) of x with "
+                         f"axis={axis!r}; quantize whole groups and keep the rest in a residual")
+    if not torch.isfinite(x).all():
+        raise ValueError("x: contains NaN or inf")
+
+
+def _fast(bits: int, symmetric: bool, backend: str, group_size: int) -> bool:
+    """The numba kernels cover asymmetric codes with 8 % bits == 0 whose groups fill whole bytes."""
+    return backend == "numba" and not symmetric and 8 % bits == 0 and group_size % (8 // bits) == 0
+
+
+def _grouped(x: torch.Tensor, group_size: int, axis: str) -> torch.Tensor:
+    """x (..., T, D) -> (..., rows, groups, group_size): the group axis last."""
+    xt = x.transpose(-1, -2) if axis == "channel" else x  # channel: (..., D, T)
+    return xt.reshape(*xt.shape[:-1], xt.shape[-1] // group_size, group_size)
+
+
+@dataclass(frozen=True)
+class QuantizedTensor:
+    """Packed codes plus per-group scale and zero; plain data an inspector can read."""
+
+    packed: torch.Tensor      # (ceil(numel·bits/8),) uint8
+    scale: torch.Tensor       # (..., rows, groups, 1) in scale_dtype
+    zero: torch.Tensor        # same shape: the group minimum (asymmetric) or 0 (symmetric, not stored)
+    shape: tuple              # of the original (..., tokens, head_dim)
+    dtype: torch.dtype        # of the original
+    bits: int
+    group_size: int
+    axis: str
+    symmetric: bool
+    backend: str = "numba"
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    @property
+    def nbytes(self) -> int:
+        """Packed codes + scales + zeros (a symmetric quantizer stores no zeros)."""
+        params = self.scale.numel() * self.scale.element_size()
+        if not self.symmetric:
+            params += self.zero.numel() * self.zero.element_size()
+        return self.packed.numel() + params
+
+    @property
+    def bits_per_element(self) -> float:
+        return 8 * self.nbytes / self.numel
+
+    def codes(self) -> torch.Tensor:
+        """(..., rows, groups, group_size) uint8 codes, unpacked."""
+        return unpack(self.packed, self.bits, self.numel).view(*self.scale.shape[:-1], self.group_size)
+
+    def dequantize(self, dtype: torch.dtype | None = None) -> torch.Tensor:
+        *lead, T, D = self.shape
+        if _fast(self.bits, self.symmetric, self.backend, self.group_size):
+            L = self.numel // (T * D)
+            rows = D if self.axis == "channel" else T
+            par = (lambda t: t.to(torch.float32).reshape(L, rows, -1).numpy())
+            x = kernels.unpack_dequantize(self.packed.numpy(), par(self.zero), par(self.scale), L, T, D,
+                                          self.group_size, self.bits, self.axis == "channel")
+            return torch.from_numpy(x).reshape(self.shape).to(dtype or self.dtype)
+        q = self.codes().to(torch.float32)
+        s = self.scale.to(torch.float32)
+        if self.symmetric:
+            g = (q - 2 ** (self.bits - 1)) * s
+        else:
+            g = q * s + self.zero.to(torch.float32)
+        if self.axis == "channel":
+            x = g.reshape(*lead, D, T).transpose(-1, -2)
+        else:
+            x = g.reshape(*lead, T, D)
+        return x.to(dtype or self.dtype).contiguous()
+
+    def group_error(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., rows, groups) root-mean-square error of each group against the original x."""
+        err = _grouped(x.to(torch.float32) - self.dequantize(torch.float32), self.group_size, self.axis)
+        return err.pow(2).mean(-1).sqrt()
+
+
+class UniformQuantizer:
+    """bits in 1..8, group_size dividing the grouped axis, axis "channel" or "token"."""
+
+    def __init__(self, bits: int = 2, group_size: int = 32, axis: str = "channel", symmetric: bool = False,
+                 scale_dtype: torch.dtype = torch.float16, backend: str = "numba"):
+        check_quant_args(bits, group_size, axis, symmetric)
+        if backend not in ("numba", "torch"):
+            raise ValueError(f"backend: expected 'numba' or 'torch', got {backend!r}")
+        self.backend = backend
+        if scale_dtype not in (torch.float16, torch.bfloat16, torch.float32, torch.float64):
+            raise ValueError(f"scale_dtype: expected a floating dtype, got {scale_dtype}")
+        self.bits, self.group_size, self.axis, self.symmetric = bits, group_size, axis, bool(symmetric)
+        self.scale_dtype = scale_dtype
+
+    def __repr__(self) -> str:
+        return (f"UniformQuantizer(bits={self.bits}, group_size={self.group_size}, axis={self.axis!r}, "
+                f"symmetric={self.symmetric}, scale_dtype={self.scale_dtype})")
+
+    def nbytes(self, shape) -> int:
+        """Bytes quantize() of a tensor of this shape occupies (the formula the tests hold it to)."""
+        numel, groups = 1, 1
+        for s in shape:
+            numel *= s
+        groups = numel // self.group_size
+        per_group = torch.finfo(self.scale_dtype).bits // 8 * (1 if self.symmetric else 2)
+        return packed_nbytes(numel, self.bits) + groups * per_group
+
+    def quantize(self, x: torch.Tensor) -> QuantizedTensor:
+        _check_x(x, self.group_size, self.axis)
+        if _fast(self.bits, self.symmetric, self.backend, self.group_size) and x.device.type == "cpu":
+            return self._quantize_numba(x)
+        g = _grouped(x.to(torch.float32), self.group_size, self.axis)
+        if self.symmetric:
+            qmax = 2 ** (self.bits - 1) - 1
+            scale = (g.abs().amax(-1, keepdim=True) / qmax).to(self.scale_dtype)
+            s = scale.to(torch.float32)
+            q = torch.round(g / torch.where(s > 0, s, 1.0)).clamp_(-qmax, qmax) + 2 ** (self.bits - 1)
+            zero = torch.zeros_like(scale)
+        else:
+            qmax = 2 ** self.bits - 1
+            mn = g.amin(-1, keepdim=True)
+            scale = ((g.amax(-1, keepdim=True) - mn) / qmax).to(self.scale_dtype)
+            zero = mn.to(self.scale_dtype)
+            s = scale.to(torch.float32)
+            q = torch.round((g - zero.to(torch.float32)) / torch.where(s > 0, s, 1.0)).clamp_(0, qmax)
+        return QuantizedTensor(pack(q.to(torch.uint8), self.bits), scale, zero, tuple(x.shape), x.dtype,
+                               self.bits, self.group_size, self.axis, self.symmetric, "torch")
+
+    def _quantize_numba(self, x: torch.Tensor) -> QuantizedTensor:
+        # the same steps as the torch path, fused: group min/max, fp16 scale/zero, codes + packing
+        *lead, T, D = x.shape
+        L, channel = x.numel() // (T * D), self.axis == "channel"
+        x32 = x.detach().to(torch.float32).reshape(L, T, D).contiguous().numpy()
+        mn, mx = (torch.from_numpy(a) for a in kernels.group_minmax(x32, self.group_size, channel))
+        scale = ((mx - mn) / (2 ** self.bits - 1)).to(self.scale_dtype)
+        zero = mn.to(self.scale_dtype)
+        packed = kernels.quantize_pack(x32, zero.to(torch.float32).numpy(), scale.to(torch.float32).numpy(),
+                                       self.group_size, self.bits, channel)
+        shp = (*lead, *scale.shape[1:], 1)
+        return QuantizedTensor(torch.from_numpy(packed), scale.reshape(shp), zero.reshape(shp), tuple(x.shape),
+                               x.dtype, self.bits, self.group_size, self.axis, self.symmetric, "numba")
+
+    def fake_quantize(self, x: torch.Tensor) -> torch.Tensor:
+        """quantize then dequantize: x̂ with x's shape and dtype."""
+        return self.quantize(x).dequantize()

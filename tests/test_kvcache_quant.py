@@ -1,0 +1,230 @@
+"""UniformQuantizer and KIVICache: quanto parity, packing, byte formulas, KIVI's streaming rules."""
+
+import math
+
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labkit.kvcache.kivi import KIVICache, kivi_bytes_per_token, kivi_layout, kivi_nbytes
+from labkit.kvcache.packing import pack, packed_nbytes, unpack
+from labkit.kvcache.quant import UniformQuantizer
+
+
+def structured(shape, seed=0):
+    """Keys with outlier channels (kv.md §4): 4 channels ×10 and a per-channel offset."""
+    g = torch.Generator().manual_seed(seed)
+    D = shape[-1]
+    ch = torch.ones(D)
+    ch[torch.randperm(D, generator=g)[:4]] = 10.0
+    return torch.randn(shape, generator=g) * ch + torch.randn(D, generator=g) * 2
+
+
+def quanto_fake_quant(x2d, bits, group_size):
+    """optimum-quanto's grouped affine quantizer (MaxOptimizer, axis 0: groups of group_size
+    consecutive elements of each row), quantize + dequantize."""
+    quanto = pytest.importorskip("optimum.quanto")
+    from optimum.quanto.tensor.weights import quantize_weight
+
+    qtype = {2: quanto.qint2, 4: quanto.qint4}[bits]
+    scale, shift = quanto.MaxOptimizer()(x2d, qtype=qtype, axis=0, group_size=group_size)
+    return quantize_weight(x2d, qtype=qtype, axis=0, scale=scale, shift=shift, group_size=group_size,
+                           optimized=False).dequantize()
+
+
+@pytest.mark.parametrize("bits", [2, 4])
+@pytest.mark.parametrize("data", ["gaussian", "structured"])
+@pytest.mark.parametrize("backend", ["numba", "torch"])
+def test_equals_optimum_quanto(bits, data, backend):
+    shape = (1, 4, 256, 64)
+    x = torch.randn(shape, generator=torch.Generator().manual_seed(1)) if data == "gaussian" else structured(shape)
+    G = 32
+    # keys per channel: rows are channels, groups run along tokens
+    ours = UniformQuantizer(bits, G, "channel", scale_dtype=torch.float32, backend=backend).fake_quantize(x)
+    ref = quanto_fake_quant(x.transpose(-1, -2).reshape(-1, shape[-2]), bits, G)
+    assert (ours - ref.reshape(*shape[:2], shape[-1], shape[-2]).transpose(-1, -2)).abs().max() <= 1e-6
+    # values per token: rows are tokens, groups run along channels
+    ours = UniformQuantizer(bits, G, "token", scale_dtype=torch.float32, backend=backend).fake_quantize(x)
+    ref = quanto_fake_quant(x.reshape(-1, shape[-1]), bits, G).reshape(shape)
+    assert (ours - ref).abs().max() <= 1e-6
+
+
+@pytest.mark.parametrize("bits", range(1, 9))
+def test_pack_roundtrip_any_width(bits):
+    for n in (1, 7, 8, 33, 1001):
+        c = torch.randint(0, 2 ** bits, (n,), dtype=torch.uint8, generator=torch.Generator().manual_seed(n))
+        p = pack(c, bits)
+        assert p.numel() == packed_nbytes(n, bits) == math.ceil(n * bits / 8)
+        assert torch.equal(unpack(p, bits, n), c)
+
+
+@pytest.mark.parametrize("axis", ["channel", "token"])
+@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+@pytest.mark.parametrize("G", [2, 16, 32])
+def test_numba_path_equals_readable_path(axis, bits, G):
+    x = structured((2, 3, 64, 32), seed=bits)
+    a = UniformQuantizer(bits, G, axis).quantize(x)
+    b = UniformQuantizer(bits, G, axis, backend="torch").quantize(x)
+    assert a.backend == ("numba" if G % (8 // bits) == 0 else "torch") and b.backend == "torch"
+    assert torch.equal(a.packed, b.packed) and torch.equal(a.scale, b.scale) and torch.equal(a.zero, b.zero)
+    assert torch.equal(a.dequantize(), b.dequantize())
+
+
+@settings(max_examples=40, deadline=None)
+@given(bits=st.integers(1, 8), G=st.sampled_from([1, 2, 4, 8, 16]), axis=st.sampled_from(["channel", "token"]),
+       symmetric=st.booleans(), seed=st.integers(0, 1000))
+def test_error_bound_and_bytes(bits, G, axis, symmetric, seed):
+    if symmetric and bits < 2:
+        return
+    x = torch.randn(2, 2, 16, 16, generator=torch.Generator().manual_seed(seed)) * 3
+    q = UniformQuantizer(bits, G, axis, symmetric=symmetric, scale_dtype=torch.float32)
+    qt = q.quantize(x)
+    assert qt.nbytes == q.nbytes(x.shape)
+    err = (qt.dequantize() - x).abs()
+    # round to nearest: at most half a step inside each group's range
+    step = qt.scale.squeeze(-1)
+    grouped = err.transpose(-1, -2) if axis == "channel" else err
+    per_group = grouped.reshape(*step.shape, G).amax(-1)
+    assert (per_group <= step / 2 * (1 + 1e-5) + 1e-6).all()
+    assert int(qt.codes().max()) < 2 ** bits
+
+
+def test_constant_group_is_exact_not_nan():
+    x = torch.full((1, 1, 32, 8), 0.25)
+    x[..., 4:] = torch.linspace(-3, 3, 32)[:, None]  # channels 4..7 vary along tokens
+    for backend in ("numba", "torch"):
+        xh = UniformQuantizer(2, 32, "channel", backend=backend).fake_quantize(x)  # channels 0..3 constant
+        assert torch.isfinite(xh).all() and torch.equal(xh[..., :4], x[..., :4])
+        xh = UniformQuantizer(2, 4, "token", backend=backend).fake_quantize(x)  # groups of channels 0..3 constant
+        assert torch.isfinite(xh).all() and torch.equal(xh[..., :4], x[..., :4])
+        zeros = torch.zeros(1, 1, 32, 8)
+        assert torch.equal(UniformQuantizer(2, 32, "channel", backend=backend).fake_quantize(zeros), zeros)
+
+
+def test_kivi_error_on_structured_keys_beats_per_token():
+    # KIVI's reason for per-channel keys: outlier channels ruin per-token groups (kv.md §4: 0.296 vs 0.495)
+    K = structured((1, 8, 1024, 64))
+    rel = lambda a: ((a - K).norm() / K.norm()).item()  # noqa: E731
+    per_channel = rel(UniformQuantizer(2, 32, "channel").fake_quantize(K))
+    per_token = rel(UniformQuantizer(2, 32, "token").fake_quantize(K))
+    assert per_channel < 0.75 * per_token
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(bits=0), "bits:"), (dict(bits=9), "bits:"), (dict(bits=2.0), "bits:"),
+    (dict(group_size=0), "group_size:"), (dict(axis="row"), "axis:"),
+    (dict(bits=1, symmetric=True), "bits:"), (dict(backend="cuda"), "backend:"),
+])
+def test_bad_quantizer_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        UniformQuantizer(**kwargs)
+
+
+def test_bad_tensors():
+    q = UniformQuantizer(2, 32, "channel")
+    with pytest.raises(ValueError, match="group_size: 32 does not divide the tokens axis"):
+        q.quantize(torch.randn(1, 1, 40, 64))
+    with pytest.raises(ValueError, match="x: contains NaN"):
+        q.quantize(torch.full((1, 1, 32, 64), float("nan")))
+    with pytest.raises(ValueError, match="x: expected"):
+        q.quantize(torch.randn(64))
+    with pytest.raises(ValueError, match="x: expected a floating-point"):
+        q.quantize(torch.ones(1, 1, 32, 64, dtype=torch.int32))
+
+
+# --- KIVI --------------------------------------------------------------------------------------
+
+def reference_layout(T, n, R):
+    """KIVI's rules replayed literally (llama_kivi.py), flush *after* each step's attention."""
+    kq = T - T % R if T >= R else 0
+    kr, vq, vr = T - kq, max(T - R, 0), min(T, R)
+    seen = []
+    for _ in range(n):
+        kr += 1
+        vr += 1
+        seen.append((kq, kr, vq, vr))  # what attention used at this step
+        if kr == R:
+            kq, kr = kq + R, 0
+        if vr > R:
+            vq, vr = vq + 1, vr - 1
+    return seen[-1] if seen else (kq, kr, vq, vr)
+
+
+@settings(max_examples=60, deadline=None)
+@given(T=st.integers(1, 600), n=st.integers(0, 300), GR=st.sampled_from([(32, 128), (32, 32), (16, 64)]))
+def test_layout_follows_kivi_rules(T, n, GR):
+    G, R = GR
+    lay = kivi_layout(T, n, R)
+    assert (lay["key_quantized"], lay["key_residual"], lay["value_quantized"], lay["value_residual"]) == \
+        reference_layout(T, n, R)
+    assert lay["key_quantized"] % R == 0 or lay["key_quantized"] == T - T % R
+    assert lay["key_residual"] <= R and lay["value_residual"] <= R + 1
+    assert sum(lay.values()) == 2 * (T + n)
+
+
+@settings(max_examples=15, deadline=None)
+@given(T=st.integers(1, 300), n=st.integers(0, 80), GR=st.sampled_from([(32, 128), (32, 32), (16, 64)]),
+       sink=st.sampled_from([0, 4]))
+def test_kivi_cache_state_bytes_and_attention(T, n, GR, sink):
+    G, R = GR
+    g = torch.Generator().manual_seed(T * 1000 + n)
+    K, V = torch.randn(1, 2, T + n, 64, generator=g), torch.randn(1, 2, T + n, 64, generator=g)
+    cache = KIVICache(2, G, R, n_sink=sink)
+    cache.prefill(K[..., :T, :], V[..., :T, :])
+    for i in range(T, T + n):
+        cache.append(K[..., i:i + 1, :], V[..., i:i + 1, :])
+    s = min(sink, T)
+    lay, expected = cache.layout(), kivi_layout(T - s, n, R)
+    assert {k: lay[k] for k in expected} == expected
+    full = (s + lay["key_residual"] + lay["value_residual"] + s) * 2 * 64 * 4
+    assert cache.nbytes == kivi_nbytes((1, 2, T - s, 64), n, 2, G, R) + s * 2 * 2 * 64 * 4
+    assert cache.nbytes - lay["quantized_bytes"] == full
+    Kh, Vh = cache.keys(), cache.values()
+    assert Kh.shape == K.shape and Vh.shape == V.shape
+    # the residual parts are exact; quantized keys are exactly UniformQuantizer's per-channel blocks
+    kr, vr = lay["key_residual"], lay["value_residual"]
+    if kr:
+        assert torch.equal(Kh[..., -kr:, :], K[..., -kr:, :])
+    assert torch.equal(Vh[..., -vr:, :], V[..., -vr:, :])
+    if T - s >= R:
+        nk = (T - s) - (T - s) % R
+        block = UniformQuantizer(2, G, "channel").fake_quantize(K[..., s:s + nk, :])
+        assert torch.equal(Kh[..., s:s + nk, :], block)
+    # attention over the materialised cache equals attention over the stored parts
+    q = torch.randn(1, 2, 1, 64, generator=g)
+    att = torch.softmax(q @ Kh.transpose(-1, -2) / 8, -1) @ Vh
+    ref = torch.nn.functional.scaled_dot_product_attention(q, Kh, Vh)
+    assert torch.allclose(att, ref, atol=1e-5)
+
+
+def test_kivi_bytes_per_token_formula():
+    # 2 bits + an fp16 scale and zero per 32 values: 3 bits/element, 16/3 = 5.3x smaller than fp16
+    assert kivi_bytes_per_token(128, 2, 32) == 96.0
+    cache = KIVICache(2, 32, 128)
+    K = torch.randn(1, 1, 4096 + 128, 128)
+    cache.prefill(K, K)
+    lay = cache.layout()
+    assert (lay["key_quantized"], lay["value_quantized"]) == (4224, 4096)  # T % R = 0: every key is quantized
+    assert lay["quantized_bytes"] == (4224 + 4096) * kivi_bytes_per_token(128, 2, 32) / 2
+
+
+def test_kivi_bad_input():
+    with pytest.raises(ValueError, match="residual_length: must be a multiple"):
+        KIVICache(2, 32, 100)
+    with pytest.raises(ValueError, match="n_sink"):
+        KIVICache(2, 32, 128, n_sink=-1)
+    c = KIVICache(2, 32, 128)
+    with pytest.raises(ValueError, match="append: call prefill first"):
+        c.append(torch.randn(1, 1, 1, 64), torch.randn(1, 1, 1, 64))
+    with pytest.raises(ValueError, match="K: expected 4 dimensions"):
+        c.prefill(torch.randn(10, 64), torch.randn(10, 64))
+    with pytest.raises(ValueError, match="shapes differ"):
+        c.prefill(torch.randn(1, 1, 10, 64), torch.randn(1, 1, 11, 64))
+    with pytest.raises(ValueError, match="group_size: 32 does not divide head_dim=48"):
+        c.prefill(torch.randn(1, 1, 10, 48), torch.randn(1, 1, 10, 48))
+    c.prefill(torch.randn(1, 1, 10, 64), torch.randn(1, 1, 10, 64))
+    with pytest.raises(ValueError, match="k: expected"):
+        c.append(torch.randn(1, 2, 1, 64), torch.randn(1, 2, 1, 64))
+    with pytest.raises(ValueError, match="prefill: this cache already"):
+        c.prefill(torch.randn(1, 1, 10, 64), torch.randn(1, 1, 10, 64))
