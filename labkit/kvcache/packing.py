@@ -50,7 +50,6 @@ def unpack(packed: torch.Tensor, bits: int, n: int) -> torch.Tensor:
         return p[:n].clone()
     mask = (1 << bits) - 1
     if 8 % bits == 0:
-        per = 8 // bits
         shifts = torch.arange(0, 8, bits, dtype=torch.uint8)
         return ((p[:, None] >> shifts) & mask).reshape(-1)[:n]
     stream = ((p[:, None] >> _BIT) & 1).reshape(-1)[: n * bits].view(n, bits)

@@ -26,7 +26,8 @@ def check_kv(K: torch.Tensor, V: torch.Tensor, name: str = "K, V") -> None:
         if not isinstance(t, torch.Tensor):
             raise TypeError(f"{nm}: expected a torch.Tensor, got {type(t).__name__}")
         if t.ndim != 4:
-            raise ValueError(f"{nm}: expected 4 dimensions (batch, heads, tokens, head_dim), got shape {tuple(t.shape)}")
+            raise ValueError(f"{nm}: expected 4 dimensions (batch, heads, tokens, head_dim), "
+                             f"got shape {tuple(t.shape)}")
         if not torch.isfinite(t).all():
             raise ValueError(f"{nm}: contains NaN or inf")
     if K.shape != V.shape:
