@@ -38,7 +38,7 @@ def check_quant_args(bits, group_size, axis, symmetric) -> None:
         raise ValueError("bits: symmetric quantization needs bits >= 2 (one bit is the sign)")
 
 
-def _check_x(x: torch.Tensor, group_size: int, axis: str) -> None:
+def _check_x(x: torch.Tensor, group_size: int, axis: str, finite: bool = True) -> None:
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
     if x.ndim < 2:
@@ -50,7 +50,7 @@ def _check_x(x: torch.Tensor, group_size: int, axis: str) -> None:
     if n % group_size:
         raise ValueError(f"group_size: {group_size} does not divide the {what} axis ({n}) of x with "
                          f"axis={axis!r}; quantize whole groups and keep the rest in a residual")
-    if not torch.isfinite(x).all():
+    if finite and not torch.isfinite(x).all():
         raise ValueError("x: contains NaN or inf")
 
 
@@ -158,8 +158,9 @@ class UniformQuantizer:
         return packed_nbytes(numel, self.bits) + groups * per_group
 
     def quantize(self, x: torch.Tensor) -> QuantizedTensor:
-        _check_x(x, self.group_size, self.axis)
-        if _fast(self.bits, self.symmetric, self.backend, self.group_size) and x.device.type == "cpu":
+        fast = _fast(self.bits, self.symmetric, self.backend, self.group_size) and x.device.type == "cpu"
+        _check_x(x, self.group_size, self.axis, finite=not fast)  # the kernel checks finiteness itself
+        if fast:
             return self._quantize_numba(x)
         g = _grouped(x.to(torch.float32), self.group_size, self.axis)
         if self.symmetric:
@@ -183,7 +184,10 @@ class UniformQuantizer:
         *lead, T, D = x.shape
         L, channel = x.numel() // (T * D), self.axis == "channel"
         x32 = x.detach().to(torch.float32).reshape(L, T, D).contiguous().numpy()
-        mn, mx = (torch.from_numpy(a) for a in kernels.group_minmax(x32, self.group_size, channel))
+        mn, mx, finite = kernels.group_minmax(x32, self.group_size, channel)
+        if not finite:
+            raise ValueError("x: contains NaN or inf")
+        mn, mx = torch.from_numpy(mn), torch.from_numpy(mx)
         scale = ((mx - mn) / (2 ** self.bits - 1)).to(self.scale_dtype)
         zero = mn.to(self.scale_dtype)
         packed = kernels.quantize_pack(x32, zero.to(torch.float32).numpy(), scale.to(torch.float32).numpy(),
