@@ -125,7 +125,7 @@ class KIVICache(KVStore):
         self.v_residual = V[..., nv:, :].clone()
         self.seq_length += T
 
-    def append(self, k, v):
+    def append(self, k, v, queries=None):
         check_kv(k, v, "k, v")
         if not self.seq_length:
             raise ValueError("append: call prefill first")

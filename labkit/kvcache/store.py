@@ -6,9 +6,10 @@ head_dim), queries (batch, q_heads, tokens, head_dim) with q_heads a multiple of
 
 Life of a store (what `labkit.kvcache.hf.LabkitCache` drives inside a transformers model):
     store.prefill(K, V, queries=Q)   # the prompt; attention over the prompt itself used full K, V
-    store.append(k, v)               # each decoded token (or chunk), in order
+    store.append(k, v, queries=q)    # each decoded token (or chunk), in order; q its post-RoPE queries
     store.keys(), store.values()     # what attention sees next: dequantized / kept tokens
-    store.positions()                # absolute positions of the kept tokens (eviction drops some)
+    store.positions()                # absolute positions of the kept tokens: (kept,), or
+                                     # (batch, kv_heads, kept) when each head keeps its own tokens
     store.nbytes                     # bytes the cache would occupy: packed codes + scales + zeros + residual
 A quantizing store keeps every token (positions() is arange); an evicting store keeps a subset.
 """
@@ -43,7 +44,7 @@ class KVStore(abc.ABC):
     def prefill(self, K: torch.Tensor, V: torch.Tensor, queries: torch.Tensor | None = None) -> None: ...
 
     @abc.abstractmethod
-    def append(self, k: torch.Tensor, v: torch.Tensor) -> None: ...
+    def append(self, k: torch.Tensor, v: torch.Tensor, queries: torch.Tensor | None = None) -> None: ...
 
     @abc.abstractmethod
     def keys(self) -> torch.Tensor: ...
@@ -78,7 +79,7 @@ class FullPrecisionStore(KVStore):
         self._K, self._V = K.to(dt).clone(), V.to(dt).clone()
         self.seq_length = K.shape[-2]
 
-    def append(self, k, v):
+    def append(self, k, v, queries=None):
         check_kv(k, v, "k, v")
         if self._K is None:
             self.prefill(k, v)

@@ -1,0 +1,184 @@
+"""Block floating point (BFP) for K/V: each block of `block_size` values shares one exponent.
+
+    q = BlockFloatQuantizer(mantissa_bits=4, block_size=32, axis="channel")
+    bt = q.quantize(K)           # K (..., tokens, head_dim) -> BlockFloatTensor
+    K_hat = bt.dequantize()
+
+BFP is "a block of mantissas with a shared scale factor" ("Accurate Block Quantization in LLMs with
+Outliers", Trukhanov & Soloveychik 2024; also Microsoft's MSFP and Intel's flexpoint). That paper
+also rearranges outlier channels "at the compile time"; this module does not (HadamardQuantizer's
+reordering is the nearest thing in labkit).
+
+The blocks are quant.py's groups. With axis="channel", a block is `block_size` consecutive tokens
+of one channel (KIVI's keys). With axis="token", it is `block_size` consecutive channels of one
+token.
+
+Per block, with m = mantissa_bits:
+  e = max over the block of frexp(|x|).exponent   (|x| < 2^e; an all-zero block has e = 0)
+  e is clamped to the exponent field's range [−bias, 2^E − 1 − bias], bias = 2^(E−1) − 1, E = exponent_bits
+  step = 2^(e − (m − 1))
+  q = clamp(round(x / step), −(2^(m−1) − 1), 2^(m−1) − 1)   sign-magnitude range: 1 sign bit + m − 1 bits
+  x̂ = q · step
+Rounding is to nearest, ties to even. Values that round up to 2^(m−1) saturate. A block of
+integers with |x| ≤ 2^(m−1) − 1 (or such integers times one power of two, within the exponent
+range) is exact: its step is a power of two that divides every value. The step never depends on
+a data-dependent division, so a constant-zero block gives zeros, never NaN. No zero point is
+stored: unlike KIVI's min/max, this format is symmetric.
+
+Storage: mantissa codes q + 2^(m−1) − 1 (in 0..2^m − 2) packed at m bits (packing.py), plus the
+block exponents e + bias packed at exponent_bits each, as a separate stream:
+  nbytes = ceil(n·m / 8) + ceil(n_blocks·E / 8),  i.e. m + E / block_size bits per element.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from labkit.kvcache.packing import pack, packed_nbytes, unpack
+
+AXES = ("channel", "token")
+
+
+def _int_in(value, lo: int, hi: int, name: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ValueError(f"{name}: expected an int in {lo}..{hi}, got {value!r}")
+
+
+def _blocks(x: torch.Tensor, block_size: int, axis: str) -> torch.Tensor:
+    """x (..., T, D) -> (..., rows, blocks, block_size), the block axis last (as quant.py's groups)."""
+    xt = x.transpose(-1, -2) if axis == "channel" else x
+    return xt.reshape(*xt.shape[:-1], xt.shape[-1] // block_size, block_size)
+
+
+@dataclass(frozen=True)
+class BlockFloatTensor:
+    """Packed signed mantissas plus one packed exponent per block: plain data an inspector can read."""
+
+    mantissas: torch.Tensor   # (ceil(n·m/8),) uint8
+    exponents: torch.Tensor   # (ceil(n_blocks·E/8),) uint8
+    shape: tuple              # of the original (..., tokens, head_dim)
+    dtype: torch.dtype
+    mantissa_bits: int
+    block_size: int
+    axis: str
+    exponent_bits: int
+
+    @property
+    def numel(self) -> int:
+        n = 1
+        for s in self.shape:
+            n *= s
+        return n
+
+    @property
+    def n_blocks(self) -> int:
+        return self.numel // self.block_size
+
+    @property
+    def nbytes(self) -> int:
+        """Packed mantissas + packed exponents."""
+        return self.mantissas.numel() + self.exponents.numel()
+
+    @property
+    def bits_per_element(self) -> float:
+        return 8 * self.nbytes / self.numel
+
+    def _block_shape(self) -> tuple:
+        *lead, T, D = self.shape
+        rows, n = (D, T) if self.axis == "channel" else (T, D)
+        return (*lead, rows, n // self.block_size)
+
+    def block_exponents(self) -> torch.Tensor:
+        """(..., rows, blocks) int32 shared exponents e (unbiased): the block's |x| < 2^e."""
+        bias = 2 ** (self.exponent_bits - 1) - 1
+        e = unpack(self.exponents, self.exponent_bits, self.n_blocks).to(torch.int32) - bias
+        return e.view(self._block_shape())
+
+    def codes(self) -> torch.Tensor:
+        """(..., rows, blocks, block_size) int32 signed mantissas q."""
+        off = 2 ** (self.mantissa_bits - 1) - 1
+        q = unpack(self.mantissas, self.mantissa_bits, self.numel).to(torch.int32) - off
+        return q.view(*self._block_shape(), self.block_size)
+
+    def dequantize(self, dtype: torch.dtype | None = None) -> torch.Tensor:
+        e = self.block_exponents().unsqueeze(-1)
+        step = torch.ldexp(torch.ones(e.shape, dtype=torch.float64), e - (self.mantissa_bits - 1))
+        g = self.codes().to(torch.float64) * step  # q · 2^(e − m + 1), exact in float64
+        *lead, T, D = self.shape
+        x = g.reshape(*lead, D, T).transpose(-1, -2) if self.axis == "channel" else g.reshape(*lead, T, D)
+        return x.to(dtype or self.dtype).contiguous()
+
+    def group_error(self, x: torch.Tensor) -> torch.Tensor:
+        """(..., rows, blocks) root-mean-square error of each block against the original x."""
+        err = x.to(torch.float64) - self.dequantize(torch.float64)
+        return _blocks(err, self.block_size, self.axis).pow(2).mean(-1).sqrt()
+
+
+class BlockFloatQuantizer:
+    """mantissa_bits in 2..8 (sign included), block_size dividing the blocked axis, axis "channel"
+    or "token", exponent_bits in 1..8."""
+
+    def __init__(self, mantissa_bits: int = 4, block_size: int = 32, axis: str = "channel",
+                 exponent_bits: int = 8):
+        _int_in(mantissa_bits, 2, 8, "mantissa_bits")
+        if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
+            raise ValueError(f"block_size: expected a positive int, got {block_size!r}")
+        if axis not in AXES:
+            raise ValueError(f"axis: expected 'channel' or 'token', got {axis!r}")
+        _int_in(exponent_bits, 1, 8, "exponent_bits")
+        self.mantissa_bits, self.block_size, self.axis = mantissa_bits, block_size, axis
+        self.exponent_bits = exponent_bits
+
+    @property
+    def bits(self) -> int:
+        """The mantissa width, under the name KIVICache and the sweeps read."""
+        return self.mantissa_bits
+
+    @property
+    def group_size(self) -> int:
+        return self.block_size
+
+    def __repr__(self) -> str:
+        return (f"BlockFloatQuantizer(mantissa_bits={self.mantissa_bits}, block_size={self.block_size}, "
+                f"axis={self.axis!r}, exponent_bits={self.exponent_bits})")
+
+    def nbytes(self, shape) -> int:
+        """Bytes quantize() of a tensor of this shape occupies: ceil(n·m/8) + ceil(n_blocks·E/8)."""
+        n = 1
+        for s in shape:
+            n *= s
+        return packed_nbytes(n, self.mantissa_bits) + packed_nbytes(n // self.block_size, self.exponent_bits)
+
+    def quantize(self, x: torch.Tensor) -> BlockFloatTensor:
+        self._check(x)
+        m, E = self.mantissa_bits, self.exponent_bits
+        bias = 2 ** (E - 1) - 1
+        g = _blocks(x.to(torch.float64), self.block_size, self.axis)
+        _, e = torch.frexp(g.abs().amax(-1, keepdim=True))  # |x| < 2^e for every x in the block; 0 -> 0
+        e = e.clamp(-bias, 2 ** E - 1 - bias)               # what the exponent field can hold
+        step = torch.ldexp(torch.ones(e.shape, dtype=torch.float64), e - (m - 1))
+        qmax = 2 ** (m - 1) - 1
+        q = torch.round(g / step).clamp_(-qmax, qmax)       # step > 0 always: no NaN on zero blocks
+        mant = pack((q + qmax).to(torch.uint8), m)
+        expo = pack((e + bias).to(torch.uint8), E)
+        return BlockFloatTensor(mant, expo, tuple(x.shape), x.dtype, m, self.block_size, self.axis, E)
+
+    def fake_quantize(self, x: torch.Tensor) -> torch.Tensor:
+        return self.quantize(x).dequantize()
+
+    def _check(self, x) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
+        if x.ndim < 2:
+            raise ValueError(f"x: expected (..., tokens, head_dim), got shape {tuple(x.shape)}")
+        if not x.is_floating_point():
+            raise ValueError(f"x: expected a floating-point tensor, got {x.dtype}")
+        n = x.shape[-2] if self.axis == "channel" else x.shape[-1]
+        what = "tokens" if self.axis == "channel" else "head_dim"
+        if n % self.block_size:
+            raise ValueError(f"block_size: {self.block_size} does not divide the {what} axis ({n}) of x "
+                             f"with axis={self.axis!r}")
+        if not torch.isfinite(x).all():
+            raise ValueError("x: contains NaN or inf")

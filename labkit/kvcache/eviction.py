@@ -1,0 +1,398 @@
+"""KV-cache eviction: keep `budget` tokens per kv head, chosen by a score, in full precision.
+
+Scores (higher = keep) are plain functions, comparable with kvpress's `score()` on the same tensors:
+    streaming_scores  StreamingLLM (Xiao et al. 2023, §3.2): n_sink attention sinks + the recent window
+    h2o_scores        H2O (Zhang et al. 2023, Alg. 1): attention accumulated over the prompt's queries
+    observed_attention_scores  kvpress ObservedAttentionPress: that sum / the number of queries seeing the key
+    snapkv_scores     SnapKV (Li et al. 2024, Listing 1): observation-window attention, 1-D avg-pooled
+    knorm_scores      KnormPress (Devoto et al. 2024): -||k||, a small key norm goes with large attention
+    tova_scores       TOVA (Oren et al. 2024): the last query's attention, averaged over all heads
+GQA: a kv head's score is the mean over its group of q_heads (kvpress; SnapKV issue #22); query head h
+reads kv head h // (q_heads // kv_heads), as HF `repeat_kv`.
+
+Stores (KVStore): prefill(K, V, queries) keeps the n_kept(T) best tokens of each (batch, kv head), ties
+to the earlier position. Give `budget=` (tokens kept per head, int >= 1) or `compression_ratio=`
+(fraction evicted, in [0, 1): kept = max(1, int(T * (1 - ratio))), kvpress's compute_n_kept); a prompt
+of T <= kept tokens is kept whole. Keys come post-RoPE and keep their positions (no re-rotation).
+Decoding, append(k, v): KeyNorm, SnapKV, TOVA append and keep (prefill-only compression, as kvpress);
+StreamingLLM and H2O evict to stay at budget_ tokens per head (evict_on_append=True, as the papers).
+Inspection: positions() (batch, kv_heads, kept), ascending per head; kept_ (batch, kv_heads, seq_length)
+bool, the tokens each head holds now; scores_ (batch, kv_heads, T_prompt), the prefill scores.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from labkit.kvcache.store import KVStore, check_kv
+
+_CHUNK = 1024  # queries per block when accumulating attention (bounds memory at chunk x T per head)
+
+def _int(value, name: str, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
+    return int(value)
+
+
+def _check_keys(keys: torch.Tensor, name: str = "keys") -> None:
+    """ValueError/TypeError unless `name` is a finite 4-D tensor."""
+    if not isinstance(keys, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(keys).__name__}")
+    if keys.ndim != 4:
+        raise ValueError(f"{name}: expected 4 dimensions (batch, heads, tokens, head_dim), got {tuple(keys.shape)}")
+    if not torch.isfinite(keys).all():
+        raise ValueError(f"{name}: contains NaN or inf")
+
+
+def _bool(value, name: str) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{name}: expected a bool, got {value!r}")
+    return value
+
+
+def _check_queries(queries, keys: torch.Tensor, name: str = "queries") -> None:
+    """queries (batch, q_heads, Tq, head_dim): the last Tq positions of the T keys, q_heads % kv_heads == 0."""
+    if queries is None:
+        raise ValueError(f"{name}: required, the post-RoPE queries (batch, q_heads, tokens, head_dim)")
+    _check_keys(queries, name)
+    b, h, tq, d = queries.shape
+    if b != keys.shape[0] or d != keys.shape[-1]:
+        raise ValueError(f"{name}: batch and head_dim must match keys {tuple(keys.shape)}, got {tuple(queries.shape)}")
+    if h % keys.shape[1]:
+        raise ValueError(f"{name}: q_heads={h} is not a multiple of kv_heads={keys.shape[1]}")
+    if not 1 <= tq <= keys.shape[2]:
+        raise ValueError(f"{name}: expected 1..{keys.shape[2]} query tokens (the last positions), got {tq}")
+
+
+def _group_mean(x: torch.Tensor, kv_heads: int) -> torch.Tensor:
+    """(b, q_heads, ...) -> (b, kv_heads, ...): mean over the query heads that share a kv head."""
+    return x.reshape(x.shape[0], kv_heads, x.shape[1] // kv_heads, *x.shape[2:]).mean(2)
+
+
+def _attention(queries: torch.Tensor, keys: torch.Tensor, q_start: int) -> torch.Tensor:
+    """softmax(q k^T / sqrt(d)) with the causal mask (Vaswani et al. 2017, eq. 1), queries at absolute
+    positions q_start.. ; (b, q_heads, Tq, T) in float32 (float64 inputs stay float64)."""
+    dt = torch.promote_types(queries.dtype, torch.float32)
+    q, k = queries.to(dt), keys.to(dt).repeat_interleave(queries.shape[1] // keys.shape[1], dim=1)
+    logits = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
+    q_pos = torch.arange(q_start, q_start + q.shape[2], device=q.device)[:, None]
+    future = torch.arange(k.shape[2], device=q.device) > q_pos
+    return torch.softmax(logits.masked_fill(future, float("-inf")), dim=-1)
+
+
+def knorm_scores(keys: torch.Tensor) -> torch.Tensor:
+    """(b, kv_heads, T, d) -> (b, kv_heads, T): -||k||_2, computed in at least float32 (kvpress KnormPress)."""
+    _check_keys(keys)
+    return -torch.linalg.vector_norm(keys, dim=-1, dtype=torch.promote_types(keys.dtype, torch.float32))
+
+
+def streaming_scores(T: int, n_sink: int, budget: int) -> torch.Tensor:
+    """(T,) float32: 1 for the n_sink first tokens (the attention sinks) and the last budget - n_sink
+    tokens (the rolling window), 0 between (StreamingLLM §3.2; kvpress StreamingLLMPress)."""
+    T, n_sink, budget = _int(T, "T", 1), _int(n_sink, "n_sink", 0), _int(budget, "budget", 1)
+    if budget < n_sink:
+        raise ValueError(f"budget: must be >= n_sink={n_sink} (sinks plus a recent window), got {budget}")
+    s = torch.ones(T)
+    s[n_sink:max(n_sink, T - (budget - n_sink))] = 0
+    return s
+
+
+def h2o_scores(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """(b, kv_heads, T): sum over the prompt's queries of the causal attention each key receives,
+    F_score of H2O Alg. 1; queries (b, q_heads, Tq, d) are those of the last Tq positions."""
+    _check_keys(keys)
+    _check_queries(queries, keys)
+    T, tq = keys.shape[2], queries.shape[2]  # blocks of queries: the same sum in chunk x T memory
+    total = sum(_attention(queries[:, :, s:s + _CHUNK], keys, T - tq + s).sum(2) for s in range(0, tq, _CHUNK))
+    return _group_mean(total, keys.shape[1])
+
+
+def observed_attention_scores(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """(b, kv_heads, T): h2o_scores divided by how many queries see each key (T - j when all T
+    queries are given): the mean attention a key receives (kvpress ObservedAttentionPress)."""
+    acc, T = h2o_scores(queries, keys), keys.shape[2]
+    return acc / torch.clamp(T - torch.arange(T, device=keys.device), max=queries.shape[2]).to(acc.dtype)
+
+
+def snapkv_scores(queries: torch.Tensor, keys: torch.Tensor, window_size: int = 64,
+                  kernel_size: int = 5) -> torch.Tensor:
+    """(b, kv_heads, T) SnapKV scores (Li et al. 2024, Listing 1; kvpress SnapKVPress):
+    1. the last window_size queries (the observation window) attend causally over all T keys;
+    2. their weights on the T - window_size prefix keys are averaged over the window queries;
+    3. a 1-D average pool (kernel_size, stride 1, zero padding counted) clusters neighbouring tokens;
+    4. averaged over each GQA group; the window itself gets max + 1 (global max), so it is always kept."""
+    window_size, kernel_size = _int(window_size, "window_size", 1), _int(kernel_size, "kernel_size", 1)
+    if kernel_size % 2 == 0:
+        raise ValueError(f"kernel_size: must be odd (the pool is centred, padding kernel_size // 2), got {kernel_size}")
+    _check_keys(keys)
+    _check_queries(queries, keys)
+    if (T := keys.shape[2]) <= window_size:
+        raise ValueError(f"window_size: the prompt ({T} tokens) must be longer than window_size={window_size}")
+    if queries.shape[2] < window_size:
+        raise ValueError(f"queries: need the last window_size={window_size} queries, got {queries.shape[2]}")
+    attn = _attention(queries[:, :, -window_size:], keys, T - window_size)[..., :-window_size]
+    s = _group_mean(F.avg_pool1d(attn.mean(-2), kernel_size, stride=1, padding=kernel_size // 2), keys.shape[1])
+    return F.pad(s, (0, window_size), value=s.max().item() + 1)
+
+
+def tova_scores(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
+    """(b, kv_heads, T): the last query's attention over the T - 1 earlier keys, averaged over all
+    q_heads (TOVA §3; the same score for every kv head), the last token gets max + 1 (kvpress TOVAPress)."""
+    _check_keys(keys)
+    _check_queries(queries, keys)
+    if (T := keys.shape[2]) < 2:
+        raise ValueError("keys: TOVA needs at least 2 tokens")
+    attn = _attention(queries[:, :, -1:], keys, T - 1)[..., 0, :-1]  # (b, q_heads, T - 1)
+    s = attn.mean(1, keepdim=True).expand(-1, keys.shape[1], -1)  # one score for all kv heads
+    return F.pad(s, (0, 1), value=s.max().item() + 1)
+
+
+# ---------------------------------------------------------------- stores
+def _take(x: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """x (b, h, L) or (b, h, L, d) at idx (b, h, n) along L."""
+    return x.gather(2, idx[..., None].expand(*idx.shape, x.shape[-1]) if x.ndim == 4 else idx)
+
+
+def _top(scores: torch.Tensor, n: int) -> torch.Tensor:
+    """(b, h, L) -> (b, h, n) indices of the n highest scores, ties to the earlier index, sorted ascending."""
+    order = torch.sort(scores, dim=-1, descending=True, stable=True).indices
+    return order[..., :n].sort(dim=-1).values
+
+
+class EvictionStore(KVStore):
+    """Base of the eviction policies: score the prompt at prefill, keep the top n_kept(T) tokens per
+    head in full precision. Subclasses implement score(); those that evict while decoding, append()."""
+
+    needs_queries = False
+
+    def __init__(self, budget: int | None = None, compression_ratio: float | None = None):
+        r = compression_ratio
+        if (budget is None) == (r is None):
+            raise ValueError(f"budget, compression_ratio: give exactly one, got {budget!r}, {r!r}")
+        if budget is not None:
+            budget = _int(budget, "budget", 1)
+        elif isinstance(r, bool) or not isinstance(r, numbers.Real) or not 0 <= r < 1:
+            raise ValueError(f"compression_ratio: expected a float in [0, 1), got {r!r}")
+        else:
+            compression_ratio = float(r)
+        self.budget, self.compression_ratio = budget, compression_ratio
+        self._reset()
+
+    def _reset(self):
+        self._K = self._V = self._pos = self._kept = self._scores = None
+        self.budget_: int | None = None  # kept tokens per head fixed at prefill
+        self.seq_length = 0
+
+    def n_kept(self, T: int) -> int:
+        """Tokens kept per head from a T-token prompt."""
+        n = self.budget if self.budget is not None else max(1, int(T * (1 - self.compression_ratio)))
+        return min(n, T)
+
+    def score(self, K: torch.Tensor, queries: torch.Tensor | None, n: int) -> torch.Tensor:
+        """(b, kv_heads, T) scores of the prompt, n = tokens to keep per head (validated here)."""
+        raise NotImplementedError(f"{type(self).__name__}.score")
+
+    def _protect(self, scores: torch.Tensor, n: int) -> torch.Tensor:
+        return scores  # H2O raises its recent window to +inf here
+
+    def prefill(self, K, V, queries=None):
+        check_kv(K, V)
+        if self.needs_queries:
+            _check_queries(queries, K)
+        b, h, T, _ = K.shape
+        n = self.n_kept(T)
+        scores = self.score(K, queries, n) if (n < T or self.needs_queries) else None
+        idx = _top(self._protect(scores, n), n) if n < T else torch.arange(T, device=K.device).expand(b, h, T)
+        self._reset()
+        self.budget_ = self.budget if self.budget is not None else n
+        self._scores, self.seq_length = scores, T
+        self._K, self._V, self._pos = _take(K, idx).clone(), _take(V, idx).clone(), idx.clone()
+        self._kept = torch.zeros(b, h, T, dtype=torch.bool, device=K.device).scatter_(2, idx, True)
+        self._after_prefill(idx)
+
+    def _after_prefill(self, idx: torch.Tensor) -> None:
+        """Hook: policy state derived from the kept indices."""
+
+    def append(self, k, v, queries=None):
+        check_kv(k, v, "k, v")
+        if self._K is None:
+            raise ValueError("k, v: call prefill(K, V, queries) before append")
+        if (k.shape[0], k.shape[1], k.shape[3]) != (self._K.shape[0], self._K.shape[1], self._K.shape[3]):
+            raise ValueError(f"k: expected (batch, kv_heads, t, head_dim) as {tuple(self._K.shape)}, got {k.shape}")
+        b, h, t, _ = k.shape
+        new = torch.arange(self.seq_length, self.seq_length + t, device=k.device).expand(b, h, t)
+        self._K, self._V = torch.cat([self._K, k.to(self._K.dtype)], 2), torch.cat([self._V, v.to(self._V.dtype)], 2)
+        self._pos = torch.cat([self._pos, new], dim=2)
+        self._kept = torch.cat([self._kept, torch.ones(b, h, t, dtype=torch.bool, device=k.device)], dim=2)
+        self.seq_length += t
+
+    def _keep(self, idx: torch.Tensor) -> None:
+        """Keep entries idx (b, h, n) (indices into the current cache, ascending) and drop the rest."""
+        self._kept.scatter_(2, self._pos, False)  # clear the held tokens, then mark the survivors
+        self._K, self._V, self._pos = _take(self._K, idx), _take(self._V, idx), _take(self._pos, idx)
+        self._kept.scatter_(2, self._pos, True)
+
+    def keys(self):  # (batch, kv_heads, kept, head_dim), ascending positions
+        return self._K
+
+    def values(self):  # (batch, kv_heads, kept, head_dim)
+        return self._V
+
+    def positions(self) -> torch.Tensor:
+        """(batch, kv_heads, kept) int64 absolute positions of keys()/values(), ascending per head."""
+        return torch.zeros(0, 0, 0, dtype=torch.long) if self._pos is None else self._pos
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the kept K and V in their dtype (positions and scores are bookkeeping, not counted)."""
+        return 0 if self._K is None else sum(t.numel() * t.element_size() for t in (self._K, self._V))
+
+    @property
+    def kept_(self) -> np.ndarray:
+        """(batch, kv_heads, seq_length) bool: which tokens each head holds now."""
+        return np.zeros((0, 0, 0), bool) if self._kept is None else self._kept.cpu().numpy().copy()
+
+    @property
+    def scores_(self) -> np.ndarray | None:
+        """(batch, kv_heads, T_prompt) float: the prefill scores (None: prompt kept whole, unscored)."""
+        return None if self._scores is None else self._scores.detach().float().cpu().numpy().copy()
+
+
+class KeyNorm(EvictionStore):
+    """Keep the keys with the smallest L2 norm (Devoto et al. 2024; kvpress KnormPress). Decoding appends."""
+
+    def score(self, K, queries, n):
+        return knorm_scores(K)
+
+
+class SnapKV(EvictionStore):
+    """SnapKV (Li et al. 2024): the observation window (the last window_size prompt tokens) and the
+    budget - window_size top snapkv_scores. Decoding appends (prefill-only, as SnapKV and kvpress)."""
+
+    needs_queries = True
+
+    def __init__(self, budget: int | None = None, window_size: int = 64, kernel_size: int = 5,
+                 compression_ratio: float | None = None):
+        self.window_size, self.kernel_size = _int(window_size, "window_size", 1), _int(kernel_size, "kernel_size", 1)
+        if self.kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size: must be odd, got {kernel_size}")
+        if budget is not None and _int(budget, "budget", 1) < self.window_size:
+            raise ValueError(f"budget: must be >= window_size={self.window_size} (the window is kept), got {budget}")
+        super().__init__(budget, compression_ratio)
+
+    def score(self, K, queries, n):
+        if n < K.shape[2] and n < self.window_size:
+            raise ValueError(f"compression_ratio: keeps {n} of {K.shape[2]} tokens, < window_size={self.window_size}")
+        if K.shape[2] <= self.window_size:  # kept whole (n >= T): nothing outside a window to score
+            return K.new_zeros(K.shape[:3], dtype=torch.float32)
+        return snapkv_scores(queries, K, self.window_size, self.kernel_size)
+
+
+class TOVA(EvictionStore):
+    """TOVA (Oren et al. 2024) at prefill, as kvpress TOVAPress: the tokens the last prompt query attends
+    to most (head-averaged) and the last token. Decoding appends (no per-step eviction, as kvpress)."""
+
+    needs_queries = True
+
+    def score(self, K, queries, n):
+        return tova_scores(queries, K) if K.shape[2] >= 2 else K.new_zeros(K.shape[:3], dtype=torch.float32)
+
+
+class StreamingLLM(EvictionStore):
+    """StreamingLLM (Xiao et al. 2023, §3.2): the n_sink first tokens (attention sinks) and the last
+    budget - n_sink. evict_on_append (default): the window rolls, each new token evicting the oldest
+    non-sink one once the cache holds budget_; False appends and keeps (kvpress). Positions stay the
+    original ones (the paper re-indexes positions inside the cache; kvpress does not)."""
+
+    def __init__(self, budget: int | None = None, n_sink: int = 4, compression_ratio: float | None = None,
+                 evict_on_append: bool = True):
+        self.n_sink = _int(n_sink, "n_sink", 0)
+        if budget is not None and _int(budget, "budget", 1) < self.n_sink:
+            raise ValueError(f"budget: must be >= n_sink={self.n_sink}, got {budget}")
+        self.evict_on_append = _bool(evict_on_append, "evict_on_append")
+        super().__init__(budget, compression_ratio)
+
+    def score(self, K, queries, n):
+        if n < self.n_sink:
+            raise ValueError(f"compression_ratio: keeps {n} tokens of {K.shape[2]}, fewer than n_sink={self.n_sink}")
+        return streaming_scores(K.shape[2], self.n_sink, n).to(K.device).expand(K.shape[:3])
+
+    def _after_prefill(self, idx):
+        self.budget_ = max(self.budget_, self.n_sink)  # a short prompt grows to the sinks before rolling
+
+    def append(self, k, v, queries=None):
+        super().append(k, v)
+        L = self._K.shape[2]
+        if self.evict_on_append and L > self.budget_:  # drop the oldest tokens after the sinks
+            idx = torch.cat([torch.arange(self.n_sink), torch.arange(self.n_sink + L - self.budget_, L)])
+            self._keep(idx.to(k.device).expand(k.shape[0], k.shape[1], -1))
+
+
+class H2O(EvictionStore):
+    """H2O (Zhang et al. 2023): the `recent` last tokens plus budget - recent heavy hitters, the largest
+    h2o_scores; recent=None splits the budget evenly (the paper's equal heavy / recent ratios).
+    Decoding, evict_on_append (default, Alg. 1): append(k, v, queries=q) adds the new queries' attention
+    over the cache to the accumulated scores, then evicts the lowest outside the recent window so each
+    head holds budget_ tokens. Without queries new tokens enter at 0: the heavy set stays, the recent
+    window rolls. evict_on_append=False appends and keeps (kvpress ObservedAttentionPress)."""
+
+    needs_queries = True
+
+    def __init__(self, budget: int | None = None, recent: int | None = None,
+                 compression_ratio: float | None = None, evict_on_append: bool = True):
+        recent = None if recent is None else _int(recent, "recent", 0)
+        if recent is not None and budget is not None and recent > _int(budget, "budget", 1):
+            raise ValueError(f"recent: must be <= budget={budget}, got {recent}")
+        self.recent, self.evict_on_append = recent, _bool(evict_on_append, "evict_on_append")
+        super().__init__(budget, compression_ratio)
+
+    def _reset(self):
+        super()._reset()
+        self._acc, self.recent_ = None, None  # accumulated scores of the held tokens; recent window size
+
+    def score(self, K, queries, n):
+        self._recent_for(self.budget if self.budget is not None else n)  # validates recent
+        return h2o_scores(queries, K)
+
+    def _recent_for(self, n: int) -> int:
+        if self.recent is not None and self.recent > n:
+            raise ValueError(f"recent: must be <= the {n} tokens kept per head, got {self.recent}")
+        return n // 2 if self.recent is None else self.recent
+
+    def _protect(self, scores, n):
+        r = self._recent_for(n)
+        return scores if r == 0 else torch.cat([scores[..., :-r], torch.full_like(scores[..., -r:], math.inf)], -1)
+
+    def _after_prefill(self, idx):
+        self.recent_ = self._recent_for(self.budget_)
+        self._acc = _take(self._scores, idx).clone()
+
+    @property
+    def accumulated_(self) -> np.ndarray | None:
+        """(batch, kv_heads, kept): the accumulated attention of the tokens each head holds now."""
+        return None if self._acc is None else self._acc.float().cpu().numpy().copy()
+
+    def append(self, k, v, queries: torch.Tensor | None = None):
+        if queries is not None:  # validated before anything changes
+            check_kv(k, v, "k, v")
+            _check_queries(queries, k)
+            if queries.shape[2] != k.shape[2]:
+                raise ValueError(f"queries: expected {k.shape[2]} tokens (one per new token), got {queries.shape[2]}")
+        super().append(k, v)
+        t = k.shape[2]
+        self._acc = torch.cat([self._acc, self._acc.new_zeros(k.shape[0], k.shape[1], t)], dim=2)
+        if queries is not None:  # the new queries sit at the last t places of the cache (causal among them)
+            attn = _attention(queries, self._K, self._K.shape[2] - t).sum(2)
+            self._acc = self._acc + _group_mean(attn, k.shape[1]).to(self._acc.dtype)
+        L = self._K.shape[2]
+        if self.evict_on_append and L > self.budget_:  # heavy hitters among the older tokens + the recent
+            r = self.recent_
+            recent = torch.arange(L - r, L, device=k.device).expand(k.shape[0], k.shape[1], r)
+            idx = torch.cat([_top(self._acc[..., :L - r], self.budget_ - r), recent], dim=2)
+            self._acc = _take(self._acc, idx)
+            self._keep(idx)

@@ -1,0 +1,374 @@
+"""labkit.kvcache.eviction: score parity with kvpress 0.5.5, budgets, kept sets, decoding, errors."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from labkit.kvcache import eviction as ev
+from labkit.kvcache.store import KVStore
+
+kvpress = pytest.importorskip("kvpress")
+llama = pytest.importorskip("transformers.models.llama.modeling_llama")
+
+D, H, KVH = 16, 8, 2  # head_dim, query heads, kv heads (GQA groups of 4)
+
+
+@pytest.fixture(scope="module")
+def llama_layer():
+    """A tiny random Llama attention layer and one prompt through it: the same post-RoPE queries and
+    keys reach kvpress (which recomputes queries from hidden_states) and labkit."""
+    from transformers import LlamaConfig
+
+    torch.manual_seed(0)
+    cfg = LlamaConfig(hidden_size=H * D, num_attention_heads=H, num_key_value_heads=KVH, head_dim=D,
+                      intermediate_size=64, num_hidden_layers=1, vocab_size=32, max_position_embeddings=256,
+                      attn_implementation="eager")
+    module = llama.LlamaAttention(cfg, layer_idx=0).eval()
+    B, T = 2, 100
+    hidden = torch.randn(B, T, H * D)
+    cos, sin = llama.LlamaRotaryEmbedding(cfg)(hidden, torch.arange(T)[None].expand(B, T))
+    with torch.no_grad():
+        q = module.q_proj(hidden).view(B, T, H, D).transpose(1, 2)
+        k = module.k_proj(hidden).view(B, T, KVH, D).transpose(1, 2)
+        v = module.v_proj(hidden).view(B, T, KVH, D).transpose(1, 2)
+        q, k = llama.apply_rotary_pos_emb(q, k, cos, sin)
+        causal = torch.full((T, T), float("-inf")).triu(1)[None, None]
+        _, attn = module(hidden, position_embeddings=(cos, sin), attention_mask=causal)  # eager weights
+    return dict(module=module, hidden=hidden, q=q, k=k, v=v, attn=attn, kwargs={"position_embeddings": (cos, sin)})
+
+
+def _kvpress_score(press, L, attentions=None):
+    with torch.no_grad():
+        return press.score(L["module"], L["hidden"], L["k"], L["v"], attentions, L["kwargs"])
+
+
+def _maxdiff(a, b):
+    assert a.shape == b.shape
+    return (a.double() - b.double()).abs().max().item()
+
+
+# ------------------------------------------------------------------ parity with kvpress score()
+@pytest.mark.parametrize("window_size, kernel_size", [(16, 5), (64, 5), (8, 1), (30, 7)])
+def test_snapkv_scores_equal_kvpress(llama_layer, window_size, kernel_size):
+    L = llama_layer
+    ours = ev.snapkv_scores(L["q"], L["k"], window_size, kernel_size)
+    press = kvpress.SnapKVPress(0.5, window_size=window_size, kernel_size=kernel_size)
+    assert _maxdiff(ours, _kvpress_score(press, L)) <= 1e-6  # kvpress recomputes queries from hidden
+    assert _maxdiff(ours, _kvpress_score(press, L, L["attn"])) <= 1e-6  # kvpress reads eager weights
+
+
+def test_knorm_scores_equal_kvpress(llama_layer):
+    L = llama_layer
+    assert _maxdiff(ev.knorm_scores(L["k"]), _kvpress_score(kvpress.KnormPress(0.5), L)) == 0
+    k16 = L["k"].to(torch.bfloat16)
+    theirs = kvpress.KnormPress(0.5).score(L["module"], L["hidden"], k16, k16, None, {})
+    assert ev.knorm_scores(k16).dtype == theirs.dtype == torch.float32
+    assert _maxdiff(ev.knorm_scores(k16), theirs) == 0
+
+
+def test_observed_attention_scores_equal_kvpress(llama_layer):
+    L = llama_layer
+    theirs = _kvpress_score(kvpress.ObservedAttentionPress(0.5), L, L["attn"])
+    assert _maxdiff(ev.observed_attention_scores(L["q"], L["k"]), theirs) <= 1e-6
+    # H2O's accumulated sum is the same thing times the number of queries that see each key (T - j)
+    T = L["k"].shape[2]
+    assert torch.allclose(ev.h2o_scores(L["q"], L["k"]), theirs * torch.arange(T, 0, -1), atol=1e-5)
+
+
+def test_scores_from_the_last_queries_only(llama_layer):
+    """queries may be the last Tq prompt positions: the eager attention's last Tq rows."""
+    L, tq = llama_layer, 30
+    rows = L["attn"][..., -tq:, :].sum(2)
+    ours = ev.h2o_scores(L["q"][:, :, -tq:], L["k"])
+    assert _maxdiff(ours, rows.view(2, KVH, H // KVH, -1).mean(2)) <= 1e-5
+    seen_by = torch.clamp(torch.arange(100, 0, -1), max=tq)
+    assert _maxdiff(ev.observed_attention_scores(L["q"][:, :, -tq:], L["k"]), ours / seen_by) <= 1e-6
+
+
+def test_tova_scores_equal_kvpress(llama_layer):
+    L = llama_layer
+    assert _maxdiff(ev.tova_scores(L["q"], L["k"]), _kvpress_score(kvpress.TOVAPress(0.5), L)) <= 1e-6
+
+
+@pytest.mark.parametrize("ratio", [0.1, 0.25, 0.5, 0.77, 0.95])
+@pytest.mark.parametrize("n_sink", [0, 4])
+def test_streaming_scores_equal_kvpress(llama_layer, ratio, n_sink):
+    L = llama_layer
+    T = L["k"].shape[2]
+    theirs = _kvpress_score(kvpress.StreamingLLMPress(ratio, n_sink=n_sink), L)
+    assert _maxdiff(ev.streaming_scores(T, n_sink, int(T * (1 - ratio))).expand_as(theirs), theirs) == 0
+
+
+@pytest.mark.parametrize("make, press", [
+    (lambda: ev.SnapKV(compression_ratio=0.6, window_size=16), kvpress.SnapKVPress(0.6, window_size=16)),
+    (lambda: ev.KeyNorm(compression_ratio=0.3), kvpress.KnormPress(0.3)),
+    (lambda: ev.StreamingLLM(compression_ratio=0.5), kvpress.StreamingLLMPress(0.5)),
+    (lambda: ev.TOVA(compression_ratio=0.75), kvpress.TOVAPress(0.75)),
+])
+def test_stores_keep_what_kvpress_compress_keeps(llama_layer, make, press):
+    L = llama_layer
+    store = make()
+    store.prefill(L["k"], L["v"], queries=L["q"])
+    with torch.no_grad():
+        keys, values = press.compress(L["module"], L["hidden"], L["k"], L["v"], None, L["kwargs"])
+        order = _kvpress_score(press, L).topk(keys.shape[2], dim=-1).indices  # the order compress gathered in
+    sort = order.argsort(-1)[..., None].expand(-1, -1, -1, D)
+    assert torch.equal(store.positions(), order.sort(-1).values)
+    assert torch.equal(store.keys(), keys.gather(2, sort))
+    assert torch.equal(store.values(), values.gather(2, sort))
+
+
+def test_h2o_scores_chunked_equals_one_block(llama_layer, monkeypatch):
+    L = llama_layer
+    whole = ev.h2o_scores(L["q"], L["k"])
+    monkeypatch.setattr(ev, "_CHUNK", 7)
+    assert torch.allclose(ev.h2o_scores(L["q"], L["k"]), whole, atol=1e-5)
+
+
+# ------------------------------------------------------------------ what each policy keeps
+def _qkv(B=1, T=60, seed=0, dtype=torch.float32):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randn(B, n, T, D, generator=g).to(dtype) for n in (H, KVH, KVH)]
+
+
+def _check_store(store, K, V, n):
+    pos = store.positions()
+    assert pos.shape == (K.shape[0], K.shape[1], n) and pos.dtype == torch.long
+    assert (pos.diff(dim=-1) > 0).all()  # sorted, no repeats
+    assert torch.equal(store.keys(), K.gather(2, pos[..., None].expand(-1, -1, -1, D)))
+    assert torch.equal(store.values(), V.gather(2, pos[..., None].expand(-1, -1, -1, D)))
+    kept = store.kept_
+    assert kept.shape == (K.shape[0], K.shape[1], store.seq_length) and (kept.sum(-1) == n).all()
+    assert np.array_equal(np.take_along_axis(kept, pos.numpy(), -1), np.ones(pos.shape, bool))
+    assert store.nbytes == 2 * K.shape[0] * K.shape[1] * n * D * K.element_size()
+
+
+def test_streamingllm_keeps_sinks_and_the_recent_window():
+    Q, K, V = _qkv()
+    store = ev.StreamingLLM(budget=20, n_sink=4)
+    store.prefill(K, V)
+    _check_store(store, K, V, 20)
+    assert store.positions()[0, 0].tolist() == [0, 1, 2, 3, *range(44, 60)]
+    assert isinstance(store, KVStore)
+
+
+def test_keynorm_keeps_the_smallest_norms():
+    Q, K, V = _qkv()
+    store = ev.KeyNorm(budget=10)
+    store.prefill(K, V)
+    _check_store(store, K, V, 10)
+    norms = K.norm(dim=-1)
+    for h in range(KVH):
+        assert set(store.positions()[0, h].tolist()) == set(norms[0, h].argsort()[:10].tolist())
+
+
+def test_h2o_keeps_recent_and_heavy_hitters():
+    Q, K, V = _qkv()
+    store = ev.H2O(budget=16, recent=6)
+    store.prefill(K, V, queries=Q)
+    _check_store(store, K, V, 16)
+    scores = ev.h2o_scores(Q, K)
+    np.testing.assert_array_equal(store.scores_, scores.numpy())
+    for h in range(KVH):
+        heavy = set(scores[0, h, :54].argsort(descending=True)[:10].tolist())
+        assert set(store.positions()[0, h].tolist()) == heavy | set(range(54, 60))
+    assert ev.H2O(budget=16).n_kept(60) == 16 and ev.H2O(budget=16).recent is None
+
+
+def test_snapkv_keeps_the_window():
+    Q, K, V = _qkv()
+    store = ev.SnapKV(budget=20, window_size=8, kernel_size=3)
+    store.prefill(K, V, queries=Q)
+    _check_store(store, K, V, 20)
+    assert (store.positions()[..., -8:] == torch.arange(52, 60)).all()
+
+
+def _one_key_gets_all_attention(T=60, hot=20):
+    """Every query points along u; only key `hot` does too (large logit): it takes ~all the attention."""
+    g = torch.Generator().manual_seed(1)
+    u = torch.zeros(D)
+    u[0] = 1.0
+    Q = (12.0 * u).expand(1, H, T, D).clone()
+    K = 0.1 * torch.randn(1, KVH, T, D, generator=g)
+    K[..., 0] = 0.0
+    K[:, :, hot] = 12.0 * u
+    return Q, K, torch.randn(1, KVH, T, D, generator=g)
+
+
+@pytest.mark.parametrize("store, kept", [
+    (ev.H2O(budget=12, recent=4), True),
+    (ev.SnapKV(budget=12, window_size=8, kernel_size=5), True),
+    (ev.TOVA(budget=12), True),
+    (ev.StreamingLLM(budget=12, n_sink=4), False),
+])
+def test_a_key_that_gets_all_attention(store, kept):
+    Q, K, V = _one_key_gets_all_attention()
+    store.prefill(K, V, queries=Q)
+    assert (20 in store.positions()[0, 0].tolist()) is kept
+    assert bool(store.kept_[0, 1, 20]) is kept
+
+
+# ------------------------------------------------------------------ decoding
+def test_streamingllm_rolls_while_decoding():
+    Q, K, V = _qkv(T=30)
+    store = ev.StreamingLLM(budget=10, n_sink=2)
+    store.prefill(K, V)
+    for i in range(7):
+        store.append(K[:, :, :1] + i, V[:, :, :1])
+        assert store.keys().shape[2] == 10 and store.seq_length == 31 + i
+    assert store.positions()[0, 1].tolist() == [0, 1, *range(29, 37)]
+    assert store.kept_.shape == (1, KVH, 37) and store.kept_.sum() == 2 * 10
+    grow = ev.StreamingLLM(budget=10, n_sink=2, evict_on_append=False)
+    grow.prefill(K, V)
+    grow.append(K[:, :, :3], V[:, :, :3])
+    assert grow.positions()[0, 0].tolist() == [0, 1, *range(22, 33)]
+
+
+def test_short_prompt_grows_to_the_budget_then_rolls():
+    Q, K, V = _qkv(T=3)
+    store = ev.StreamingLLM(budget=6, n_sink=4)
+    store.prefill(K, V)
+    assert store.scores_ is None and store.positions()[0, 0].tolist() == [0, 1, 2]
+    for _ in range(5):
+        store.append(K[:, :, :1], V[:, :, :1])
+    assert store.positions()[0, 0].tolist() == [0, 1, 2, 3, 6, 7]
+
+
+@pytest.mark.parametrize("make", [lambda: ev.KeyNorm(budget=8), lambda: ev.SnapKV(budget=8, window_size=4),
+                                  lambda: ev.TOVA(compression_ratio=0.5)])
+def test_prefill_only_policies_append_and_keep(make):
+    Q, K, V = _qkv(T=20)
+    store = make()
+    store.prefill(K, V, queries=Q)
+    before = store.positions().clone()
+    store.append(K[:, :, :3].half(), V[:, :, :3].half())
+    assert store.keys().dtype == torch.float32 and store.seq_length == 23
+    assert torch.equal(store.positions(), torch.cat([before, torch.tensor([20, 21, 22]).expand(1, KVH, 3)], -1))
+
+
+def test_h2o_decoding_accumulates_like_the_whole_sequence():
+    """Nothing evicted: the scores accumulated step by step equal h2o_scores over all queries."""
+    Q, K, V = _qkv(T=40)
+    store = ev.H2O(budget=100)
+    store.prefill(K[:, :, :30], V[:, :, :30], queries=Q[:, :, :30])
+    store.append(K[:, :, 30:33], V[:, :, 30:33], queries=Q[:, :, 30:33])  # a chunk, causal inside
+    for t in range(33, 40):
+        store.append(K[:, :, t:t + 1], V[:, :, t:t + 1], queries=Q[:, :, t:t + 1])
+    np.testing.assert_allclose(store.accumulated_, ev.h2o_scores(Q, K).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_h2o_evicts_while_decoding_and_keeps_the_recent_window():
+    Q, K, V = _qkv(T=50)
+    store = ev.H2O(budget=12, recent=4)
+    store.prefill(K[:, :, :30], V[:, :, :30], queries=Q[:, :, :30])
+    for t in range(30, 50):
+        store.append(K[:, :, t:t + 1], V[:, :, t:t + 1], queries=Q[:, :, t:t + 1])
+        _check_store(store, K[:, :, :t + 1], V[:, :, :t + 1], 12)
+        assert (store.positions()[..., -4:] == torch.arange(t - 3, t + 1)).all()
+    assert store.accumulated_.shape == (1, KVH, 12)
+    frozen = ev.H2O(budget=12, recent=4)  # no queries: heavy set frozen, the recent window rolls
+    frozen.prefill(K[:, :, :30], V[:, :, :30], queries=Q[:, :, :30])
+    heavy = frozen.positions()[..., :8].clone()
+    for t in range(30, 50):
+        frozen.append(K[:, :, t:t + 1], V[:, :, t:t + 1])
+    assert torch.equal(frozen.positions(), torch.cat([heavy, torch.arange(46, 50).expand(1, KVH, 4)], -1))
+
+
+# ------------------------------------------------------------------ properties
+POLICIES = {
+    "streaming": lambda b: ev.StreamingLLM(budget=b, n_sink=min(4, b)),
+    "h2o": lambda b: ev.H2O(budget=b),
+    "snapkv": lambda b: ev.SnapKV(budget=b, window_size=min(4, b), kernel_size=3),
+    "knorm": lambda b: ev.KeyNorm(budget=b),
+    "tova": lambda b: ev.TOVA(budget=b),
+}
+
+
+@settings(max_examples=60, deadline=None)
+@given(name=st.sampled_from(sorted(POLICIES)), T=st.integers(1, 70), budget=st.integers(1, 80),
+       batch=st.integers(1, 2), steps=st.integers(0, 4), seed=st.integers(0, 2**16))
+def test_kept_count_sorted_and_consistent(name, T, budget, batch, steps, seed):
+    Q, K, V = _qkv(B=batch, T=T + steps, seed=seed)
+    store = POLICIES[name](budget)
+    store.prefill(K[:, :, :T], V[:, :, :T], queries=Q[:, :, :T])
+    _check_store(store, K[:, :, :T], V[:, :, :T], min(budget, T))
+    for t in range(T, T + steps):
+        store.append(K[:, :, t:t + 1], V[:, :, t:t + 1])
+        n = min(budget, t + 1) if name in ("streaming", "h2o") else min(budget, T) + t + 1 - T
+        _check_store(store, K[:, :, :t + 1], V[:, :, :t + 1], n)
+
+
+@settings(max_examples=40, deadline=None)
+@given(T=st.integers(1, 200), ratio=st.floats(0, 0.99))
+def test_compression_ratio_keeps_kvpress_count(T, ratio):
+    assert ev.KeyNorm(compression_ratio=ratio).n_kept(T) == min(T, kvpress.utils.compute_n_kept(T, ratio))
+
+
+# ------------------------------------------------------------------ errors
+@pytest.mark.parametrize("make, arg", [
+    (lambda: ev.KeyNorm(budget=0), "budget"),
+    (lambda: ev.KeyNorm(budget=2.5), "budget"),
+    (lambda: ev.KeyNorm(budget=True), "budget"),
+    (lambda: ev.KeyNorm(), "budget, compression_ratio"),
+    (lambda: ev.KeyNorm(budget=4, compression_ratio=0.5), "budget, compression_ratio"),
+    (lambda: ev.KeyNorm(compression_ratio=1.0), "compression_ratio"),
+    (lambda: ev.KeyNorm(compression_ratio=-0.1), "compression_ratio"),
+    (lambda: ev.SnapKV(budget=64, kernel_size=4), "kernel_size"),
+    (lambda: ev.SnapKV(budget=8, window_size=16), "budget"),
+    (lambda: ev.SnapKV(budget=64, window_size=0), "window_size"),
+    (lambda: ev.StreamingLLM(budget=3, n_sink=4), "budget"),
+    (lambda: ev.StreamingLLM(budget=8, n_sink=-1), "n_sink"),
+    (lambda: ev.StreamingLLM(budget=8, evict_on_append=1), "evict_on_append"),
+    (lambda: ev.H2O(budget=8, recent=9), "recent"),
+    (lambda: ev.H2O(budget=8, recent=-1), "recent"),
+])
+def test_bad_hyper_parameters(make, arg):
+    with pytest.raises(ValueError, match=f"^{arg}:"):
+        make()
+
+
+def test_bad_tensors_name_the_argument():
+    Q, K, V = _qkv(T=20)
+    nan = K.clone()
+    nan[0, 0, 3, 0] = math.nan
+    cases = [
+        (lambda: ev.KeyNorm(budget=4).prefill(K[0], V[0]), "K"),
+        (lambda: ev.KeyNorm(budget=4).prefill(nan, V), "K"),
+        (lambda: ev.KeyNorm(budget=4).prefill(K, V[:, :, :5]), "K, V"),
+        (lambda: ev.H2O(budget=4).prefill(K, V), "queries"),
+        (lambda: ev.H2O(budget=4).prefill(K, V, queries=Q[0]), "queries"),
+        (lambda: ev.H2O(budget=4).prefill(K, V, queries=Q[:, :3]), "queries"),
+        (lambda: ev.SnapKV(budget=8, window_size=4).prefill(K, V, queries=Q * math.nan), "queries"),
+        (lambda: ev.SnapKV(compression_ratio=0.9, window_size=4).prefill(K, V, queries=Q), "compression_ratio"),
+        (lambda: ev.StreamingLLM(compression_ratio=0.9, n_sink=4).prefill(K, V), "compression_ratio"),
+        (lambda: ev.H2O(compression_ratio=0.8, recent=5).prefill(K, V, queries=Q), "recent"),
+        (lambda: ev.KeyNorm(budget=4).append(K, V), "k, v"),
+        (lambda: ev.knorm_scores(K[0]), "keys"),
+        (lambda: ev.snapkv_scores(Q, K, window_size=20), "window_size"),
+        (lambda: ev.snapkv_scores(Q, K, window_size=4, kernel_size=2), "kernel_size"),
+        (lambda: ev.snapkv_scores(Q[:, :, -3:], K, window_size=4), "queries"),
+        (lambda: ev.h2o_scores(Q[..., :8], K), "queries"),
+        (lambda: ev.streaming_scores(20, 4, 3), "budget"),
+    ]
+    for call, arg in cases:
+        with pytest.raises(ValueError, match=f"^{arg}:"):
+            call()
+    with pytest.raises(TypeError, match="^keys:"):
+        ev.knorm_scores(K.numpy())
+
+
+def test_bad_append_leaves_the_store_unchanged():
+    Q, K, V = _qkv(T=20)
+    store = ev.H2O(budget=8)
+    store.prefill(K, V, queries=Q)
+    keys = store.keys().clone()
+    for call, arg in [(lambda: store.append(K[:, :1, :1], V[:, :1, :1]), "k"),
+                      (lambda: store.append(K[:, :, :1], V[:, :, :1], queries=Q[:, :, :2]), "queries"),
+                      (lambda: store.append(K[:, :, :1], V[:, :, :1], queries=Q[:, :3, :1]), "queries")]:
+        with pytest.raises(ValueError, match=f"^{arg}:"):
+            call()
+    assert torch.equal(store.keys(), keys) and store.seq_length == 20
