@@ -1,0 +1,47 @@
+"""KV-cache lab: quantizers, KIVI's streaming cache, rotation, eviction, exact byte counts, and a
+tiny real language model to measure them on.
+
+    store.py        KVStore: the one interface every method implements (prefill / append / keys / values / nbytes)
+    packing.py      bit-packing of 1..8-bit codes
+    quant.py        UniformQuantizer -> QuantizedTensor (per channel or per token, asymmetric or symmetric)
+    kernels.py      numba twins of quant.py's hot path
+    kivi.py         KIVICache (KIVI, ICML 2024): keys per channel, values per token, full-precision residual
+    rotation.py     HadamardQuantizer (RotateKV / QuaRot: FWHT, random signs, channel reordering)
+    bfp.py          BlockFloatQuantizer: one shared exponent per block
+    eviction.py     StreamingLLM, H2O, SnapKV, KeyNorm, TOVA (scores equal to kvpress's)
+    tinylm.py       the tiny byte-level Llama, its corpus and the passkey task (weights in datasets/tinylm)
+    train_tinylm.py the seeded script that trained it
+    hf.py           LabkitCache: any KVStore inside a transformers model
+    capture.py      real Q / K / V and attention maps (MiniLM, the tiny LM)
+    evaluate.py     perplexity, passkey accuracy, bytes per token through LabkitCache
+
+`from labkit import kvcache as kv` imports only torch; the transformers-based parts (tinylm, hf,
+capture, evaluate) load on first use of their names.
+"""
+
+from importlib import import_module
+
+from labkit.kvcache.bfp import BlockFloatQuantizer
+from labkit.kvcache.eviction import H2O, TOVA, KeyNorm, SnapKV, StreamingLLM
+from labkit.kvcache.kivi import KIVICache, kivi_bytes_per_token, kivi_layout, kivi_nbytes
+from labkit.kvcache.quant import QuantizedTensor, UniformQuantizer
+from labkit.kvcache.rotation import HadamardQuantizer, fwht
+from labkit.kvcache.store import FullPrecisionStore, KVStore
+
+_LAZY = {
+    "LabkitCache": "hf", "load_tinylm": "tinylm", "capture_minilm": "capture", "capture_tinylm": "capture",
+    "perplexity": "evaluate", "passkey_accuracy": "evaluate", "bytes_per_token": "evaluate",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        return getattr(import_module(f"labkit.kvcache.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'labkit.kvcache' has no attribute {name!r}")
+
+
+__all__ = [
+    "KVStore", "FullPrecisionStore", "UniformQuantizer", "QuantizedTensor", "KIVICache", "kivi_layout",
+    "kivi_nbytes", "kivi_bytes_per_token", "HadamardQuantizer", "fwht", "BlockFloatQuantizer", "StreamingLLM",
+    "H2O", "SnapKV", "KeyNorm", "TOVA", *_LAZY,
+]
