@@ -12,6 +12,7 @@ tiny real language model to measure them on.
     tinylm.py       the tiny byte-level Llama, its corpus and the passkey task (weights in datasets/tinylm)
     train_tinylm.py the seeded script that trained it
     hf.py           LabkitCache: any KVStore inside a transformers model
+    hf_quantized.py HFQuantizedStore: transformers' own QuantoQuantizedLayer as a KVStore (the anchor)
     capture.py      real Q / K / V and attention maps (MiniLM, the tiny LM)
     evaluate.py     perplexity, passkey accuracy, bytes per token through LabkitCache
 
@@ -31,6 +32,7 @@ from labkit.kvcache.store import FullPrecisionStore, KVStore
 _LAZY = {
     "LabkitCache": "hf", "load_tinylm": "tinylm", "capture_minilm": "capture", "capture_tinylm": "capture",
     "perplexity": "evaluate", "passkey_accuracy": "evaluate", "bytes_per_token": "evaluate",
+    "HFQuantizedStore": "hf_quantized",
 }
 
 
