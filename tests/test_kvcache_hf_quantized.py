@@ -41,7 +41,7 @@ def test_prefill_is_quantized_whole_and_requantized_at_each_flush():
     s.prefill(K[..., :256, :], K[..., :256, :])
     s.append(K[..., 256:257, :], K[..., 256:257, :])
     assert not torch.equal(s.keys()[..., :256, :], K[..., :256, :])  # no full-precision part of the prompt
-    for i in range(257, 300):
+    for i in range(257, 330):
         s.append(K[..., i:i + 1, :], K[..., i:i + 1, :])
     # keys and values: the prompt at prefill, then every flush quantizes *all* tokens again (O(T) each)
     assert sizes[:2] == [256, 256]
