@@ -1,11 +1,12 @@
-"""numba twins of quant.py's hot path: quantize + pack and unpack + dequantize in one pass each.
+"""numba twins of quant.py's hot path: quantize + pack and unpack + dequantize, one pass each.
 
 Same arithmetic (float32, round half to even, scales rounded to scale_dtype before the codes are
 chosen) and the same packed layout as `UniformQuantizer` — tests assert identical bytes and
 values. Used for asymmetric quantization when 8 % bits == 0 (the bit widths KV caches use) and
 groups fill whole bytes (group_size % (8 // bits) == 0, checked by the caller); everything else
-takes the readable torch path. Each output byte is assembled in a register and written once;
-the min/max pass runs along head_dim (the contiguous axis) innermost and checks finiteness.
+takes the readable torch path. A block is read once: its min/max (and a finiteness check), the
+fp16-rounded scale and zero, then the codes while the block is still in cache; each output byte
+is assembled in a register and written once.
 """
 
 from __future__ import annotations
@@ -14,90 +15,101 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(cache=True, parallel=True)
-def group_minmax(x, G, channel):
-    """x (L, T, D) float32 -> (min, max, finite). channel: groups of G tokens of one channel,
-    shape (L, D, T//G); token: groups of G channels of one token, shape (L, T, D//G).
-    finite is False if any element is NaN or inf (checked in the same pass)."""
-    L, T, D = x.shape
-    rows = L * (T // G) if channel else L * T
-    bad = np.zeros(rows, np.bool_)
-    if channel:
-        mn = np.empty((L, D, T // G), np.float32)
-        mx = np.empty((L, D, T // G), np.float32)
-        for r in prange(rows):
-            lead, tg = r // (T // G), r % (T // G)
-            lo = x[lead, tg * G].copy()
-            hi = lo.copy()
-            acc = np.float32(0)
-            for j in range(G):
-                row = x[lead, tg * G + j]
-                for d in range(D):
-                    v = row[d]
-                    acc += v - v  # NaN if v is NaN or inf
-                    lo[d] = min(lo[d], v)
-                    hi[d] = max(hi[d], v)
-            bad[r] = acc != 0
-            mn[lead, :, tg] = lo
-            mx[lead, :, tg] = hi
-    else:
-        mn = np.empty((L, T, D // G), np.float32)
-        mx = np.empty((L, T, D // G), np.float32)
-        for r in prange(rows):
-            lead, t = r // T, r % T
-            acc = np.float32(0)
-            for g in range(D // G):
-                lo = x[lead, t, g * G]
-                hi = lo
-                for j in range(G):
-                    v = x[lead, t, g * G + j]
-                    acc += v - v
-                    lo = min(lo, v)
-                    hi = max(hi, v)
-                mn[lead, t, g] = lo
-                mx[lead, t, g] = hi
-            bad[r] = acc != 0
-    return mn, mx, not bad.any()
-
-
 @njit(cache=True, inline="always")
-def _code(v, zero, s, qmax):
-    c = np.rint((v - zero) / s) if s > np.float32(0) else np.float32(0)
-    return np.uint8(min(max(c, np.float32(0)), qmax))
+def _round_f16(x, f32, u32):
+    # float32 -> nearest float16 (ties to even) -> float32, by bit arithmetic on the float32
+    # pattern (f32/u32: one-element scratch views of the same 4 bytes; numba has no float16 math)
+    a = abs(x)
+    if a >= np.float32(65520.0):  # rounds past fp16's largest finite value, 65504
+        return np.float32(np.inf) if x > 0 else np.float32(-np.inf)
+    if a < np.float32(6.103515625e-05):  # fp16 subnormals are multiples of 2^-24
+        return np.float32(np.rint(x * np.float32(16777216.0)) * np.float32(5.9604644775390625e-08))
+    f32[0] = x
+    b = u32[0]
+    u32[0] = (b + np.uint32(0xFFF) + ((b >> np.uint32(13)) & np.uint32(1))) & np.uint32(0xFFFFE000)
+    return f32[0]
 
 
 @njit(cache=True, parallel=True)
-def quantize_pack(x, zero, scale, G, bits, channel):
-    """Codes in the grouped order of quant._grouped, packed 8//bits per byte, low bits first."""
+def quantize_fused(x, G, bits, channel, f16):
+    """One pass per block of x (L, T, D) float32: group min/max, scale = (max − min)/(2^b − 1) and
+    zero = min (rounded to fp16 when f16), codes, packing. Returns packed codes in the grouped
+    order of quant._grouped, scale and zero ((L, D, T//G) for channel groups, (L, T, D//G) for
+    token groups) and whether every element was finite. A zero scale divides by 1 instead: every
+    value of such a group equals its zero, so its codes are 0 (the torch path does the same)."""
     L, T, D = x.shape
     per = 8 // bits
     qmax = np.float32(2 ** bits - 1)
     out = np.empty(L * T * D * bits // 8, np.uint8)
-    if channel:
-        ng = T // G
-        for r in prange(L * ng):
+    ng = T // G if channel else D // G
+    scale = np.empty((L, D, ng) if channel else (L, T, ng), np.float32)
+    zero = np.empty((L, D, ng) if channel else (L, T, ng), np.float32)
+    # work items: channel groups -> one (G tokens × D) block each; token groups -> 64 tokens each
+    # (scratch arrays are allocated once per item, not per token)
+    items = L * ng if channel else (L * T + 63) // 64
+    bad = np.zeros(items, np.bool_)
+    for r in prange(items):
+        f32 = np.empty(1, np.float32)
+        u32 = f32.view(np.uint32)
+        if channel:  # block of G tokens × D channels; a group is one channel's G tokens
             lead, tg = r // ng, r % ng
+            blk = x[lead, tg * G:(tg + 1) * G]
+            lo, hi = blk[0].copy(), blk[0].copy()
+            chk = np.zeros(D, np.float32)  # one lane per channel: the loop vectorises
+            for j in range(G):
+                for d in range(D):  # contiguous: vectorised
+                    v = blk[j, d]
+                    chk[d] += v - v  # NaN if v is NaN or inf
+                    lo[d] = min(lo[d], v)
+                    hi[d] = max(hi[d], v)
+            inv = np.empty(D, np.float32)
             for d in range(D):
-                z, s = zero[lead, d, tg], scale[lead, d, tg]
-                base = ((lead * D + d) * ng + tg) * G  # the group's first code
-                for j in range(0, G, per):  # one byte: tokens j .. j+per−1 of channel d
-                    byte = np.uint8(0)
-                    for k in range(per):
-                        byte |= _code(x[lead, tg * G + j + k, d], z, s, qmax) << np.uint8(k * bits)
-                    out[(base + j) // per] = byte
-    else:
-        ng = D // G
-        for r in prange(L * T):
-            lead, t = r // T, r % T
-            for g in range(ng):
-                z, s = zero[lead, t, g], scale[lead, t, g]
-                base = ((lead * T + t) * ng + g) * G
-                for j in range(0, G, per):
-                    byte = np.uint8(0)
-                    for k in range(per):
-                        byte |= _code(x[lead, t, g * G + j + k], z, s, qmax) << np.uint8(k * bits)
-                    out[(base + j) // per] = byte
-    return out
+                sc, z = (hi[d] - lo[d]) / qmax, lo[d]
+                if f16:
+                    sc, z = _round_f16(sc, f32, u32), _round_f16(z, f32, u32)
+                scale[lead, d, tg], zero[lead, d, tg] = sc, z
+                lo[d], inv[d] = z, sc if sc > 0 else np.float32(1)
+            codes = np.empty((G, D), np.uint8)
+            for j in range(G):
+                for d in range(D):
+                    c = np.rint((blk[j, d] - lo[d]) / inv[d])
+                    codes[j, d] = np.uint8(np.int32(min(max(c, np.float32(0)), qmax)))  # via int32: vectorises
+            for j in range(0, G, per):  # byte j // per of each channel's group: tokens j .. j+per−1
+                for d in range(D):
+                    byte = codes[j, d]
+                    for k in range(1, per):
+                        byte |= codes[j + k, d] << np.uint8(k * bits)
+                    out[(((lead * D + d) * ng + tg) * G + j) // per] = byte
+            bad[r] = chk.sum() != 0
+        else:  # tokens 64r .. 64r+63 (flattened over L); a group is G consecutive channels of one token
+            codes = np.empty(D, np.uint8)
+            chk = np.zeros(G, np.float32)
+            for flat in range(r * 64, min(r * 64 + 64, L * T)):
+                lead, t = flat // T, flat % T
+                row = x[lead, t]
+                for g in range(ng):
+                    lo, hi = row[g * G], row[g * G]
+                    for j in range(G):
+                        v = row[g * G + j]
+                        chk[j] += v - v
+                        lo = min(lo, v)
+                        hi = max(hi, v)
+                    sc, z = (hi - lo) / qmax, lo
+                    if f16:
+                        sc, z = _round_f16(sc, f32, u32), _round_f16(z, f32, u32)
+                    scale[lead, t, g], zero[lead, t, g] = sc, z
+                    div = sc if sc > 0 else np.float32(1)
+                    for j in range(g * G, (g + 1) * G):
+                        c = np.rint((row[j] - z) / div)
+                        codes[j] = np.uint8(np.int32(min(max(c, np.float32(0)), qmax)))
+                base = flat * D // per
+                for i in range(D // per):
+                    byte = codes[i * per]
+                    for k in range(1, per):
+                        byte |= codes[i * per + k] << np.uint8(k * bits)
+                    out[base + i] = byte
+            bad[r] = chk.sum() != 0
+    return out, scale, zero, not bad.any()
 
 
 @njit(cache=True, parallel=True)
@@ -116,7 +128,7 @@ def unpack_dequantize(packed, zero, scale, L, T, D, G, bits, channel):
                 for j in range(0, G, per):
                     byte = packed[(base + j) // per]
                     for k in range(per):
-                        x[lead, tg * G + j + k, d] = np.float32((byte >> np.uint8(k * bits)) & mask) * s + z
+                        x[lead, tg * G + j + k, d] = np.float32(np.int32((byte >> np.uint8(k * bits)) & mask)) * s + z
     else:
         ng = D // G
         for r in prange(L * T):
@@ -127,5 +139,5 @@ def unpack_dequantize(packed, zero, scale, L, T, D, G, bits, channel):
                 for j in range(0, G, per):
                     byte = packed[(base + j) // per]
                     for k in range(per):
-                        x[lead, t, g * G + j + k] = np.float32((byte >> np.uint8(k * bits)) & mask) * s + z
+                        x[lead, t, g * G + j + k] = np.float32(np.int32((byte >> np.uint8(k * bits)) & mask)) * s + z
     return x

@@ -54,9 +54,11 @@ def _check_x(x: torch.Tensor, group_size: int, axis: str, finite: bool = True) -
         raise ValueError("x: contains NaN or inf")
 
 
-def _fast(bits: int, symmetric: bool, backend: str, group_size: int) -> bool:
-    """The numba kernels cover asymmetric codes with 8 % bits == 0 whose groups fill whole bytes."""
-    return backend == "numba" and not symmetric and 8 % bits == 0 and group_size % (8 // bits) == 0
+def _fast(bits: int, symmetric: bool, backend: str, group_size: int, scale_dtype=torch.float16) -> bool:
+    """The numba kernels cover asymmetric codes with 8 % bits == 0 whose groups fill whole bytes,
+    with fp16 or fp32 scales."""
+    return (backend == "numba" and not symmetric and 8 % bits == 0 and group_size % (8 // bits) == 0
+            and scale_dtype in (torch.float16, torch.float32))
 
 
 def _grouped(x: torch.Tensor, group_size: int, axis: str) -> torch.Tensor:
@@ -105,7 +107,7 @@ class QuantizedTensor:
 
     def dequantize(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         *lead, T, D = self.shape
-        if _fast(self.bits, self.symmetric, self.backend, self.group_size):
+        if _fast(self.bits, self.symmetric, self.backend, self.group_size, self.scale.dtype):
             L = self.numel // (T * D)
             rows = D if self.axis == "channel" else T
             par = (lambda t: t.to(torch.float32).reshape(L, rows, -1).numpy())
@@ -158,7 +160,8 @@ class UniformQuantizer:
         return packed_nbytes(numel, self.bits) + groups * per_group
 
     def quantize(self, x: torch.Tensor) -> QuantizedTensor:
-        fast = _fast(self.bits, self.symmetric, self.backend, self.group_size) and x.device.type == "cpu"
+        fast = (_fast(self.bits, self.symmetric, self.backend, self.group_size, self.scale_dtype)
+                and x.device.type == "cpu")
         _check_x(x, self.group_size, self.axis, finite=not fast)  # the kernel checks finiteness itself
         if fast:
             return self._quantize_numba(x)
@@ -180,21 +183,19 @@ class UniformQuantizer:
                                self.bits, self.group_size, self.axis, self.symmetric, "torch")
 
     def _quantize_numba(self, x: torch.Tensor) -> QuantizedTensor:
-        # the same steps as the torch path, fused: group min/max, fp16 scale/zero, codes + packing
+        # the torch path's steps fused per block: min/max, fp16 scale/zero, codes, packing
         *lead, T, D = x.shape
-        L, channel = x.numel() // (T * D), self.axis == "channel"
+        L = x.numel() // (T * D)
         x32 = x.detach().to(torch.float32).reshape(L, T, D).contiguous().numpy()
-        mn, mx, finite = kernels.group_minmax(x32, self.group_size, channel)
+        packed, scale, zero, finite = kernels.quantize_fused(x32, self.group_size, self.bits, self.axis == "channel",
+                                                             self.scale_dtype == torch.float16)
         if not finite:
             raise ValueError("x: contains NaN or inf")
-        mn, mx = torch.from_numpy(mn), torch.from_numpy(mx)
-        scale = ((mx - mn) / (2 ** self.bits - 1)).to(self.scale_dtype)
-        zero = mn.to(self.scale_dtype)
-        packed = kernels.quantize_pack(x32, zero.to(torch.float32).numpy(), scale.to(torch.float32).numpy(),
-                                       self.group_size, self.bits, channel)
         shp = (*lead, *scale.shape[1:], 1)
-        return QuantizedTensor(torch.from_numpy(packed), scale.reshape(shp), zero.reshape(shp), tuple(x.shape),
-                               x.dtype, self.bits, self.group_size, self.axis, self.symmetric, "numba")
+        scale = torch.from_numpy(scale).to(self.scale_dtype).reshape(shp)
+        zero = torch.from_numpy(zero).to(self.scale_dtype).reshape(shp)
+        return QuantizedTensor(torch.from_numpy(packed), scale, zero, tuple(x.shape), x.dtype, self.bits,
+                               self.group_size, self.axis, self.symmetric, "numba")
 
     def fake_quantize(self, x: torch.Tensor) -> torch.Tensor:
         """quantize then dequantize: x̂ with x's shape and dtype."""
