@@ -90,6 +90,25 @@ def test_error_bound_and_bytes(bits, G, axis, symmetric, seed):
     assert int(qt.codes().max()) < 2 ** bits
 
 
+def test_fp16_rounding_of_scales_matches_torch_at_the_edges():
+    # tiny ranges (fp16 subnormal scales), ordinary ones, and large ones near fp16's limit
+    g = torch.Generator().manual_seed(5)
+    x = torch.randn(1, 6, 64, 32, generator=g)
+    x[:, 0] *= 1e-5
+    x[:, 1] *= 1e-7
+    x[:, 2] = x[:, 2] * 3e3 + 6e4
+    x[:, 3] *= 0
+    for axis in ("channel", "token"):
+        a = UniformQuantizer(2, 32, axis).quantize(x)
+        b = UniformQuantizer(2, 32, axis, backend="torch").quantize(x)
+        assert a.backend == "numba"
+        assert torch.equal(a.scale, b.scale) and torch.equal(a.zero, b.zero) and torch.equal(a.packed, b.packed)
+        for backend in ("numba", "torch"):
+            with pytest.raises(ValueError, match="x: its values overflow scale_dtype"):
+                UniformQuantizer(2, 32, axis, backend=backend).quantize(x * 10)
+        assert torch.isfinite(UniformQuantizer(2, 32, axis, scale_dtype=torch.float32).fake_quantize(x * 10)).all()
+
+
 def test_constant_group_is_exact_not_nan():
     x = torch.full((1, 1, 32, 8), 0.25)
     x[..., 4:] = torch.linspace(-3, 3, 32)[:, None]  # channels 4..7 vary along tokens

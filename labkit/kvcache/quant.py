@@ -179,8 +179,16 @@ class UniformQuantizer:
             zero = mn.to(self.scale_dtype)
             s = scale.to(torch.float32)
             q = torch.round((g - zero.to(torch.float32)) / torch.where(s > 0, s, 1.0)).clamp_(0, qmax)
+        self._check_range(zero, scale)
         return QuantizedTensor(pack(q.to(torch.uint8), self.bits), scale, zero, tuple(x.shape), x.dtype,
                                self.bits, self.group_size, self.axis, self.symmetric, "torch")
+
+    def _check_range(self, zero, scale) -> None:
+        """Scales and zeros must fit scale_dtype (fp16 overflows past 65504)."""
+        zero, scale = torch.as_tensor(zero), torch.as_tensor(scale)
+        if not (torch.isfinite(zero).all() and torch.isfinite(scale).all()):
+            raise ValueError(f"x: its values overflow scale_dtype={self.scale_dtype} in a group's zero or scale "
+                             f"(|x| beyond {torch.finfo(self.scale_dtype).max:g}); use scale_dtype=torch.float32")
 
     def _quantize_numba(self, x: torch.Tensor) -> QuantizedTensor:
         # the torch path's steps fused per block: min/max, fp16 scale/zero, codes, packing
@@ -192,6 +200,7 @@ class UniformQuantizer:
         if not finite:
             raise ValueError("x: contains NaN or inf")
         shp = (*lead, *scale.shape[1:], 1)
+        self._check_range(zero, scale)
         scale = torch.from_numpy(scale).to(self.scale_dtype).reshape(shp)
         zero = torch.from_numpy(zero).to(self.scale_dtype).reshape(shp)
         return QuantizedTensor(torch.from_numpy(packed), scale, zero, tuple(x.shape), x.dtype, self.bits,
