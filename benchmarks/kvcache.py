@@ -11,9 +11,7 @@ Run: .venv/bin/python benchmarks/kvcache.py
 from __future__ import annotations
 
 import os
-import statistics
 import sys
-import time
 
 import torch
 
@@ -24,16 +22,6 @@ from labkit.kvcache.quant import UniformQuantizer  # noqa: E402
 from labkit.tables import markdown_table  # noqa: E402
 
 SHAPE, BITS, G = (1, 8, 4096, 64), 2, 32
-
-
-def median_time(fn, repeats=9) -> float:
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 def main() -> None:
@@ -69,8 +57,6 @@ def main() -> None:
         return c.update(K[..., -1:, :], V[..., -1:, :], 0)  # one decode step: dequantizes everything
 
     big = torch.randn(16 * 2 ** 20)  # 64 MiB
-    t_clone = median_time(lambda: big.clone())
-    copy_bw = 2 * big.numel() * 4 / t_clone
     traffic = 2 * (K.numel() + V.numel()) * 4  # read x, write x̂, for K and V
 
     rel = lambda a, b: ((a - b).norm() / b.norm()).item()  # noqa: E731
@@ -84,14 +70,16 @@ def main() -> None:
         rows.append({"anchor": name, "labkit ms": 1e3 * r["labkit_s"], "anchor ms": 1e3 * r["anchor_s"],
                      "ratio labkit/anchor": r["ratio"], "anchor rel err K": rel(out[0][..., :4096, :], K),
                      "anchor rel err V": rel(out[1][..., :4096, :], V)})
-    t_lab = median_time(labkit_rt)
+    bw = compare(labkit_rt, lambda: big.clone(), repeats=9)  # A/B alternating with the copy itself
+    t_lab, copy_bw = bw["labkit_s"], 2 * big.numel() * 4 / bw["anchor_s"]
     print("# KV quantization round trip: labkit vs optimum-quanto vs HF QuantizedCache\n")
     print(f"Machine: {machine()}; torch threads {threads}. Shape {SHAPE} fp32 K and V, {BITS}-bit, "
           f"A/B alternating, median of 7.\n")
     print(markdown_table(rows, floatfmt=".3g"))
     print(f"\nlabkit round trip (K per channel + V per token, fp16 scales): {1e3 * t_lab:.2f} ms; "
           f"effective bandwidth {traffic / t_lab / 1e9:.2f} GB/s against clone() of 64 MiB at "
-          f"{copy_bw / 1e9:.2f} GB/s: **{traffic / t_lab / copy_bw:.0%} of copy bandwidth**.")
+          f"{copy_bw / 1e9:.2f} GB/s (alternating, median of 9): **{traffic / t_lab / copy_bw:.0%} of copy "
+          f"bandwidth**.")
     print(f"labkit rel err K {rel(lk[0], K):.4f}, V {rel(lk[1], V):.4f} (fp16 scales); with fp32 scales "
           f"K {rel(lk32[0], K):.4f}, V {rel(lk32[1], V):.4f}; max |labkit(fp32 scales) − quanto| = "
           f"{max((lk32[0] - qt[0]).abs().max().item(), (lk32[1] - qt[1]).abs().max().item()):.2e}.")

@@ -30,8 +30,7 @@ def _round_f16(x, f32, u32):
     return f32[0]
 
 
-@njit(cache=True, parallel=True)
-def quantize_fused(x, G, bits, channel, f16):
+def _quantize_fused(x, G, bits, channel, f16):
     """One pass per block of x (L, T, D) float32: group min/max, scale = (max − min)/(2^b − 1) and
     zero = min (rounded to fp16 when f16), codes, packing. Returns packed codes in the grouped
     order of quant._grouped, scale and zero ((L, D, T//G) for channel groups, (L, T, D//G) for
@@ -112,8 +111,7 @@ def quantize_fused(x, G, bits, channel, f16):
     return out, scale, zero, not bad.any()
 
 
-@njit(cache=True, parallel=True)
-def unpack_dequantize(packed, zero, scale, L, T, D, G, bits, channel):
+def _unpack_dequantize(packed, zero, scale, L, T, D, G, bits, channel):
     """x̂ (L, T, D) float32 = code · scale + zero, from quantize_pack's layout."""
     per = 8 // bits
     mask = np.uint8(2 ** bits - 1)
@@ -141,3 +139,18 @@ def unpack_dequantize(packed, zero, scale, L, T, D, G, bits, channel):
                     for k in range(per):
                         x[lead, t, g * G + j + k] = np.float32(np.int32((byte >> np.uint8(k * bits)) & mask)) * s + z
     return x
+
+
+# Each kernel compiled twice: threads pay off on big tensors, but a decode step quantizes one
+# token, where starting threads costs more than the work (and stalls badly on a loaded machine).
+PARALLEL_MIN = 1 << 18  # elements
+_q_par, _q_ser = njit(cache=True, parallel=True)(_quantize_fused), njit(cache=True)(_quantize_fused)
+_d_par, _d_ser = njit(cache=True, parallel=True)(_unpack_dequantize), njit(cache=True)(_unpack_dequantize)
+
+
+def quantize_fused(x, G, bits, channel, f16):
+    return (_q_par if x.size >= PARALLEL_MIN else _q_ser)(x, G, bits, channel, f16)
+
+
+def unpack_dequantize(packed, zero, scale, L, T, D, G, bits, channel):
+    return (_d_par if L * T * D >= PARALLEL_MIN else _d_ser)(packed, zero, scale, L, T, D, G, bits, channel)
