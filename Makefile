@@ -8,6 +8,8 @@ STAMP := $(VENV)/.labkit-installed
 PORT ?= 5006
 export PANEL_INLINE := 1
 export PYTHONHASHSEED := 0
+# OpenMP pools wait passively: spinning threads starve a 2-core machine (see labkit/__init__.py)
+export OMP_WAIT_POLICY := PASSIVE
 # this machine's pip config names local indexes that may be absent: drop those warnings only
 PIPNOISE := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 

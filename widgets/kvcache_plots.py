@@ -1,0 +1,81 @@
+"""Drawing helpers shared by the KV-cache views: token × channel heatmaps, attention maps, and a
+placeholder that shows progress while the capture is computed off the event loop."""
+
+from __future__ import annotations
+
+import asyncio
+
+import holoviews as hv
+import holoviews.plotting.bokeh  # noqa: F401  (registers the bokeh backend for .opts)
+import numpy as np
+import panel as pn
+
+DIVERGING = "RdBu_r"        # K, V and difference maps: symmetric around 0, so outliers stand out
+ERROR = "YlOrRd"            # per-group error maps
+ATTENTION = "Blues"
+RESIDUAL_COLOR = "#d0d0d0"  # NaN cells: tokens kept in full precision
+MAP_WIDTH, MAP_HEIGHT = 290, 128
+
+
+def token_channel(X: np.ndarray, vdim: str = "value") -> hv.Image:
+    """(T, D) array as an image with token on x and channel on y, channel c in [c, c + 1) (0 at the bottom)."""
+    T, D = X.shape
+    return hv.Image(np.ascontiguousarray(X.T[::-1], dtype=np.float32), kdims=["token", "channel"], vdims=[vdim],
+                    bounds=(0, 0, T, D))
+
+
+def heat_opts(diverging: bool = True, **kw) -> dict:
+    """Options of a token × channel map: a symmetric diverging scale, or the error scale (NaN grey)."""
+    base = dict(frame_width=MAP_WIDTH, frame_height=MAP_HEIGHT, colorbar=True, tools=["hover"], framewise=True,
+                toolbar=None, fontsize={"title": "9pt"})
+    if diverging:
+        base.update(cmap=DIVERGING, symmetric=True)
+    else:
+        base.update(cmap=ERROR, clipping_colors={"NaN": RESIDUAL_COLOR})
+    base.update(kw)
+    return base
+
+
+def channel_strip(X: np.ndarray, which: str) -> hv.Overlay:
+    """Per channel of a (T, D) tensor: max |x| (grey bars) and |mean| (black bars), aligned with
+    token_channel's rows. A channel far from zero on average is a stripe in the heatmap: per-token groups
+    have to stretch their range over it, per-channel groups do not."""
+    D = X.shape[1]
+    c = np.arange(D)
+    kd = [f"|{which}|", "channel", "x1", "y1"]
+    return (hv.Rectangles((np.zeros(D), c + 0.1, np.abs(X).max(0), c + 0.9), kdims=kd, label="max").opts(
+                color="#b0b0b0", line_alpha=0)
+            * hv.Rectangles((np.zeros(D), c + 0.3, np.abs(X.mean(0)), c + 0.7), kdims=kd, label="mean").opts(
+                color="#000000", line_alpha=0))
+
+
+def query_key(A: np.ndarray, vdim: str = "weight") -> hv.Image:
+    """(Tq, T) attention or difference map with key on x and query on y, query q in [q, q + 1); draw it
+    with invert_yaxis=True to put query 0 at the top, as a matrix."""
+    Tq, T = A.shape
+    return hv.Image(np.ascontiguousarray(A[::-1], dtype=np.float32), kdims=["key", "query"], vdims=[vdim],
+                    bounds=(0, 0, T, Tq))
+
+
+def in_server() -> bool:
+    """True while a `panel serve` session (the dashboard) is building its page."""
+    doc = pn.state.curdoc
+    return doc is not None and doc.session_context is not None
+
+
+def deferred(ready: bool, load, build, message: str):
+    """build() at once when `ready` or outside a served session (JupyterLab, tests: the cell itself is
+    busy meanwhile). In a served session: a spinner and `message` now, `load()` in a worker thread once
+    the page is loaded, then build() in place of the spinner. build() should leave the per-setting work
+    to the views (DynamicMaps, lazy ParamMethods): a dynamic Tabs draws only the visible tab."""
+    if ready or not in_server():
+        return build()
+    holder = pn.Column(pn.Row(pn.indicators.LoadingSpinner(value=True, size=36), pn.pane.Markdown(message)),
+                       sizing_mode="stretch_width")
+
+    async def fill():
+        await asyncio.get_running_loop().run_in_executor(None, load)
+        holder.objects = [build()]
+
+    pn.state.onload(fill)
+    return holder
