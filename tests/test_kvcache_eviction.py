@@ -372,3 +372,16 @@ def test_bad_append_leaves_the_store_unchanged():
         with pytest.raises(ValueError, match=f"^{arg}:"):
             call()
     assert torch.equal(store.keys(), keys) and store.seq_length == 20
+
+
+def test_storage_dtype_counts_bytes_and_returns_the_model_dtype():
+    from labkit.kvcache.eviction import SnapKV, StreamingLLM
+
+    K = torch.randn(1, 2, 200, 32)
+    q = torch.randn(1, 4, 200, 32)
+    for make in (lambda **kw: StreamingLLM(64, **kw), lambda **kw: SnapKV(64, window_size=16, **kw)):
+        a, b = make(), make(dtype=torch.float16)
+        a.prefill(K, K, queries=q)
+        b.prefill(K, K, queries=q)
+        assert b.nbytes * 2 == a.nbytes
+        assert b.keys().dtype == torch.float32 and torch.equal(b.keys(), a.keys().half().float())

@@ -247,3 +247,14 @@ def test_kivi_bad_input():
         c.append(torch.randn(1, 2, 1, 64), torch.randn(1, 2, 1, 64))
     with pytest.raises(ValueError, match="prefill: this cache already"):
         c.prefill(torch.randn(1, 1, 10, 64), torch.randn(1, 1, 10, 64))
+
+
+def test_residual_dtype_halves_full_precision_bytes():
+    K = torch.randn(1, 2, 300, 64)
+    c32, c16 = KIVICache(2, 32, 128), KIVICache(2, 32, 128, residual_dtype=torch.float16)
+    for c in (c32, c16):
+        c.prefill(K, K)
+        c.append(K[..., :1, :], K[..., :1, :])
+    assert c16.nbytes == kivi_nbytes((1, 2, 300, 64), 1, 2, 32, 128, residual_bytes=2)
+    assert c16.keys().dtype == torch.float32
+    assert torch.equal(c16.keys()[..., -1:, :], K[..., :1, :].half().float())

@@ -170,7 +170,11 @@ class EvictionStore(KVStore):
 
     needs_queries = False
 
-    def __init__(self, budget: int | None = None, compression_ratio: float | None = None):
+    def __init__(self, budget: int | None = None, compression_ratio: float | None = None, *,
+                 dtype: torch.dtype | None = None):
+        # dtype: storage of the kept K/V (e.g. torch.float16 for an fp16 cache; nbytes counts it);
+        # keys()/values() return the dtype the model gave. None stores as given.
+        self.dtype = dtype
         r = compression_ratio
         if (budget is None) == (r is None):
             raise ValueError(f"budget, compression_ratio: give exactly one, got {budget!r}, {r!r}")
@@ -211,7 +215,9 @@ class EvictionStore(KVStore):
         self._reset()
         self.budget_ = self.budget if self.budget is not None else n
         self._scores, self.seq_length = scores, T
-        self._K, self._V, self._pos = _take(K, idx).clone(), _take(V, idx).clone(), idx.clone()
+        self._out_dtype = K.dtype
+        sd = self.dtype or K.dtype
+        self._K, self._V, self._pos = _take(K, idx).to(sd).clone(), _take(V, idx).to(sd).clone(), idx.clone()
         self._kept = torch.zeros(b, h, T, dtype=torch.bool, device=K.device).scatter_(2, idx, True)
         self._after_prefill(idx)
 
@@ -238,10 +244,10 @@ class EvictionStore(KVStore):
         self._kept.scatter_(2, self._pos, True)
 
     def keys(self):  # (batch, kv_heads, kept, head_dim), ascending positions
-        return self._K
+        return self._K.to(self._out_dtype)
 
     def values(self):  # (batch, kv_heads, kept, head_dim)
-        return self._V
+        return self._V.to(self._out_dtype)
 
     def positions(self) -> torch.Tensor:
         """(batch, kv_heads, kept) int64 absolute positions of keys()/values(), ascending per head."""
@@ -277,13 +283,13 @@ class SnapKV(EvictionStore):
     needs_queries = True
 
     def __init__(self, budget: int | None = None, window_size: int = 64, kernel_size: int = 5,
-                 compression_ratio: float | None = None):
+                 compression_ratio: float | None = None, *, dtype: torch.dtype | None = None):
         self.window_size, self.kernel_size = _int(window_size, "window_size", 1), _int(kernel_size, "kernel_size", 1)
         if self.kernel_size % 2 == 0:
             raise ValueError(f"kernel_size: must be odd, got {kernel_size}")
         if budget is not None and _int(budget, "budget", 1) < self.window_size:
             raise ValueError(f"budget: must be >= window_size={self.window_size} (the window is kept), got {budget}")
-        super().__init__(budget, compression_ratio)
+        super().__init__(budget, compression_ratio, dtype=dtype)
 
     def score(self, K, queries, n):
         if n < K.shape[2] and n < self.window_size:
@@ -310,12 +316,12 @@ class StreamingLLM(EvictionStore):
     original ones (the paper re-indexes positions inside the cache; kvpress does not)."""
 
     def __init__(self, budget: int | None = None, n_sink: int = 4, compression_ratio: float | None = None,
-                 evict_on_append: bool = True):
+                 evict_on_append: bool = True, *, dtype: torch.dtype | None = None):
         self.n_sink = _int(n_sink, "n_sink", 0)
         if budget is not None and _int(budget, "budget", 1) < self.n_sink:
             raise ValueError(f"budget: must be >= n_sink={self.n_sink}, got {budget}")
         self.evict_on_append = _bool(evict_on_append, "evict_on_append")
-        super().__init__(budget, compression_ratio)
+        super().__init__(budget, compression_ratio, dtype=dtype)
 
     def score(self, K, queries, n):
         if n < self.n_sink:
@@ -344,12 +350,13 @@ class H2O(EvictionStore):
     needs_queries = True
 
     def __init__(self, budget: int | None = None, recent: int | None = None,
-                 compression_ratio: float | None = None, evict_on_append: bool = True):
+                 compression_ratio: float | None = None, evict_on_append: bool = True, *,
+                 dtype: torch.dtype | None = None):
         recent = None if recent is None else _int(recent, "recent", 0)
         if recent is not None and budget is not None and recent > _int(budget, "budget", 1):
             raise ValueError(f"recent: must be <= budget={budget}, got {recent}")
         self.recent, self.evict_on_append = recent, _bool(evict_on_append, "evict_on_append")
-        super().__init__(budget, compression_ratio)
+        super().__init__(budget, compression_ratio, dtype=dtype)
 
     def _reset(self):
         super()._reset()

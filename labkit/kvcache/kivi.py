@@ -71,7 +71,7 @@ class KIVICache(KVStore):
     def __init__(self, bits: int = 2, group_size: int = 32, residual_length: int = 128, *,
                  k_bits: int | None = None, v_bits: int | None = None, n_sink: int = 0,
                  k_quantizer=None, v_quantizer=None, scale_dtype: torch.dtype = torch.float16,
-                 backend: str = "numba"):
+                 residual_dtype: torch.dtype | None = None, backend: str = "numba"):
         if isinstance(residual_length, bool) or not isinstance(residual_length, int) or residual_length < 1:
             raise ValueError(f"residual_length: expected a positive int, got {residual_length!r}")
         if isinstance(n_sink, bool) or not isinstance(n_sink, int) or n_sink < 0:
@@ -83,6 +83,9 @@ class KIVICache(KVStore):
         self.v_quant = v_quantizer or UniformQuantizer(v_bits or bits, group_size, "token",
                                                        scale_dtype=scale_dtype, backend=backend)
         self.n_sink = n_sink  # attention sinks: the first n_sink tokens stay in full precision (RotateKV §3.4)
+        # storage of the full-precision parts (residual, sinks), e.g. torch.float16 as in KIVI's fp16
+        # models; nbytes counts it, keys()/values() return the model's dtype. None: as given.
+        self.residual_dtype = residual_dtype
         if residual_length % group_size:
             raise ValueError(f"residual_length: must be a multiple of group_size={group_size} (KIVI asserts "
                              f"R % G == 0), got {residual_length}")
@@ -110,19 +113,21 @@ class KIVICache(KVStore):
         if K.shape[-1] % self.group_size:
             raise ValueError(f"group_size: {self.group_size} does not divide head_dim={K.shape[-1]} "
                              "(values are grouped along channels)")
+        self._out_dtype = K.dtype
+        rd = self.residual_dtype or K.dtype
         s = min(self.n_sink, K.shape[-2])
-        self.k_sink, self.v_sink = K[..., :s, :].clone(), V[..., :s, :].clone()
+        self.k_sink, self.v_sink = K[..., :s, :].to(rd).clone(), V[..., :s, :].to(rd).clone()
         self.seq_length = s
         K, V = K[..., s:, :], V[..., s:, :]
         T, R = K.shape[-2], self.residual_length
         nk = T - T % R
         if nk:
             self._push_keys(K[..., :nk, :])
-        self.k_residual = K[..., nk:, :].clone()
+        self.k_residual = K[..., nk:, :].to(rd).clone()
         nv = max(T - R, 0)
         if nv:
             self._push_values(V[..., :nv, :])
-        self.v_residual = V[..., nv:, :].clone()
+        self.v_residual = V[..., nv:, :].to(rd).clone()
         self.seq_length += T
 
     def append(self, k, v, queries=None):
@@ -137,19 +142,21 @@ class KIVICache(KVStore):
             if self.k_residual.shape[-2] == R:
                 self._push_keys(self.k_residual)
                 self.k_residual = self.k_residual[..., :0, :]
-            self.k_residual = torch.cat([self.k_residual, k[..., i:i + 1, :]], dim=-2)
+            self.k_residual = torch.cat([self.k_residual, k[..., i:i + 1, :].to(self.k_residual.dtype)], dim=-2)
             if self.v_residual.shape[-2] == R + 1:
                 self._push_values(self.v_residual[..., :1, :])
                 self.v_residual = self.v_residual[..., 1:, :]
-            self.v_residual = torch.cat([self.v_residual, v[..., i:i + 1, :]], dim=-2)
+            self.v_residual = torch.cat([self.v_residual, v[..., i:i + 1, :].to(self.v_residual.dtype)], dim=-2)
             self.seq_length += 1
             self.n_decoded += 1
 
     def keys(self):
-        return torch.cat([self.k_sink, *self._k_hat, self.k_residual.to(self._dtype())], dim=-2)
+        dt = self._out_dtype
+        return torch.cat([self.k_sink.to(dt), *[t.to(dt) for t in self._k_hat], self.k_residual.to(dt)], dim=-2)
 
     def values(self):
-        return torch.cat([self.v_sink, *self._v_hat, self.v_residual.to(self._dtype())], dim=-2)
+        dt = self._out_dtype
+        return torch.cat([self.v_sink.to(dt), *[t.to(dt) for t in self._v_hat], self.v_residual.to(dt)], dim=-2)
 
     @property
     def nbytes(self) -> int:
@@ -160,9 +167,6 @@ class KIVICache(KVStore):
         return q + sum(t.numel() * t.element_size() for t in full)
 
     # --- internals and plain data ---------------------------------------------------------------
-    def _dtype(self):
-        return self.k_residual.dtype
-
     def _push_keys(self, block):
         qt = self.k_quant.quantize(block)
         self.k_blocks.append(qt)
