@@ -11,7 +11,6 @@ again. keys()/values() are what the layer's update() returned: what HF attention
 
 from __future__ import annotations
 
-
 from labkit.kvcache.store import KVStore, check_kv
 
 
