@@ -258,3 +258,19 @@ def test_residual_dtype_halves_full_precision_bytes():
     assert c16.nbytes == kivi_nbytes((1, 2, 300, 64), 1, 2, 32, 128, residual_bytes=2)
     assert c16.keys().dtype == torch.float32
     assert torch.equal(c16.keys()[..., -1:, :], K[..., :1, :].half().float())
+
+
+def test_attention_metrics():
+    from labkit.kvcache import attention, attention_output_error, rel_error
+
+    g = torch.Generator().manual_seed(9)
+    q, K, V = (torch.randn(2, n, 16, generator=g) for n in (5, 12, 12))
+    p, out = attention(q, K, V, causal=True)
+    ref = torch.nn.functional.scaled_dot_product_attention(q, K, V, attn_mask=torch.ones(5, 12).tril(7).bool())
+    assert torch.allclose(out, ref, atol=1e-6) and torch.allclose(p.sum(-1), torch.ones(2, 5))
+    keep = torch.ones(12, dtype=torch.bool)
+    keep[3] = False
+    assert (attention(q, K, V, keep=keep)[0][..., 3] == 0).all()
+    assert attention_output_error(q, K, V, K, V) == 0.0 and rel_error(2 * K, K) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="x_hat: shape"):
+        rel_error(K, q)

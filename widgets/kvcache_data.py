@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import importlib
 import inspect
-import math
 import threading
 from dataclasses import dataclass
 
@@ -36,6 +35,7 @@ from labkit.kvcache import (
     UniformQuantizer,
 )
 from labkit.kvcache.eviction import EvictionStore
+from labkit.kvcache.metrics import attention, rel_error  # noqa: F401  (re-exported)
 
 DEFAULT_MODULE = "json.decoder"  # about 12 kB of stdlib source: more than MiniLM's 512 word pieces
 METHODS = {  # name -> (key axis, value axis, one line on what it is)
@@ -129,28 +129,6 @@ def error_map(blocks, x: torch.Tensor, start: int = 0) -> np.ndarray:
             out[t0:t0 + n] = np.repeat(err, G, axis=1)
         t0 += n
     return out
-
-
-def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor | None = None, causal: bool = False,
-              keep: torch.Tensor | None = None):
-    """softmax(q kᵀ/√d + mask) (Vaswani et al. 2017, eq. 1) for q (h, Tq, d), k (T, d) or (h, T, d), in
-    float32; keep (T,) or (h, T) bool masks evicted keys out. Returns (probs (h, Tq, T), probs @ v or None)."""
-    q, k = q.float(), k.float()
-    logits = q @ k.transpose(-1, -2) / math.sqrt(q.shape[-1])
-    if causal:
-        Tq, T = logits.shape[-2:]
-        future = torch.arange(T)[None, :] > torch.arange(T - Tq, T)[:, None]
-        logits = logits.masked_fill(future, float("-inf"))
-    if keep is not None:
-        logits = logits.masked_fill(~keep.reshape(*keep.shape[:-1], 1, keep.shape[-1]), float("-inf"))
-    p = torch.softmax(logits, dim=-1).nan_to_num(0.0)  # a query with every key evicted attends to nothing
-    return p, (None if v is None else p @ v.float())
-
-
-def rel_error(x_hat: torch.Tensor, x: torch.Tensor) -> float:
-    """‖x̂ − x‖ / ‖x‖ (Frobenius), in float64."""
-    x, x_hat = x.double(), x_hat.double()
-    return float((x_hat - x).norm() / x.norm())
 
 
 @dataclass(frozen=True)

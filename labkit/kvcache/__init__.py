@@ -15,6 +15,7 @@ tiny real language model to measure them on.
     hf_quantized.py HFQuantizedStore: transformers' own QuantoQuantizedLayer as a KVStore (the anchor)
     capture.py      real Q / K / V and attention maps (MiniLM, the tiny LM)
     evaluate.py     perplexity, passkey accuracy, bytes per token through LabkitCache
+    metrics.py      rel_error, attention, attention_output_error
 
 `from labkit import kvcache as kv` imports only torch; the transformers-based parts (tinylm, hf,
 capture, evaluate) load on first use of their names.
@@ -25,6 +26,7 @@ from importlib import import_module
 from labkit.kvcache.bfp import BlockFloatQuantizer
 from labkit.kvcache.eviction import H2O, TOVA, KeyNorm, SnapKV, StreamingLLM
 from labkit.kvcache.kivi import KIVICache, kivi_bytes_per_token, kivi_layout, kivi_nbytes
+from labkit.kvcache.metrics import attention, attention_output_error, rel_error
 from labkit.kvcache.quant import QuantizedTensor, UniformQuantizer
 from labkit.kvcache.rotation import HadamardQuantizer, fwht
 from labkit.kvcache.store import FullPrecisionStore, KVStore
@@ -45,5 +47,5 @@ def __getattr__(name):
 __all__ = [
     "KVStore", "FullPrecisionStore", "UniformQuantizer", "QuantizedTensor", "KIVICache", "kivi_layout",
     "kivi_nbytes", "kivi_bytes_per_token", "HadamardQuantizer", "fwht", "BlockFloatQuantizer", "StreamingLLM",
-    "H2O", "SnapKV", "KeyNorm", "TOVA", *_LAZY,
+    "H2O", "SnapKV", "KeyNorm", "TOVA", "rel_error", "attention", "attention_output_error", *_LAZY,
 ]
