@@ -7,8 +7,7 @@ Scores (higher = keep) are plain functions, comparable with kvpress's `score()` 
     snapkv_scores     SnapKV (Li et al. 2024, Listing 1): observation-window attention, 1-D avg-pooled
     knorm_scores      KnormPress (Devoto et al. 2024): -||k||, a small key norm goes with large attention
     tova_scores       TOVA (Oren et al. 2024): the last query's attention, averaged over all heads
-GQA: a kv head's score is the mean over its group of q_heads (kvpress; SnapKV issue #22); query head h
-reads kv head h // (q_heads // kv_heads), as HF `repeat_kv`.
+GQA: a kv head scores by the mean over its q_heads h (h // (q_heads // kv_heads), HF repeat_kv; kvpress).
 
 Stores (KVStore): prefill(K, V, queries) keeps the n_kept(T) best tokens of each (batch, kv head), ties
 to the earlier position. Give `budget=` (tokens kept per head, int >= 1) or `compression_ratio=`
@@ -16,8 +15,7 @@ to the earlier position. Give `budget=` (tokens kept per head, int >= 1) or `com
 of T <= kept tokens is kept whole. Keys come post-RoPE and keep their positions (no re-rotation).
 Decoding, append(k, v): KeyNorm, SnapKV, TOVA append and keep (prefill-only compression, as kvpress);
 StreamingLLM and H2O evict to stay at budget_ tokens per head (evict_on_append=True, as the papers).
-Inspection: positions() (batch, kv_heads, kept), ascending per head; kept_ (batch, kv_heads, seq_length)
-bool, the tokens each head holds now; scores_ (batch, kv_heads, T_prompt), the prefill scores.
+Inspection: positions() (batch, kv_heads, kept) ascending; kept_ (batch, kv_heads, seq_length) bool; scores_.
 """
 
 from __future__ import annotations
@@ -172,9 +170,7 @@ class EvictionStore(KVStore):
 
     def __init__(self, budget: int | None = None, compression_ratio: float | None = None, *,
                  dtype: torch.dtype | None = None):
-        # dtype: storage of the kept K/V (e.g. torch.float16 for an fp16 cache; nbytes counts it);
-        # keys()/values() return the dtype the model gave. None stores as given.
-        self.dtype = dtype
+        self.dtype = dtype  # storage of the kept K/V (nbytes counts it); keys()/values() return the model's
         r = compression_ratio
         if (budget is None) == (r is None):
             raise ValueError(f"budget, compression_ratio: give exactly one, got {budget!r}, {r!r}")
@@ -215,8 +211,7 @@ class EvictionStore(KVStore):
         self._reset()
         self.budget_ = self.budget if self.budget is not None else n
         self._scores, self.seq_length = scores, T
-        self._out_dtype = K.dtype
-        sd = self.dtype or K.dtype
+        self._out_dtype, sd = K.dtype, self.dtype or K.dtype
         self._K, self._V, self._pos = _take(K, idx).to(sd).clone(), _take(V, idx).to(sd).clone(), idx.clone()
         self._kept = torch.zeros(b, h, T, dtype=torch.bool, device=K.device).scatter_(2, idx, True)
         self._after_prefill(idx)
