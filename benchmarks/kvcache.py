@@ -13,7 +13,9 @@ from __future__ import annotations
 import os
 import sys
 
-import torch
+import torch  # noqa: E402
+
+import labkit  # noqa: F401  (first: sets OMP_WAIT_POLICY=PASSIVE before torch loads OpenMP)
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import compare, machine  # noqa: E402
