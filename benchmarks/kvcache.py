@@ -13,9 +13,9 @@ from __future__ import annotations
 import os
 import sys
 
-import torch  # noqa: E402
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP (see labkit/__init__.py)
 
-import labkit  # noqa: F401  (first: sets OMP_WAIT_POLICY=PASSIVE before torch loads OpenMP)
+import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
 from harness import compare, machine  # noqa: E402
