@@ -61,3 +61,9 @@ def test_bad_input():
         HFQuantizedStore(nbits=3)
     with pytest.raises(ValueError, match="append: call prefill first"):
         HFQuantizedStore().append(torch.randn(1, 1, 1, 32), torch.randn(1, 1, 1, 32))
+
+
+def test_quanto_shape_failure_is_a_clear_error():
+    s = HFQuantizedStore(nbits=2, axis_key=-1, q_group_size=32)
+    with pytest.raises(ValueError, match="q_group_size: quanto could not quantize"):
+        s.prefill(torch.randn(1, 2, 364, 32), torch.randn(1, 2, 364, 32))

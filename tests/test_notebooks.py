@@ -196,8 +196,80 @@ def check_02_sdr(r: dict, params: dict):
     assert set(cap) == {f"Q{q}_K{k}" for q, k in shapes} and min(cap.values()) > 0
 
 
+def check_03_kvcache(r: dict, params: dict):
+    import math
+
+    from labkit.kvcache import kivi_bytes_per_token, kivi_nbytes
+    G, R = params.get("group_size", 32), params.get("residual_length", 128)
+    bits_grid = params.get("bits_grid", [2, 4, 8])
+    assert (r["head_dim"], r["group_size"], r["residual_length"]) == (32, G, R)
+    # exact bytes: the formulas recomputed here; the cache matched them at every step
+    assert r["kivi_bytes_per_token_head"] == kivi_bytes_per_token(32, 2, G) == 2 * (32 * 2 / 8 + 2 * 2 * 32 / G)
+    assert r["kivi_bytes_per_token_head_d128"] == kivi_bytes_per_token(128, 2, G)
+    if G == 32:
+        assert r["kivi_bytes_per_token_head"] == 24.0 and r["kivi_bytes_per_token_head_d128"] == 96.0
+    assert r["layout_matches"] is True and r["nbytes_matches_formula"] is True
+    pre, steps = params.get("layout_prefill", 200), params.get("layout_steps", 312)
+    assert r["kivi_nbytes_final_tokens"] == pre + steps
+    assert r["kivi_nbytes_final"] == kivi_nbytes((1, 12, pre, 32), steps, 2, G, R, residual_bytes=2)
+    # error tables: finite; per-channel keys beat per-token keys at every width; more bits, less error
+    for model, table in r["error_table"].items():
+        for method, by_bits in table.items():
+            for b, e in by_bits.items():
+                assert all(math.isfinite(e[x]) and 0 <= e[x] < 2 for x in ("k", "v", "attn")), (model, method, b)
+        assert set(table["KIVI"]) == {str(b) for b in bits_grid}
+        for b in bits_grid:
+            kivi, tok = table["KIVI"][str(b)], table["per-token K"][str(b)]
+            assert kivi["k"] < tok["k"] and kivi["attn"] < tok["attn"], f"{model}, {b} bits: per-channel keys"
+        attn = [table["KIVI"][str(b)]["attn"] for b in sorted(bits_grid)]
+        assert attn == sorted(attn, reverse=True)
+    assert r["attn_err_ratio_per_token_k_2bit"] > 1.2          # MiniLM: per-token keys clearly worse
+    assert r["attn_err_kivi_vs_per_token"]["minilm"]["2"]["kivi"] == pytest.approx(
+        r["error_table"]["minilm"]["KIVI"]["2"]["attn"])
+    # rotation smooths synthetic outlier channels; MiniLM's keys have none to smooth
+    syn = r["rotation_err_2bit"]["synthetic"]
+    assert syn["Hadamard + per-token"] < 0.7 * syn["per-token"]
+    assert r["crest_factor"]["synthetic"]["rotated"] < r["crest_factor"]["synthetic"]["K"]
+    assert r["crest_factor"]["minilm"]["K"] < 3
+    ev = r["minilm_eviction"]
+    assert set(ev) == {"StreamingLLM", "H2O", "SnapKV", "KeyNorm", "TOVA"}
+    assert all(0 < e["attention_kept"] <= 1 for e in ev.values())
+    assert ev["SnapKV"]["attention_kept"] > ev["KeyNorm"]["attention_kept"]
+    if "ppl" not in r:  # the TinyLM sections did not run
+        return
+    # perplexity through the cache
+    ppl, fp = r["ppl"], r["ppl_fp"]
+    assert all(math.isfinite(v) and v > 1 for v in ppl.values()) and ppl["full"] == fp
+    assert 2 < fp < 8                                            # TinyLM's held-out byte perplexity (~3.9)
+    for key, name in (("kivi2", "KIVI-2"), ("kivi4", "KIVI-4"), ("kivi8", "KIVI-8"), ("hf2", "HF default 2-bit")):
+        assert r[f"ppl_delta_{key}"] == pytest.approx(ppl[name] / fp - 1)
+    assert r["ppl_delta_kivi2"] < r["ppl_delta_hf2"]             # the check
+    assert 0 < r["ppl_delta_kivi2"] < 0.3 and r["ppl_delta_hf2"] < 0.5
+    full_size = params.get("n_windows", 8) * params.get("score", 256) >= 1024
+    tol = 0.005 if full_size else 0.01
+    assert abs(r["ppl_delta_kivi4"]) < tol and abs(r["ppl_delta_kivi8"]) < tol
+    bpt = r["bytes_per_token"]
+    assert bpt["full"] == 2 * 4 * 2 * 32 * 4 and bpt["fp16"] == bpt["full"] / 2
+    assert bpt["KIVI-2"] < bpt["KIVI-4"] < bpt["KIVI-8"] < bpt["fp16"]
+    # passkey: the full cache retrieves, the recent window forgets
+    pk = r["passkey"]
+    assert pk["full"] == r["passkey_full"] >= 0.7
+    assert pk["StreamingLLM"] <= pk["full"] - 0.5
+    assert pk["KIVI-4"] >= pk["full"] - 0.1
+    assert max(pk[p] for p in ev) < pk["KIVI-2"]                 # at 20% every eviction loses to 2-bit KIVI
+    by = r["passkey_by_budget"]
+    assert set(by) == set(ev)
+    if params.get("passkey_n", 50) >= 30:
+        top = f"{r['passkey_top_fraction']:g}"
+        assert by["H2O"][top] > by["StreamingLLM"][top] and by["SnapKV"][top] > by["StreamingLLM"][top]
+    rows = r["frontier"]
+    assert {row["method"] for row in rows} == set(ppl)
+    assert all(set(row) == {"method", "family", "bytes_per_token", "perplexity", "passkey_accuracy"} for row in rows)
+
+
 #: one record check per notebook: a new notebook must add its own
-CHECKS = {"00_welcome.ipynb": check_00_welcome, "01_hnsw.ipynb": check_01_hnsw, "02_sdr.ipynb": check_02_sdr}
+CHECKS = {"00_welcome.ipynb": check_00_welcome, "01_hnsw.ipynb": check_01_hnsw, "02_sdr.ipynb": check_02_sdr,
+          "03_kvcache.ipynb": check_03_kvcache}
 
 
 def test_every_notebook_has_checks_and_ci_params():

@@ -42,18 +42,25 @@ class HFQuantizedStore(KVStore):
     def __repr__(self) -> str:
         return "HFQuantizedStore(" + ", ".join(f"{k}={v}" for k, v in self.params.items()) + ")"
 
+    def _update(self, k, v):
+        try:
+            return self.layer.update(k, v)
+        except (RuntimeError, ValueError) as e:  # quanto cannot group this shape
+            raise ValueError(f"q_group_size: quanto could not quantize a {tuple(k.shape)} tensor with "
+                             f"{self.params} ({e})") from e
+
     def prefill(self, K, V, queries=None):
         check_kv(K, V)
         if self.seq_length:
             raise ValueError("prefill: this cache already holds tokens; make a new store per sequence")
-        self._K, self._V = self.layer.update(K, V)  # returns K, V as given; stores them quantized
+        self._K, self._V = self._update(K, V)  # returns K, V as given; stores them quantized
         self.seq_length = K.shape[-2]
 
     def append(self, k, v, queries=None):
         check_kv(k, v, "k, v")
         if not self.seq_length:
             raise ValueError("append: call prefill first")
-        self._K, self._V = self.layer.update(k, v)
+        self._K, self._V = self._update(k, v)
         self.seq_length += k.shape[-2]
 
     def keys(self):
