@@ -11,6 +11,8 @@ is assembled in a register and written once.
 
 from __future__ import annotations
 
+import types
+
 import numpy as np
 from numba import njit, prange
 
@@ -144,8 +146,20 @@ def _unpack_dequantize(packed, zero, scale, L, T, D, G, bits, channel):
 # Each kernel compiled twice: threads pay off on big tensors, but a decode step quantizes one
 # token, where starting threads costs more than the work (and stalls badly on a loaded machine).
 PARALLEL_MIN = 1 << 18  # elements
-_q_par, _q_ser = njit(cache=True, parallel=True)(_quantize_fused), njit(cache=True)(_quantize_fused)
-_d_par, _d_ser = njit(cache=True, parallel=True)(_unpack_dequantize), njit(cache=True)(_unpack_dequantize)
+
+
+def _twin(f, suffix: str):
+    # a copy under another name: numba's on-disk cache is keyed by qualified name and line, so two
+    # compilations of one function (parallel and serial) would load each other's machine code
+    g = types.FunctionType(f.__code__, f.__globals__, f.__name__ + suffix, f.__defaults__, f.__closure__)
+    g.__qualname__ = f.__qualname__ + suffix
+    return g
+
+
+_q_par = njit(cache=True, parallel=True)(_twin(_quantize_fused, "_parallel"))
+_q_ser = njit(cache=True)(_quantize_fused)
+_d_par = njit(cache=True, parallel=True)(_twin(_unpack_dequantize, "_parallel"))
+_d_ser = njit(cache=True)(_unpack_dequantize)
 
 
 def quantize_fused(x, G, bits, channel, f16):
