@@ -89,12 +89,22 @@ def _quantize_fused(x, G, bits, channel, f16):
                 lead, t = flat // T, flat % T
                 row = x[lead, t]
                 for g in range(ng):
-                    lo, hi = row[g * G], row[g * G]
+                    o = g * G
                     for j in range(G):
-                        v = row[g * G + j]
-                        chk[j] += v - v
-                        lo = min(lo, v)
-                        hi = max(hi, v)
+                        chk[j] += row[o + j] - row[o + j]
+                    if G % 4 == 0:  # four independent min/max chains instead of one long one
+                        a0, a1, a2, a3 = row[o], row[o + 1], row[o + 2], row[o + 3]
+                        b0, b1, b2, b3 = a0, a1, a2, a3
+                        for j in range(o, o + G, 4):
+                            a0, b0 = min(a0, row[j]), max(b0, row[j])
+                            a1, b1 = min(a1, row[j + 1]), max(b1, row[j + 1])
+                            a2, b2 = min(a2, row[j + 2]), max(b2, row[j + 2])
+                            a3, b3 = min(a3, row[j + 3]), max(b3, row[j + 3])
+                        lo, hi = min(min(a0, a1), min(a2, a3)), max(max(b0, b1), max(b2, b3))
+                    else:
+                        lo, hi = row[o], row[o]
+                        for j in range(o, o + G):
+                            lo, hi = min(lo, row[j]), max(hi, row[j])
                     sc, z = (hi - lo) / qmax, lo
                     if f16:
                         sc, z = _round_f16(sc, f32, u32), _round_f16(z, f32, u32)
