@@ -19,15 +19,13 @@ from widgets.kvcache_data import (
     METHODS,
     POLICIES,
     attention,
-    capture_ready,
-    default_capture,
     group_sizes,
     is_causal,
     quantize_head,
     rel_error,
     run_policy,
 )
-from widgets.kvcache_plots import ATTENTION, DIVERGING, deferred, query_key
+from widgets.kvcache_plots import ATTENTION, DIVERGING, CaptureViewer, deferred, query_key
 
 _Q = ("layer", "head", "method", "bits", "group_size", "residual_length")
 _E = ("layer", "head", "policy", "budget")
@@ -35,7 +33,7 @@ SIDE = 230
 SATURATE = 99.5  # difference maps: the colour scale ends at this percentile of |Δ| (beyond: saturated)
 
 
-class AttentionDiff(pn.viewable.Viewer):
+class AttentionDiff(CaptureViewer):
     """Attention of one query head: full vs quantized vs evicted, and the two differences.
 
     capture: an AttentionCapture (default: MiniLM on CPython source, shared with KVExplorer).
@@ -49,20 +47,6 @@ class AttentionDiff(pn.viewable.Viewer):
     residual_length = param.Integer(default=128, bounds=(32, 512), step=32)
     policy = param.Selector(default="H2O", objects=list(POLICIES), doc="eviction policy")
     budget = param.Integer(default=128, bounds=(16, 512), step=16, doc="tokens kept per kv head")
-
-    def __init__(self, capture=None, **params):
-        super().__init__(**params)
-        self._capture = capture
-        self._cache: dict = {}
-        if capture is not None:
-            self._bounds()
-
-    @property
-    def capture(self):
-        if self._capture is None:
-            self._capture = default_capture()
-            self._bounds()
-        return self._capture
 
     def _bounds(self):
         cap = self._capture
@@ -209,5 +193,5 @@ class AttentionDiff(pn.viewable.Viewer):
                       pn.Column(pn.Row(*panes[:3]), pn.Row(*panes[3:], self._text)))
 
     def __panel__(self):
-        return deferred(self._capture is not None or capture_ready(), lambda: self.capture,
+        return deferred(self._ready(), lambda: self.capture,
                         self._build, "capturing MiniLM's attention for 512 tokens (once per process)…")

@@ -19,8 +19,8 @@ import panel as pn
 import param
 
 from labkit.kvcache.eviction import EvictionStore
-from widgets.kvcache_data import POLICIES, attention_mass_kept, capture_ready, default_capture, run_policy
-from widgets.kvcache_plots import deferred
+from widgets.kvcache_data import POLICIES, attention_mass_kept, run_policy
+from widgets.kvcache_plots import CaptureViewer, deferred
 
 KEPT_CMAP = ["#d4d4d4", "#1f4e79"]  # evicted, kept; NaN (not yet seen) is white
 
@@ -35,7 +35,7 @@ def kept_image(M: np.ndarray, labels, ylabel: str) -> hv.Image:
                     yticks=ticks, colorbar=False, tools=["hover"])
 
 
-class EvictionTimeline(pn.viewable.Viewer):
+class EvictionTimeline(CaptureViewer):
     """For each policy (or each head under one policy): kept / evicted over the token positions, the
     chosen policy's cache step by step, and what it kept of the model's own attention."""
 
@@ -46,20 +46,6 @@ class EvictionTimeline(pn.viewable.Viewer):
                             doc="tokens compressed at once; the rest are appended one at a time")
     rows = param.Selector(default="policies", objects=["policies", "heads"], doc="one row per policy or per head")
     policy = param.Selector(default="H2O", objects=list(POLICIES), doc="policy of the heads rows and the timeline")
-
-    def __init__(self, capture=None, **params):
-        super().__init__(**params)
-        self._capture = capture
-        self._cache: dict = {}
-        if capture is not None:
-            self._bounds()
-
-    @property
-    def capture(self):
-        if self._capture is None:
-            self._capture = default_capture()
-            self._bounds()
-        return self._capture
 
     def _bounds(self):
         cap = self._capture
@@ -150,7 +136,7 @@ class EvictionTimeline(pn.viewable.Viewer):
                       pn.Column(*(pn.pane.HoloViews(v, linked_axes=False) for v in (kept, timeline, scores))))
 
     def __panel__(self):
-        return deferred(self._capture is not None or capture_ready(), lambda: self.capture, self._build,
+        return deferred(self._ready(), lambda: self.capture, self._build,
                         "capturing MiniLM's keys, values and queries for 512 tokens (once per process)…")
 
 

@@ -10,6 +10,8 @@ import holoviews.plotting.bokeh  # noqa: F401  (registers the bokeh backend for 
 import numpy as np
 import panel as pn
 
+from widgets.kvcache_data import capture_ready, default_capture
+
 DIVERGING = "RdBu_r"        # K, V and difference maps: symmetric around 0, so outliers stand out
 ERROR = "YlOrRd"            # per-group error maps
 ATTENTION = "Blues"
@@ -79,3 +81,29 @@ def deferred(ready: bool, load, build, message: str):
 
     pn.state.onload(fill)
     return holder
+
+
+class CaptureViewer(pn.viewable.Viewer):
+    """Base of the views over an AttentionCapture: the capture given, or default_capture() on first
+    use; subclasses set their parameter bounds from it in _bounds() and build in _build()."""
+
+    def __init__(self, capture=None, **params):
+        super().__init__(**params)
+        self._capture = capture
+        self._cache: dict = {}
+        if capture is not None:
+            self._bounds()
+
+    @property
+    def capture(self):
+        """The AttentionCapture shown (computed on first use when none was given)."""
+        if self._capture is None:
+            self._capture = default_capture()
+            self._bounds()
+        return self._capture
+
+    def _bounds(self) -> None:
+        raise NotImplementedError
+
+    def _ready(self) -> bool:
+        return self._capture is not None or capture_ready()

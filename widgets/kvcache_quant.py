@@ -16,13 +16,13 @@ import holoviews as hv
 import panel as pn
 import param
 
-from widgets.kvcache_data import METHODS, capture_ready, default_capture, group_sizes, quantize_head
-from widgets.kvcache_plots import MAP_HEIGHT, channel_strip, deferred, heat_opts, token_channel
+from widgets.kvcache_data import METHODS, group_sizes, quantize_head
+from widgets.kvcache_plots import MAP_HEIGHT, CaptureViewer, channel_strip, deferred, heat_opts, token_channel
 
 _QUANT = ("layer", "head", "method", "bits", "group_size", "residual_length")
 
 
-class KVExplorer(pn.viewable.Viewer):
+class KVExplorer(CaptureViewer):
     """K and V of one layer and head (token × channel), their quantized copies, the per-group error
     maps, and a live readout of errors and bytes as bits / group_size / residual_length move.
 
@@ -38,22 +38,7 @@ class KVExplorer(pn.viewable.Viewer):
     residual_length = param.Integer(default=128, bounds=(32, 512), step=32,
                                     doc="newest tokens kept in full precision (R, a multiple of G)")
 
-    def __init__(self, capture=None, **params):
-        super().__init__(**params)
-        self._capture = capture
-        self._cache: dict = {}
-        if capture is not None:
-            self._bounds()
-
     # -- plain data ---------------------------------------------------------------------------
-    @property
-    def capture(self):
-        """The AttentionCapture shown (computed on first use when none was given)."""
-        if self._capture is None:
-            self._capture = default_capture()
-            self._bounds()
-        return self._capture
-
     def _bounds(self):
         cap = self._capture
         L, H, T, D = len(cap.k), cap.k[0].shape[1], cap.k[0].shape[2], cap.k[0].shape[3]
@@ -184,6 +169,6 @@ class KVExplorer(pn.viewable.Viewer):
                       self._column("K"), self._column("V"))
 
     def __panel__(self):
-        return deferred(self._capture is not None or capture_ready(), lambda: self.capture,
+        return deferred(self._ready(), lambda: self.capture,
                         self._build, "capturing MiniLM's keys, values and queries for 512 tokens "
                                      "(once per process, a few seconds)…")

@@ -32,11 +32,13 @@ block exponents e + bias packed at exponent_bits each, as a separate stream:
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 
 from labkit.kvcache.packing import pack, packed_nbytes, unpack
+from labkit.kvcache.quant import check_x
 
 AXES = ("channel", "token")
 
@@ -67,10 +69,7 @@ class BlockFloatTensor:
 
     @property
     def numel(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        return math.prod(self.shape)
 
     @property
     def n_blocks(self) -> int:
@@ -152,7 +151,7 @@ class BlockFloatQuantizer:
         return packed_nbytes(n, self.mantissa_bits) + packed_nbytes(n // self.block_size, self.exponent_bits)
 
     def quantize(self, x: torch.Tensor) -> BlockFloatTensor:
-        self._check(x)
+        check_x(x, self.block_size, self.axis, name="block_size")
         m, E = self.mantissa_bits, self.exponent_bits
         bias = 2 ** (E - 1) - 1
         g = _blocks(x.to(torch.float64), self.block_size, self.axis)
@@ -168,17 +167,3 @@ class BlockFloatQuantizer:
     def fake_quantize(self, x: torch.Tensor) -> torch.Tensor:
         return self.quantize(x).dequantize()
 
-    def _check(self, x) -> None:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
-        if x.ndim < 2:
-            raise ValueError(f"x: expected (..., tokens, head_dim), got shape {tuple(x.shape)}")
-        if not x.is_floating_point():
-            raise ValueError(f"x: expected a floating-point tensor, got {x.dtype}")
-        n = x.shape[-2] if self.axis == "channel" else x.shape[-1]
-        what = "tokens" if self.axis == "channel" else "head_dim"
-        if n % self.block_size:
-            raise ValueError(f"block_size: {self.block_size} does not divide the {what} axis ({n}) of x "
-                             f"with axis={self.axis!r}")
-        if not torch.isfinite(x).all():
-            raise ValueError("x: contains NaN or inf")

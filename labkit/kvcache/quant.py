@@ -17,6 +17,7 @@ scale 0: its codes are 0 and it dequantizes to its value exactly (KIVI would div
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -38,7 +39,9 @@ def check_quant_args(bits, group_size, axis, symmetric) -> None:
         raise ValueError("bits: symmetric quantization needs bits >= 2 (one bit is the sign)")
 
 
-def _check_x(x: torch.Tensor, group_size: int, axis: str, finite: bool = True) -> None:
+def check_x(x: torch.Tensor, group_size: int, axis: str, finite: bool = True, name: str = "group_size") -> None:
+    """x must be a finite floating (..., tokens, head_dim) tensor whose grouped axis (tokens for
+    axis="channel", head_dim for "token") `group_size` divides; errors name the argument (`name`)."""
     if not isinstance(x, torch.Tensor):
         raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
     if x.ndim < 2:
@@ -48,7 +51,7 @@ def _check_x(x: torch.Tensor, group_size: int, axis: str, finite: bool = True) -
     n = x.shape[-2] if axis == "channel" else x.shape[-1]
     what = "tokens" if axis == "channel" else "head_dim"
     if n % group_size:
-        raise ValueError(f"group_size: {group_size} does not divide the {what} axis ({n}) of x with "
+        raise ValueError(f"{name}: {group_size} does not divide the {what} axis ({n}) of x with "
                          f"axis={axis!r}; quantize whole groups and keep the rest in a residual")
     if finite and not torch.isfinite(x).all():
         raise ValueError("x: contains NaN or inf")
@@ -84,10 +87,7 @@ class QuantizedTensor:
 
     @property
     def numel(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return n
+        return math.prod(self.shape)
 
     @property
     def nbytes(self) -> int:
@@ -162,7 +162,7 @@ class UniformQuantizer:
     def quantize(self, x: torch.Tensor) -> QuantizedTensor:
         fast = (_fast(self.bits, self.symmetric, self.backend, self.group_size, self.scale_dtype)
                 and x.device.type == "cpu")
-        _check_x(x, self.group_size, self.axis, finite=not fast)  # the kernel checks finiteness itself
+        check_x(x, self.group_size, self.axis, finite=not fast)  # the kernel checks finiteness itself
         if fast:
             return self._quantize_numba(x)
         g = _grouped(x.to(torch.float32), self.group_size, self.axis)

@@ -49,7 +49,7 @@ from functools import lru_cache
 
 import torch
 
-from labkit.kvcache.quant import QuantizedTensor, UniformQuantizer
+from labkit.kvcache.quant import QuantizedTensor, UniformQuantizer, check_x
 
 REORDERS = (False, True, "mean", "absmax")
 
@@ -205,12 +205,7 @@ class HadamardQuantizer:
 
     @staticmethod
     def _check(x) -> None:
-        if not isinstance(x, torch.Tensor):
-            raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
-        if x.ndim < 2:
-            raise ValueError(f"x: expected (..., tokens, head_dim), got shape {tuple(x.shape)}")
-        if not x.is_floating_point():
-            raise ValueError(f"x: expected a floating-point tensor, got {x.dtype}")
+        check_x(x, 1, "token", finite=False)  # type, rank, dtype; groups are checked after rotation
         _check_pow2_last(x)
         if not torch.isfinite(x).all():
             raise ValueError("x: contains NaN or inf")

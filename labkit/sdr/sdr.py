@@ -26,6 +26,22 @@ def check_binary(x, name: str) -> np.ndarray:
     return a.astype(bool)
 
 
+def active_indices(x, n: int, name: str) -> np.ndarray:
+    """Active indices of an SDR or of an (n,) binary array; ValueError if the size is wrong."""
+    if isinstance(x, SDR):
+        if x.n != n:
+            raise ValueError(f"{name}: expected an SDR of n={n} bits, got n={x.n}")
+        return x.active
+    return SDR.from_dense(check_length(x, n, name)).active
+
+
+def check_length(x, n: int, name: str) -> np.ndarray:
+    a = np.asarray(x)
+    if a.ndim != 1 or a.size != n:
+        raise ValueError(f"{name}: expected an SDR or a (n={n},) binary array, got shape {a.shape}")
+    return check_binary(a, name)
+
+
 class SDR:
     """n bits, of which those at `active` are on.
 

@@ -13,8 +13,8 @@ import numpy as np
 import pandas as pd
 
 from labkit.sdr import theory
-from labkit.sdr.sdr import SDR, as_rng
-from labkit.sdr.willshaw import _indices, random_patterns
+from labkit.sdr.sdr import SDR, active_indices, as_rng
+from labkit.sdr.willshaw import random_patterns
 
 
 class SegmentMemory:
@@ -35,7 +35,7 @@ class SegmentMemory:
 
     def store(self, x) -> int:
         """Grow synapses to s randomly chosen active bits of x; returns the segment's index."""
-        active = _indices(x, self.n, "x")
+        active = active_indices(x, self.n, "x")
         if active.size < self.s:
             raise ValueError(f"x: has {active.size} active bits, fewer than the s={self.s} synapses to sample")
         chosen = self._rng.choice(active, size=self.s, replace=False)
@@ -52,7 +52,7 @@ class SegmentMemory:
     # recognition ---------------------------------------------------------------------------
     def overlaps(self, x) -> np.ndarray:
         """(segments,) int: active synapses on each segment for input x."""
-        return self._syn[:, _indices(x, self.n, "x")].sum(axis=1)
+        return self._syn[:, active_indices(x, self.n, "x")].sum(axis=1)
 
     def overlaps_batch(self, X) -> np.ndarray:
         """(m, segments) int for (m, k) active-index rows X."""

@@ -13,23 +13,7 @@ import numpy as np
 import pandas as pd
 
 from labkit.sdr import theory
-from labkit.sdr.sdr import SDR, as_rng, check_binary
-
-
-def _indices(x, n: int, name: str) -> np.ndarray:
-    """Active indices of an SDR or of an (n,) binary array; ValueError if the size is wrong."""
-    if isinstance(x, SDR):
-        if x.n != n:
-            raise ValueError(f"{name}: expected an SDR of n={n} bits, got n={x.n}")
-        return x.active
-    return SDR.from_dense(_check_len(x, n, name)).active
-
-
-def _check_len(x, n: int, name: str) -> np.ndarray:
-    a = np.asarray(x)
-    if a.ndim != 1 or a.size != n:
-        raise ValueError(f"{name}: expected an SDR or a (n={n},) binary array, got shape {a.shape}")
-    return check_binary(a, name)
+from labkit.sdr.sdr import SDR, active_indices, as_rng, check_length
 
 
 class WillshawMemory:
@@ -51,8 +35,8 @@ class WillshawMemory:
     # learning ------------------------------------------------------------------------------
     def store(self, cue, target) -> None:
         """W[i, j] ← 1 for active cue bit i and active target bit j (clipped Hebbian rule)."""
-        ci = _indices(cue, self.n, "cue")
-        ti = _indices(target, self.n_out, "target")
+        ci = active_indices(cue, self.n, "cue")
+        ti = active_indices(target, self.n_out, "target")
         row = np.packbits(np.bincount(ti, minlength=self.n_out).astype(bool), bitorder="little")
         self._W[ci] |= row
         self.n_stored += 1
@@ -71,12 +55,12 @@ class WillshawMemory:
         if isinstance(row, SDR):
             return row
         a = np.asarray(row)
-        return SDR(n, a) if a.size != n else SDR.from_dense(_check_len(a, n, name))
+        return SDR(n, a) if a.size != n else SDR.from_dense(check_length(a, n, name))
 
     # recall --------------------------------------------------------------------------------
     def dendritic_sums(self, cue) -> np.ndarray:
         """(n_out,) int: Σ_i W[i, j]·x_i, the number of active cue bits wired to target unit j."""
-        ci = _indices(cue, self.n, "cue")
+        ci = active_indices(cue, self.n, "cue")
         rows = np.unpackbits(self._W[ci], axis=1, count=self.n_out, bitorder="little")
         return rows.sum(axis=0, dtype=np.int64)
 
@@ -91,7 +75,7 @@ class WillshawMemory:
                 raise ValueError(f"k: expected 0 < k <= n_out={self.n_out}, got {k}")
             return SDR(self.n_out, np.argsort(-sums, kind="stable")[:k])
         if theta is None:
-            theta = len(_indices(cue, self.n, "cue"))
+            theta = len(active_indices(cue, self.n, "cue"))
         if not 0 <= theta <= self.n:
             raise ValueError(f"theta: expected 0 <= theta <= n={self.n}, got {theta}")
         return SDR(self.n_out, np.flatnonzero(sums >= theta))
@@ -101,7 +85,7 @@ class WillshawMemory:
         per step with the cue, its dendritic sums, the threshold used and the output."""
         if self.n_out != self.n:
             raise ValueError("recall_steps: iteration needs an auto-associative memory (n_out == n)")
-        x = cue if isinstance(cue, SDR) else SDR(self.n, _indices(cue, self.n, "cue"))
+        x = cue if isinstance(cue, SDR) else SDR(self.n, active_indices(cue, self.n, "cue"))
         out = []
         for step in range(steps):
             sums = self.dendritic_sums(x)
