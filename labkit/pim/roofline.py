@@ -1,0 +1,141 @@
+"""GPU roofline over the op graph: each op takes max(compute time, memory time) + launch overhead.
+
+    time(op) = max(ops / (peak * compute_efficiency), bytes / (bandwidth * bandwidth_efficiency))
+               + kernel_overhead
+    bound    = "memory" if ops/bytes < peak/bandwidth (the ridge) else "compute"
+
+This is LLM-Viewer's roofline_model.py (Williams et al., CACM 2009) with explicit efficiency factors
+and a per-kernel launch term; with the defaults (1, 1, 0) and mode="llm-viewer" it reproduces
+LLM-Viewer's model_analyzer.py (commit 472f71f) per op and in total (benchmarks/pim_llmviewer_parity.py
+checks this against LLM-Viewer's own code). The step time is the sum over ops (kernels run in turn).
+The peak is INT8 when w, a and kv bits are all <= 8, else FP16 (LLM-Viewer's rule, both modes).
+
+mode="physics" differs from mode="llm-viewer" in exactly these places (b batch, q query tokens per
+sequence, T = b*q, kv keys attended, H hidden, I intermediate, V vocab, nh/nkv heads, hd head_dim,
+a/w bytes per activation/weight element; docs/pim-physics-vs-llm-viewer.md has the same table):
+
+  op               llm-viewer (LLM-Viewer's formula)            physics
+  ---------------  -------------------------------------------  ----------------------------------------
+  lm_head flops    b*H*V (x1)                                   2*b*H*V
+  lm_head acts     load H*a, store V*a (no batch factor)        load b*H*a, store b*V*a
+  mlp_act          2*T*H ops, load 2*T*H*a, store T*H*a         on I: gated 2*T*I ops, load 2*T*I*a;
+                   (hidden_size; 2 operands for every MLP)      GELU 1 op, load T*I*a; store T*I*a
+                                                                (MoE: T*k*I elements)
+  embed            not counted                                  rows touched: min(T,V)*H*w (+ q*H*w
+                                                                GPT-2 positions), store T*H*a
+  final_norm       not counted                                  a norm over T*H
+  norm flops       7 per element                                RMSNorm 4, LayerNorm 7 per element
+  norm weights     0                                            gains: H*w (RMSNorm), 2*H*w (LayerNorm)
+  linear biases    0                                            N*w per linear (GPT-2)
+  attn/mlp_add     load T*H*a (one operand)                     load 2*T*H*a (x and f(x))
+  qk_matmul Q      prefill loads q*hd*b*nkv*a                   q*hd*b*nh*a (all query heads)
+  fused_attention  O = q*kv*b*nh*a, stored twice;               O = q*hd*b*nh*a stored once;
+                   K,V read n_blocks*kv*hd*b*nh*kv_b*2          K,V read n_blocks*kv*hd*b*nkv*kv_b*2
+  gate_proj        also in non-gated MLPs (GPT-2: LLM-Viewer's     only in gated (SwiGLU) MLPs
+                   opt.py lists it): 2*T*H*I ops, H*I*w
+  MoE MLP          one dense expert (no MoE template)           router H->E; experts on T*k tokens;
+                                                                weights of min(E, T*k) experts
+  shapes           hd = H//nh, q_proj H x H, k/v H x H*nkv/nh   config head_dim, nh*hd, nkv*hd
+                                                                (equal for every shipped model)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from labkit.pim.hardware import Hardware, load_hardware
+from labkit.pim.models import load_model
+from labkit.pim.opgraph import Op, build_graph, check_positive
+
+COLUMNS = ["layer", "op", "kind", "ops", "bytes", "intensity", "bound", "time",
+           "load_weight", "load_act", "store_act", "load_kv_cache", "store_kv_cache"]
+
+
+@dataclass(frozen=True, eq=False)
+class RooflineResult:
+    """One step's roofline. `layers` has one row per op per layer (COLUMNS; seconds, bytes, ops)."""
+
+    model: str
+    hardware: Hardware
+    stage: str
+    mode: str
+    batch: int
+    seq_len: int
+    w_bits: int
+    a_bits: int
+    kv_bits: int
+    use_flashattention: bool
+    bandwidth: float  # effective: hardware.bandwidth * bandwidth_efficiency (B/s)
+    peak_ops: float  # effective: peak * compute_efficiency (ops/s)
+    kernel_overhead: float
+    graph: tuple = field(repr=False)  # the Op records, in execution order
+    layers: pd.DataFrame = field(repr=False)
+    total_time: float = 0.0
+    total_ops: float = 0.0
+    total_bytes: float = 0.0
+
+    @property
+    def ridge(self) -> float:
+        """Effective ridge point, ops per byte."""
+        return self.peak_ops / self.bandwidth
+
+    def summary(self) -> pd.DataFrame:
+        """Per op name, summed over layers: count, ops, bytes, time and share of the step time."""
+        df = self.layers
+        g = df.groupby("op", sort=False).agg(count=("op", "size"), ops=("ops", "sum"), bytes=("bytes", "sum"),
+                                             time=("time", "sum"))
+        g["share"] = g["time"] / self.total_time
+        total = pd.DataFrame({"count": [len(df)], "ops": [self.total_ops], "bytes": [self.total_bytes],
+                              "time": [self.total_time], "share": [1.0]}, index=["total"])
+        return pd.concat([g, total])
+
+
+def roofline(model="llama-2-7b", hardware="nvidia_H100", stage: str = "decode", batch: int = 1,
+             seq_len: int = 1024, w_bits: int = 16, a_bits: int = 16, kv_bits: int = 16,
+             mode: str = "llm-viewer", use_flashattention: bool = False, bandwidth_efficiency: float = 1.0,
+             compute_efficiency: float = 1.0, kernel_overhead: float = 0.0) -> RooflineResult:
+    """Roofline time of one prefill or decode step of `model` on `hardware`.
+
+    model: shipped name (pim.list_models()), HF-style config dict or ModelConfig; hardware: shipped
+    name (pim.list_hardware()), dict or Hardware. seq_len: prompt length (prefill) or tokens
+    attended (decode). Efficiencies in (0, 1] derate peak bandwidth and compute; kernel_overhead
+    (seconds, >= 0) is added once per op."""
+    cfg = load_model(model)
+    hw = load_hardware(hardware)
+    be = check_positive("bandwidth_efficiency", bandwidth_efficiency)
+    ce = check_positive("compute_efficiency", compute_efficiency)
+    for name, v in (("bandwidth_efficiency", be), ("compute_efficiency", ce)):
+        if v > 1:
+            raise ValueError(f"{name}: expected a fraction in (0, 1], got {v}")
+    overhead = check_positive("kernel_overhead", kernel_overhead, allow_zero=True)
+    graph = build_graph(cfg, stage, batch, seq_len, w_bits, a_bits, kv_bits, mode=mode,
+                        use_flashattention=use_flashattention, onchip_buffer=hw.onchip_buffer)
+    bw = hw.bandwidth * be
+    peak = hw.peak_ops(w_bits, a_bits, kv_bits) * ce
+    layers = _table(graph, bw, peak, overhead)
+    return RooflineResult(
+        model=cfg.name, hardware=hw, stage=stage, mode=mode, batch=batch, seq_len=seq_len, w_bits=w_bits,
+        a_bits=a_bits, kv_bits=kv_bits, use_flashattention=use_flashattention, bandwidth=bw, peak_ops=peak,
+        kernel_overhead=overhead, graph=tuple(graph), layers=layers, total_time=float(layers["time"].sum()),
+        total_ops=float(layers["ops"].sum()), total_bytes=float(layers["bytes"].sum()))
+
+
+def _table(graph: list[Op], bw: float, peak: float, overhead: float) -> pd.DataFrame:
+    ops = np.array([o.flops for o in graph])
+    loads = {c: np.array([getattr(o, a) for o in graph]) for c, a in (
+        ("load_weight", "weight_bytes"), ("load_act", "act_load_bytes"), ("store_act", "act_store_bytes"),
+        ("load_kv_cache", "kv_load_bytes"), ("store_kv_cache", "kv_store_bytes"))}
+    # LLM-Viewer's summation order: weight + act load + act store + kv load + kv store
+    nbytes = loads["load_weight"] + loads["load_act"] + loads["store_act"] + loads["load_kv_cache"] \
+        + loads["store_kv_cache"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        intensity = np.where(nbytes > 0, ops / nbytes, np.inf)
+    memory = intensity < peak / bw  # below the ridge; a tie is "compute", as in LLM-Viewer
+    time = np.maximum(ops / peak, nbytes / bw) + overhead
+    return pd.DataFrame({"layer": [o.layer for o in graph], "op": [o.name for o in graph],
+                         "kind": [o.kind for o in graph], "ops": ops, "bytes": nbytes, "intensity": intensity,
+                         "bound": np.where(memory, "memory", "compute"), "time": time, **loads},
+                        columns=COLUMNS)
