@@ -71,6 +71,28 @@ def test_numba_path_equals_readable_path(axis, bits, G):
     assert torch.equal(a.dequantize(), b.dequantize())
 
 
+@pytest.mark.parametrize("axis", ["channel", "token"])
+@pytest.mark.parametrize("bits", [1, 2, 4, 8])
+def test_threaded_kernel_equals_readable_path_on_big_tensors(axis, bits):
+    # 2^18 elements: the threaded kernel (smaller inputs run on one thread); signed zeros, tiny and
+    # huge magnitudes of both signs exercise the integer min/max keys
+    from labkit.kvcache.kernels import PARALLEL_MIN
+    x = structured((1, 4, 1024, 64), seed=bits)
+    assert x.numel() >= PARALLEL_MIN
+    x[0, 0, :40, :40] = -0.0
+    x[0, 0, 40:80, :40] = 0.0
+    x[0, 1, :, 5] = torch.linspace(-3e4, 3e4, 1024)
+    x[0, 2, :, 7] = torch.linspace(-1e-30, 1e-30, 1024)
+    a = UniformQuantizer(bits, 32, axis).quantize(x)
+    b = UniformQuantizer(bits, 32, axis, backend="torch").quantize(x)
+    assert a.backend == "numba"
+    assert torch.equal(a.packed, b.packed) and torch.equal(a.scale, b.scale) and torch.equal(a.zero, b.zero)
+    assert torch.equal(a.dequantize(), b.dequantize())
+    x[0, 3, 1000, 60] = float("nan")
+    with pytest.raises(ValueError, match="x: contains NaN or inf"):
+        UniformQuantizer(bits, 32, axis).quantize(x)
+
+
 @settings(max_examples=40, deadline=None)
 @given(bits=st.integers(1, 8), G=st.sampled_from([1, 2, 4, 8, 16]), axis=st.sampled_from(["channel", "token"]),
        symmetric=st.booleans(), seed=st.integers(0, 1000))

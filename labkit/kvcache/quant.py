@@ -109,9 +109,8 @@ class QuantizedTensor:
         *lead, T, D = self.shape
         if _fast(self.bits, self.symmetric, self.backend, self.group_size, self.scale.dtype):
             L = self.numel // (T * D)
-            rows = D if self.axis == "channel" else T
-            par = (lambda t: t.to(torch.float32).reshape(L, rows, -1).numpy())
-            x = kernels.unpack_dequantize(self.packed.numpy(), par(self.zero), par(self.scale), L, T, D,
+            flat = (lambda t: t.to(torch.float32).reshape(-1).numpy())
+            x = kernels.unpack_dequantize(self.packed.numpy(), flat(self.zero), flat(self.scale), L, T, D,
                                           self.group_size, self.bits, self.axis == "channel")
             return torch.from_numpy(x).reshape(self.shape).to(dtype or self.dtype)
         q = self.codes().to(torch.float32)
@@ -195,12 +194,14 @@ class UniformQuantizer:
         *lead, T, D = x.shape
         L = x.numel() // (T * D)
         x32 = x.detach().to(torch.float32).reshape(L, T, D).contiguous().numpy()
-        packed, scale, zero, finite = kernels.quantize_fused(x32, self.group_size, self.bits, self.axis == "channel",
+        packed, scale, zero, status = kernels.quantize_fused(x32, self.group_size, self.bits, self.axis == "channel",
                                                              self.scale_dtype == torch.float16)
-        if not finite:
+        if status == 1:
             raise ValueError("x: contains NaN or inf")
-        shp = (*lead, *scale.shape[1:], 1)
-        self._check_range(zero, scale)
+        if status == 2:
+            self._check_range(zero, scale)  # raises the overflow error
+        rows = D if self.axis == "channel" else T
+        shp = (*lead, rows, scale.size // (L * rows), 1)
         scale = torch.from_numpy(scale).to(self.scale_dtype).reshape(shp)
         zero = torch.from_numpy(zero).to(self.scale_dtype).reshape(shp)
         return QuantizedTensor(torch.from_numpy(packed), scale, zero, tuple(x.shape), x.dtype, self.bits,
