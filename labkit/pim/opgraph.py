@@ -121,8 +121,8 @@ def build_graph(model="llama-2-7b", stage: str = "decode", batch: int = 1, seq_l
     bits = [check_int(n, v, 1, 32) for n, v in (("w_bits", w_bits), ("a_bits", a_bits), ("kv_bits", kv_bits))]
     if not isinstance(use_flashattention, bool):
         raise TypeError(f"use_flashattention: expected a bool, got {use_flashattention!r}")
-    if onchip_buffer is not None:
-        check_positive("onchip_buffer", onchip_buffer)
+    if onchip_buffer is not None and not (isinstance(onchip_buffer, Real) and onchip_buffer > 0):
+        raise ValueError(f"onchip_buffer: expected bytes > 0 (inf: unlimited) or None, got {onchip_buffer!r}")
     wB, aB, kvB = (x / 8 for x in bits)
     q = 1 if stage == "decode" else s
     physics = mode == "physics"
