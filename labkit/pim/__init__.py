@@ -19,5 +19,6 @@ __all__ = ["Hardware", "ModelConfig", "Op", "RooflineResult", "build_graph", "li
            "load_hardware", "load_model", "roofline"]
 
 # --- DRAM-PIM event model (added by its own author; not part of the op-graph / roofline files) ---
-# from .simulate import simulate
-# __all__ += ["simulate"]
+from labkit.pim.simulate import System, Timeline, gemv_time, list_systems, load_system, map_gemv, simulate  # noqa: E402
+
+__all__ += ["simulate", "Timeline", "System", "list_systems", "load_system", "gemv_time", "map_gemv"]
