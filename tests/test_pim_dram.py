@@ -197,3 +197,14 @@ def test_weight_streaming_energy_ratio_is_gpu_path_over_bank_path():
     assert e["mac"] == pytest.approx(3.0e-12) and e["tsv_phy"] == pytest.approx(4e-12)
     with pytest.raises(ValueError, match="path"):
         energy.movement(1.0, "cxl")
+
+
+@pytest.mark.parametrize("batch", [1, 8])
+def test_attacc_attention_matches_its_analytic_bank_pim_bandwidth_within_10_percent(batch):
+    # GPT-175B (96 heads x 128) attention over L = 2048 cached tokens: read K (QK^T) and V (SV) once.
+    # attacc_simulator src/config.py: 670.4 GB/s per HBM3 stack x 9 (bank-PIM, power-constrained) x 5 stacks
+    heads, L, hd = 96 * batch, 2048, 128
+    ours = gemv_time(L, hd, "attacc-bank", heads=heads) + gemv_time(hd, L, "attacc-bank", heads=heads)
+    analytic = 2 * heads * L * hd * 2 / (5 * 670.4e9 * 9)
+    assert ours == pytest.approx(analytic, rel=0.10)
+    assert ours > analytic  # the event model adds row overheads and refresh
