@@ -1,6 +1,5 @@
-"""simulate(): timeline invariants, placements, bank detail, bad input, speed, the reproduction tables."""
+"""simulate(): timeline invariants, placements, bank detail, bad input, event counts, the reproduction tables."""
 
-import time
 
 import numpy as np
 import pytest
@@ -179,14 +178,14 @@ def test_event_log_respects_lanes_and_dependencies():
     assert list(t.events["pred"]) == [-1, -1, 0, 0]
 
 
-def test_32_layer_llama_decode_timeline_is_fast():
-    simulate("llama-2-7b", "aim-like", seq_len=1024)
-    times = []
-    for _ in range(5):
-        t0 = time.perf_counter()
-        simulate("llama-2-7b", "aim-like", seq_len=1024)
-        times.append(time.perf_counter() - t0)
-    assert np.median(times) < 0.1  # measured ~20 ms; the target is 50 ms, doubled for a loaded CI box
+def test_32_layer_llama_decode_timeline_stays_under_10k_events():
+    # speed is measured in benchmarks/pim.py; here the structure that keeps it fast and drawable:
+    # channel detail stays under ~10k events, bank detail for one layer adds only that layer's banks
+    t = simulate("llama-2-7b", "aim-like", seq_len=1024)
+    tb = simulate("llama-2-7b", "aim-like", seq_len=1024, detail="bank", bank_layers=[3])
+    assert len(t.events) <= 10_000 and t.events["layer"].nunique() == 33
+    assert len(t.events) < len(tb.events) <= 2 * len(t.events)
+    assert tb.latency == pytest.approx(t.latency, rel=1e-12)
 
 
 def test_reproduction_tables():
