@@ -267,9 +267,37 @@ def check_03_kvcache(r: dict, params: dict):
     assert all(set(row) == {"method", "family", "bytes_per_token", "perplexity", "passkey_accuracy"} for row in rows)
 
 
+def check_04_pim(r, params):
+    # decode streams every non-embedding weight once, and waits on memory; prefill does not
+    assert r["weight_bytes_per_token"] == pytest.approx(r["weight_bytes_expected"], rel=1e-9)
+    assert r["decode_ms"]["physics"] >= r["decode_bound_ms"] * (1 - 1e-9)
+    assert r["decode_memory_share"] > 0.95 and r["prefill_compute_share"] > 0.5
+    assert abs(r["decode_mode_rel_diff"]) < 0.01
+    # GEMV on PIM, GEMM back to the GPU; the closed-form all-bank schedule
+    sweep = r["batch_sweep"]
+    assert sweep[0]["batch"] == 1 and sweep[0]["PIM speedup"] > 1 and sweep[-1]["PIM speedup"] < 1
+    assert r["pim_crossover_batch"] <= 64 and r["pim_ridge"] == pytest.approx(1.0)
+    assert r["gemv_event_ns"] == pytest.approx(r["gemv_closed_form_ns"], rel=1e-12)
+    # the timeline: invariants and the batch-1 comparison
+    assert r["critical_path_rel_err"] < 1e-9 and r["lane_overlaps"] == 0
+    assert 0 < r["timeline_events"] <= 10_000
+    assert r["timeline_ms"]["pim"] < r["timeline_ms"]["gpu"]
+    # energy: data movement dominates; AttAcc's 3.59 / 0.55 per bit
+    assert r["energy_movement_share_gpu"] > 0.8 and r["energy_per_bit_ratio"] == pytest.approx(3.59 / 0.55)
+    assert 1 < r["energy_ratio_dynamic"] < r["energy_per_bit_ratio"] * 1.2
+    # NeuPIMs' direction (about 3x over NPU-only) and PIM-GPT's counterpart (well above the bandwidth ratio
+    # only with launch overhead: monotone in it)
+    assert 2.5 <= r["neupims_over_npu_max"] <= 3.5
+    assert r["pimgpt_speedup_min"] > 10 and r["pimgpt_energy_ratio_max"] > 1
+    sweep = r["pimgpt_launch_sweep"]
+    assert [row["speedup max"] for row in sweep] == sorted(row["speedup max"] for row in sweep)
+    models = params.get("pimgpt_models", ["gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"])
+    assert set(r["pimgpt_speedup"]) == {f"{m}@{s}" for m in models for s in params.get("pimgpt_seq_lens", [128, 1024])}
+
+
 #: one record check per notebook: a new notebook must add its own
 CHECKS = {"00_welcome.ipynb": check_00_welcome, "01_hnsw.ipynb": check_01_hnsw, "02_sdr.ipynb": check_02_sdr,
-          "03_kvcache.ipynb": check_03_kvcache}
+          "03_kvcache.ipynb": check_03_kvcache, "04_pim.ipynb": check_04_pim}
 
 
 def test_every_notebook_has_checks_and_ci_params():
