@@ -8,6 +8,7 @@
 from widgets import data as _data  # noqa: E402,F401  (datasets)
 from widgets import hnsw as _hnsw  # noqa: E402,F401  (HNSW graphs)
 from widgets import kvcache as _kvcache  # noqa: E402,F401  (KV caches: quantization, eviction)
+from widgets import pim as _pim  # noqa: E402,F401  (PIM: timelines, roofline, energy)
 from widgets import sdr as _sdr  # noqa: E402,F401  (SDRs and their memories)
 from widgets.inspect import inspect, pages, register_inspector, register_page, supported_types
 
