@@ -1,5 +1,5 @@
 """The op graph against hand formulas and HF's own modules: weight bytes = parameters, KV bytes,
-flops = 2*M*K*N*heads, GQA / MoE shapes, bit widths, execution order, bad input."""
+flops = 2*M*K*N*heads, GQA / MoE shapes, bit widths, execution order, identical layers, bad input."""
 
 import dataclasses
 
@@ -10,6 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit.pim import Op, build_graph, list_models, load_model
+from labkit.pim.opgraph import graph_parts
 
 # HF num_parameters() of the shipped configs (embedding tables included, tied lm_head once)
 HF_PARAMS = {"gpt2": 124_439_808, "gpt2-medium": 354_823_168, "gpt2-large": 774_030_080, "gpt2-xl": 1_557_611_200,
@@ -264,3 +265,22 @@ def test_physics_differs_from_llm_viewer_exactly_as_documented(name, stage, flas
             expect = physics_from_llm_viewer(lv[key], m, stage, b, s)
             # every number equal; the wiring (inputs) differs by the extra ops and is tested above
             assert dataclasses.replace(ph[key], inputs=()) == dataclasses.replace(expect, inputs=()), key
+
+
+@pytest.mark.parametrize("flash", [False, True])
+@pytest.mark.parametrize("mode", ["physics", "llm-viewer"])
+@pytest.mark.parametrize("name", ["gpt2", "llama-3-8b", "mixtral-8x7b"])
+def test_every_layer_is_the_one_layer_of_graph_parts(name, mode, flash):
+    """What roofline's fast path rests on: layer i is graph_parts' one layer with layer = i and its
+    input wired to layer i-1 (or the embedding); the ops outside the stack are its before / after."""
+    kw = dict(stage="prefill", batch=3, seq_len=50, w_bits=4, mode=mode, use_flashattention=flash, onchip_buffer=2e5)
+    parts, ops = graph_parts(name, **kw), build_graph(name, **kw)
+    L, n, e = parts.cfg.num_hidden_layers, len(parts.layer), len(parts.before)
+    assert len(ops) == e + L * n + len(parts.after)
+    assert ops[:e] == [Op(*row) for row in parts.before] and ops[e + L * n:] == [Op(*row) for row in parts.after]
+    for i in range(L):
+        x = (i - 1, "mlp_add") if i else ((-1, "embed") if mode == "physics" else None)
+        for row, op in zip(parts.layer, ops[e + i * n:e + (i + 1) * n], strict=True):
+            assert dataclasses.replace(op, layer=0, inputs=()) == Op(*row[:-1], ())
+            assert op.layer == i and op.inputs == tuple(x if s == "x" else (i, s) for s in row[-1]
+                                                        if s != "x" or x is not None)

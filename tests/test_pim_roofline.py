@@ -1,6 +1,7 @@
 """The roofline: LLM-Viewer's numbers by hand, its hardware table, invariants (time >= bytes/bandwidth
 and >= ops/peak, doubling bandwidth halves memory-bound time, monotone in seq_len), efficiency
-factors, bad input, and (with LLM_VIEWER_DIR set) parity against LLM-Viewer's own code."""
+factors, bad input, the fast path (one layer computed, repeated) against the explicit per-op graph,
+and (with LLM_VIEWER_DIR set) parity against LLM-Viewer's own code."""
 
 import dataclasses
 import os
@@ -8,12 +9,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from labkit.pim import list_hardware, load_hardware, roofline
-from labkit.pim.roofline import COLUMNS
+from labkit.pim import build_graph, list_hardware, load_hardware, roofline
+from labkit.pim.roofline import COLUMNS, table
 
 H100 = 3072e9, 1979e12 / 2  # LLM-Viewer's nvidia_H100: bandwidth, FP16
 
@@ -205,3 +207,34 @@ def test_an_op_on_the_ridge_is_compute_bound_as_in_llm_viewer():
     on_ridge = float(row(r, "q_proj")["intensity"])
     tie = roofline("gpt2", {"bandwidth": 1.0, "FP16": on_ridge}, "decode", 1, 16, mode="llm-viewer")
     assert row(tie, "q_proj")["bound"] == "compute"  # roofline_model.py: memory only when intensity < ridge
+
+
+@settings(max_examples=60, deadline=None)
+@given(**POINT, be=st.floats(0.05, 1.0), ce=st.floats(0.05, 1.0), overhead=st.sampled_from([0.0, 3e-6]),
+       hardware=st.sampled_from(list_hardware()))
+def test_fast_path_equals_the_explicit_per_op_graph(model, stage, batch, seq_len, bits, mode, flash, be, ce,
+                                                     overhead, hardware):
+    """roofline computes each distinct op once and repeats it over the layers; the readable path
+    (table() over build_graph's Op records, one row per op) must give the very same numbers."""
+    r = roofline(model, hardware, stage, batch, seq_len, *bits, mode=mode, use_flashattention=flash,
+                 bandwidth_efficiency=be, compute_efficiency=ce, kernel_overhead=overhead)
+    hw = load_hardware(hardware)
+    graph = build_graph(model, stage, batch, seq_len, *bits, mode=mode, use_flashattention=flash,
+                        onchip_buffer=hw.onchip_buffer)
+    bw, peak = hw.bandwidth * be, hw.peak_ops(*bits) * ce
+    explicit = table(graph, bw, peak, overhead)
+    assert r.graph == tuple(graph)
+    pd.testing.assert_frame_equal(r.layers, explicit, check_exact=True)
+    # the totals are the explicit table's column sums, bit for bit (LLM-Viewer parity rests on the order)
+    assert (r.total_time, r.total_ops, r.total_bytes) == (float(explicit["time"].sum()), float(explicit["ops"].sum()),
+                                                         float(explicit["bytes"].sum()))
+
+
+def test_layers_and_graph_are_built_once_on_first_access():
+    r = roofline("llama-2-7b", "nvidia_H100", "decode", 1, 1024)
+    assert r.total_time > 0 and r.layers is r.layers and r.graph is r.graph
+    assert len(r.layers) == len(r.graph) == 32 * 15 + 1
+    for name in ("layers", "graph"):
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(r, name, None)
+    assert "_parts" not in repr(r) and "_table" not in repr(r)

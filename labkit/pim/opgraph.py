@@ -1,6 +1,8 @@
 """The op graph of one forward step of a decoder-only transformer: flops and bytes per op.
 
-`build_graph(model, stage, batch, seq_len)` returns every op of every layer, in execution order:
+`build_graph(model, stage, batch, seq_len)` returns every op of every layer, in execution order
+(`graph_parts(...)`, same arguments, returns it before unrolling: one layer's ops stand for all L,
+as plain tuples; roofline computes on that and unrolls only when asked for the graph):
 
     (embed)                              physics only, layer -1, first
     per layer 0..L-1:
@@ -41,8 +43,10 @@ weighted sum of the k expert outputs, token ids. Prefill attention is dense q x 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
+from functools import lru_cache
 from numbers import Integral, Real
+from typing import NamedTuple
 
 from labkit.pim.models import ModelConfig, load_model
 
@@ -106,6 +110,17 @@ def flash_block_rows(onchip_buffer: float | None, kv_bytes: float, head_dim: int
     return min(math.ceil(onchip_buffer / (kv_bytes * head_dim)), head_dim)
 
 
+class GraphParts(NamedTuple):
+    """The op graph before it is unrolled: one decoder layer's ops stand for all L layers (every
+    layer is identical). Ops are plain tuples in Op's field order (layer 0 in `layer`; inputs name
+    ops of the same layer, "x" = the layer input): cheap to build, and `Op(*row)` is the record."""
+
+    cfg: ModelConfig
+    before: list  # ops before layer 0 (embed, physics only)
+    layer: list  # one decoder layer, in execution order
+    after: list  # ops after the last layer (final_norm, lm_head)
+
+
 def build_graph(model="llama-2-7b", stage: str = "decode", batch: int = 1, seq_len: int = 1024,
                 w_bits: int = 16, a_bits: int = 16, kv_bits: int = 16, mode: str = "physics",
                 use_flashattention: bool = False, onchip_buffer: float | None = None) -> list[Op]:
@@ -113,7 +128,15 @@ def build_graph(model="llama-2-7b", stage: str = "decode", batch: int = 1, seq_l
 
     model: shipped name, HF-style config dict or ModelConfig. seq_len: prompt length (prefill) or
     tokens attended (decode). onchip_buffer (bytes) only sets the FlashAttention block size."""
-    cfg = load_model(model)
+    return unroll(graph_parts(model, stage, batch, seq_len, w_bits, a_bits, kv_bits, mode, use_flashattention,
+                              onchip_buffer))
+
+
+def graph_parts(model="llama-2-7b", stage: str = "decode", batch: int = 1, seq_len: int = 1024,
+                w_bits: int = 16, a_bits: int = 16, kv_bits: int = 16, mode: str = "physics",
+                use_flashattention: bool = False, onchip_buffer: float | None = None) -> GraphParts:
+    """build_graph's arguments, checked; the graph as GraphParts (one layer, not L)."""
+    cfg = cached_model(model)
     check_choice("stage", stage, STAGES)
     check_choice("mode", mode, MODES)
     b = check_int("batch", batch, 1)
@@ -127,25 +150,42 @@ def build_graph(model="llama-2-7b", stage: str = "decode", batch: int = 1, seq_l
     q = 1 if stage == "decode" else s
     physics = mode == "physics"
     layer = _layer_ops(cfg, physics, stage, b, q, s, wB, aB, kvB, use_flashattention, onchip_buffer)
-    L = cfg.num_hidden_layers
-    ops: list[Op] = []
-    if physics:
-        ops.append(_embed(cfg, b, q, wB, aB))
-    for i in range(L):
-        x = (i - 1, "mlp_add") if i else ((-1, "embed") if physics else None)
-        for op in layer:
-            inputs = tuple(x if n == "x" else (i, n) for n in op.inputs if n != "x" or x is not None)
-            ops.append(replace(op, layer=i, inputs=inputs))
-    ops.extend(_head(cfg, physics, b, q, wB, aB))
+    before = [_embed(cfg, b, q, wB, aB)] if physics else []
+    return GraphParts(cfg, before, layer, _head(cfg, physics, b, q, wB, aB))
+
+
+def unroll(parts: GraphParts) -> list[Op]:
+    """The Op records of every layer, in execution order; layer i reads layer i-1's mlp_add."""
+    ops = [Op(*row) for row in parts.before]
+    first = (-1, "embed") if parts.before else None  # llm-viewer: layer 0's input is not an op
+    for i in range(parts.cfg.num_hidden_layers):
+        x = (i - 1, "mlp_add") if i else first
+        for row in parts.layer:
+            inputs = tuple(x if n == "x" else (i, n) for n in row[-1] if n != "x" or x is not None)
+            ops.append(Op(row[0], i, *row[2:-1], inputs))
+    ops.extend(Op(*row) for row in parts.after)
     return ops
 
 
-def _op(name, kind, M, K, N, heads, flops, w=0.0, al=0.0, st=0.0, kl=0.0, ks=0.0, experts=1, inputs=()):
-    return Op(name, 0, kind, int(M), int(K), int(N), int(heads), float(flops), float(w), float(al), float(st),
-              float(kl), float(ks), experts, tuple(inputs))
+@lru_cache(maxsize=64)
+def _shipped_model(name: str) -> ModelConfig:
+    return load_model(name)
 
 
-def _layer_ops(cfg: ModelConfig, physics, stage, b, q, kv, wB, aB, kvB, flash, onchip) -> list[Op]:
+def cached_model(model) -> ModelConfig:
+    """load_model, a shipped config read and parsed once per name (~30 us a time, as long as the
+    rest of a roofline; LLM-Viewer's analyzer also reads its config once). The frozen ModelConfig
+    is shared between calls (GraphParts.cfg); Op records never hold it."""
+    return _shipped_model(model) if isinstance(model, str) else load_model(model)
+
+
+def _op(name, kind, M, K, N, heads, flops, w=0.0, al=0.0, st=0.0, kl=0.0, ks=0.0, experts=1, inputs=(), layer=0):
+    """One op as a tuple in Op's field order (Op(*row) makes the record)."""
+    return (name, layer, kind, int(M), int(K), int(N), int(heads), float(flops), float(w), float(al), float(st),
+            float(kl), float(ks), experts, tuple(inputs))
+
+
+def _layer_ops(cfg: ModelConfig, physics, stage, b, q, kv, wB, aB, kvB, flash, onchip) -> list[tuple]:
     """One decoder layer's ops (layer 0); inputs name ops of the same layer, "x" = the layer input."""
     H, nh, nkv = cfg.hidden_size, cfg.num_attention_heads, cfg.num_key_value_heads
     T = b * q
@@ -209,7 +249,7 @@ def _layer_ops(cfg: ModelConfig, physics, stage, b, q, kv, wB, aB, kvB, flash, o
     return ops
 
 
-def _mlp(cfg: ModelConfig, physics, linear, T, wB, aB) -> list[Op]:
+def _mlp(cfg: ModelConfig, physics, linear, T, wB, aB) -> list[tuple]:
     H, ffn = cfg.hidden_size, cfg.intermediate_size
     ops, feed = [], ("mlp_norm",)
     M, touched = T, 1
@@ -235,24 +275,23 @@ def _mlp(cfg: ModelConfig, physics, linear, T, wB, aB) -> list[Op]:
     return ops
 
 
-def _embed(cfg: ModelConfig, b, q, wB, aB) -> Op:
+def _embed(cfg: ModelConfig, b, q, wB, aB) -> tuple:
     """Token-embedding gather (+ GPT-2's position rows): only the rows touched are read."""
     T, H = b * q, cfg.hidden_size
     rows = min(T, cfg.vocab_size) + (min(q, cfg.max_position_embeddings) if cfg.learned_positions else 0)
     flops = T * H if cfg.learned_positions else 0  # wte[ids] + wpe[pos]
-    return Op("embed", -1, "elementwise", T * H, 1, 1, 1, float(flops), rows * H * wB, 0.0, T * H * aB, 0.0, 0.0)
+    return _op("embed", "elementwise", T * H, 1, 1, 1, flops, rows * H * wB, 0.0, T * H * aB, layer=-1)
 
 
-def _head(cfg: ModelConfig, physics, b, q, wB, aB) -> list[Op]:
+def _head(cfg: ModelConfig, physics, b, q, wB, aB) -> list[tuple]:
     """Final norm (physics) and LM head; logits for the last position of each sequence only."""
     H, V, T, L = cfg.hidden_size, cfg.vocab_size, b * q, cfg.num_hidden_layers
     last = (L - 1, "mlp_add")
     if not physics:  # LLM-Viewer post_process: OPs b*H*V*1, act load H, store V (no batch factor)
-        return [Op("lm_head", -1, "linear", b, H, V, 1, float(b * H * V), H * V * wB, H * aB, V * aB, 0.0, 0.0,
-                   inputs=(last,))]
+        return [_op("lm_head", "linear", b, H, V, 1, b * H * V, H * V * wB, H * aB, V * aB, inputs=(last,), layer=-1)]
     per_el = 7 if cfg.norm == "layernorm" else 4
     gains = (2 if cfg.norm == "layernorm" else 1) * H * wB
-    return [Op("final_norm", -1, "norm", T * H, 1, 1, 1, float(per_el * T * H), gains, T * H * aB, T * H * aB,
-               0.0, 0.0, inputs=(last,)),
-            Op("lm_head", -1, "linear", b, H, V, 1, float(2 * b * H * V), H * V * wB, b * H * aB, b * V * aB,
-               0.0, 0.0, inputs=((-1, "final_norm"),))]
+    return [_op("final_norm", "norm", T * H, 1, 1, 1, per_el * T * H, gains, T * H * aB, T * H * aB,
+                inputs=(last,), layer=-1),
+            _op("lm_head", "linear", b, H, V, 1, 2 * b * H * V, H * V * wB, b * H * aB, b * V * aB,
+                inputs=((-1, "final_norm"),), layer=-1)]

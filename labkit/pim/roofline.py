@@ -8,6 +8,9 @@ This is LLM-Viewer's roofline_model.py (Williams et al., CACM 2009) with explici
 and a per-kernel launch term; with the defaults (1, 1, 0) and mode="llm-viewer" it reproduces
 LLM-Viewer's model_analyzer.py (commit 472f71f) per op and in total (benchmarks/pim_llmviewer_parity.py
 checks this against LLM-Viewer's own code). The step time is the sum over ops (kernels run in turn).
+Every decoder layer is the same, so each distinct op is computed once and repeated L times
+(`_fast_table`); `table(build_graph(...), ...)` is the readable per-op path, and a test holds the two
+equal value for value. `layers` (pandas) and `graph` (Op records) are built only when first read.
 The peak is INT8 when w, a and kv bits are all <= 8, else FP16 (LLM-Viewer's rule, both modes).
 
 mode="physics" differs from mode="llm-viewer" in exactly these places (b batch, q query tokens per
@@ -42,21 +45,24 @@ a/w bytes per activation/weight element; docs/pim-physics-vs-llm-viewer.md has t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 
 import numpy as np
 import pandas as pd
 
 from labkit.pim.hardware import Hardware, load_hardware
-from labkit.pim.models import load_model
-from labkit.pim.opgraph import Op, build_graph, check_positive
+from labkit.pim.opgraph import GraphParts, Op, cached_model, check_positive, graph_parts, unroll
 
 COLUMNS = ["layer", "op", "kind", "ops", "bytes", "intensity", "bound", "time",
            "load_weight", "load_act", "store_act", "load_kv_cache", "store_kv_cache"]
+_NUMBERS = ["ops", "load_weight", "load_act", "store_act", "load_kv_cache", "store_kv_cache", "bytes", "intensity",
+            "time"]  # the numeric columns, in the order of RooflineResult's private table
 
 
 @dataclass(frozen=True, eq=False)
 class RooflineResult:
-    """One step's roofline. `layers` has one row per op per layer (COLUMNS; seconds, bytes, ops)."""
+    """One step's roofline. `layers` has one row per op per layer (COLUMNS; seconds, bytes, ops);
+    it and `graph` (the Op records, in execution order) are built on first access."""
 
     model: str
     hardware: Hardware
@@ -71,8 +77,8 @@ class RooflineResult:
     bandwidth: float  # effective: hardware.bandwidth * bandwidth_efficiency (B/s)
     peak_ops: float  # effective: peak * compute_efficiency (ops/s)
     kernel_overhead: float
-    graph: tuple = field(repr=False)  # the Op records, in execution order
-    layers: pd.DataFrame = field(repr=False)
+    _parts: GraphParts = field(repr=False)  # the graph, one layer standing for all
+    _table: np.ndarray = field(repr=False)  # (len(_NUMBERS), ops): numeric columns of `layers`, all ops
     total_time: float = 0.0
     total_ops: float = 0.0
     total_bytes: float = 0.0
@@ -81,6 +87,23 @@ class RooflineResult:
     def ridge(self) -> float:
         """Effective ridge point, ops per byte."""
         return self.peak_ops / self.bandwidth
+
+    @cached_property
+    def graph(self) -> tuple[Op, ...]:
+        """The Op records, in execution order (what build_graph returns)."""
+        return tuple(unroll(self._parts))
+
+    @cached_property
+    def layers(self) -> pd.DataFrame:
+        """One row per op per layer, in execution order (COLUMNS)."""
+        p = self._parts
+        L, n = p.cfg.num_hidden_layers, len(p.layer)
+        rows = p.before + p.layer * L + p.after
+        layer = np.concatenate((np.full(len(p.before), -1), np.repeat(np.arange(L), n), np.full(len(p.after), -1)))
+        num = dict(zip(_NUMBERS, self._table, strict=True))
+        memory = num["intensity"] < self.peak_ops / self.bandwidth  # below the ridge; a tie is "compute"
+        return pd.DataFrame({"layer": layer, "op": [r[0] for r in rows], "kind": [r[2] for r in rows], **num,
+                             "bound": np.where(memory, "memory", "compute")}, columns=COLUMNS)
 
     def summary(self) -> pd.DataFrame:
         """Per op name, summed over layers: count, ops, bytes, time and share of the step time."""
@@ -103,7 +126,7 @@ def roofline(model="llama-2-7b", hardware="nvidia_H100", stage: str = "decode", 
     name (pim.list_hardware()), dict or Hardware. seq_len: prompt length (prefill) or tokens
     attended (decode). Efficiencies in (0, 1] derate peak bandwidth and compute; kernel_overhead
     (seconds, >= 0) is added once per op."""
-    cfg = load_model(model)
+    cfg = cached_model(model)
     hw = load_hardware(hardware)
     be = check_positive("bandwidth_efficiency", bandwidth_efficiency)
     ce = check_positive("compute_efficiency", compute_efficiency)
@@ -111,19 +134,48 @@ def roofline(model="llama-2-7b", hardware="nvidia_H100", stage: str = "decode", 
         if v > 1:
             raise ValueError(f"{name}: expected a fraction in (0, 1], got {v}")
     overhead = check_positive("kernel_overhead", kernel_overhead, allow_zero=True)
-    graph = build_graph(cfg, stage, batch, seq_len, w_bits, a_bits, kv_bits, mode=mode,
+    parts = graph_parts(cfg, stage, batch, seq_len, w_bits, a_bits, kv_bits, mode=mode,
                         use_flashattention=use_flashattention, onchip_buffer=hw.onchip_buffer)
     bw = hw.bandwidth * be
     peak = hw.peak_ops(w_bits, a_bits, kv_bits) * ce
-    layers = _table(graph, bw, peak, overhead)
+    table = _fast_table(parts, bw, peak, overhead)
+    # totals: numpy's (pairwise) sum over every op in execution order, as pandas' Series.sum does
+    ops, nbytes, time = table[0].sum(), table[6].sum(), table[8].sum()
     return RooflineResult(
         model=cfg.name, hardware=hw, stage=stage, mode=mode, batch=batch, seq_len=seq_len, w_bits=w_bits,
         a_bits=a_bits, kv_bits=kv_bits, use_flashattention=use_flashattention, bandwidth=bw, peak_ops=peak,
-        kernel_overhead=overhead, graph=tuple(graph), layers=layers, total_time=float(layers["time"].sum()),
-        total_ops=float(layers["ops"].sum()), total_bytes=float(layers["bytes"].sum()))
+        kernel_overhead=overhead, _parts=parts, _table=table, total_time=float(time), total_ops=float(ops),
+        total_bytes=float(nbytes))
 
 
-def _table(graph: list[Op], bw: float, peak: float, overhead: float) -> pd.DataFrame:
+def _fast_table(parts: GraphParts, bw: float, peak: float, overhead: float) -> np.ndarray:
+    """_NUMBERS for every op of every layer: computed once per distinct op (the L decoder layers are
+    identical), then repeated; equal, value for value, to table(unroll(parts), ...)."""
+    rows = parts.before + parts.layer + parts.after
+    u = np.empty((len(_NUMBERS), len(rows)))
+    u[:6] = np.array([r[7:13] for r in rows]).T  # flops and the five byte counts, in Op's field order
+    ops, w, al, st, kl, ks, nbytes, intensity, time = u
+    np.add(w, al, out=nbytes)  # LLM-Viewer's summation order: weight + act load + act store + kv load + kv store
+    nbytes += st
+    nbytes += kl
+    nbytes += ks
+    intensity[:] = np.inf  # no bytes: infinite intensity
+    np.divide(ops, nbytes, out=intensity, where=nbytes > 0)
+    np.maximum(ops / peak, nbytes / bw, out=time)
+    time += overhead
+    return u.take(_unrolled(len(parts.before), len(parts.layer), parts.cfg.num_hidden_layers, len(rows)), axis=1)
+
+
+@lru_cache(maxsize=256)
+def _unrolled(e: int, n: int, L: int, k: int) -> np.ndarray:
+    """Index of each op of the unrolled graph into before + layer + after (k ops; e before, n per layer)."""
+    where = np.concatenate((np.arange(e), np.tile(np.arange(e, e + n), L), np.arange(e + n, k)))
+    where.setflags(write=False)
+    return where
+
+
+def table(graph: list[Op], bw: float, peak: float, overhead: float) -> pd.DataFrame:
+    """The readable per-op path: `layers` from explicit Op records (the test holds roofline to it)."""
     ops = np.array([o.flops for o in graph])
     loads = {c: np.array([getattr(o, a) for o in graph]) for c, a in (
         ("load_weight", "weight_bytes"), ("load_act", "act_load_bytes"), ("store_act", "act_store_bytes"),
