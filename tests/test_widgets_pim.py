@@ -188,8 +188,9 @@ def test_zoom_whole_step_to_a_layer_to_one_channels_banks(gpt2):
     assert len(banks) == 16 and all(r.startswith("pim/ch02/bank") for r in banks)
     assert not any(r.startswith("pim/ch01") for r in rows) and rows[0] == "GPU only: gpu"
     assert "banks of ch02" in v.plot().opts.get().kwargs["title"]
-    zoomed = v.plot(x_range=(0.0, 1.0))  # the browser's wheel zoom: the first microsecond of layer 5
-    assert zoomed.data["t0"].min() < 1.0 and len(zoomed) < len(v.bars())
+    zoomed = v.plot(x_range=(5.0, 6.0))  # the browser's wheel zoom: the 6th microsecond of layer 5
+    assert len(zoomed) < len(v.bars()) and zoomed.opts.get().kwargs["xlim"] == (5.0, 6.0)
+    assert ((zoomed.data["t0"] < 6.0) & (zoomed.data["t1"] > 5.0)).all()   # every bar drawn is in view
 
 
 def test_roofline_points_are_labkits_numbers(gpt2):

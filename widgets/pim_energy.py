@@ -125,4 +125,5 @@ class EnergyView(pn.viewable.Viewer):
         pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width")
         self._views = [*self._views[-7:], (pane, fig, src)]  # the latest renderings are kept up to date
         self._update()
-        return pn.Column(pane, self._text, sizing_mode="stretch_width")
+        return pn.Column(pn.Column(pane, css_classes=["pim-energy"], sizing_mode="stretch_width"), self._text,
+                         sizing_mode="stretch_width")

@@ -218,4 +218,4 @@ class RooflineView(pn.viewable.Viewer):
         pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width")
         self._views = [*self._views[-7:], (pane, fig, srcs)]  # the latest renderings are kept up to date
         self._update()
-        return pane
+        return pn.Column(pane, css_classes=["pim-roofline"], sizing_mode="stretch_width")

@@ -283,7 +283,7 @@ class TimelineView(pn.viewable.Viewer):
         """Lane rows, top to bottom: the compared Timeline's, then the shown Timeline's."""
         return [r for prefix, tl, detail in self._parts() for r in self._lanes(tl, detail, prefix)]
 
-    def _bars_of(self, prefix, tl, detail, window, budget):
+    def _bars_of(self, prefix, tl, detail, window, origin, budget):
         def make():
             ev = tl.events
             if detail == "bank" or self._memo(tl, ("anybank",), lambda: bool(
@@ -292,14 +292,14 @@ class TimelineView(pn.viewable.Viewer):
                 ev = ev[ev["lane"].notna()]
             b = aggregate(ev, budget, window)
             level = b.attrs["level"]
-            b = b.assign(start=b["start"] - window[0], end=b["end"] - window[0],
+            b = b.assign(start=b["start"] - origin, end=b["end"] - origin,
                          lane=(prefix + b["lane"]) if prefix else b["lane"])
             b.attrs["level"] = level
             return b
-        return self._memo(tl, ("bars", detail, self.channel, budget, window, prefix), make)
+        return self._memo(tl, ("bars", detail, self.channel, budget, window, origin, prefix), make)
 
     def bars(self, x_range=None) -> pd.DataFrame:
-        """The bars drawn (BAR_COLUMNS; start and end in seconds since the window began; compared
+        """The bars drawn (BAR_COLUMNS; start and end in seconds since the layer (or step) began; compared
         Timeline first). Window: the chosen layer (or the whole step) of each Timeline, or `x_range`
         = (t0, t1) seconds relative to it (the browser's zoom)."""
         parts = self._parts()
@@ -310,7 +310,7 @@ class TimelineView(pn.viewable.Viewer):
             w0, w1 = (0.0, tl.latency) if self.layer == "all" else self._window(tl, self.layer)
             window = (w0 + x_range[0], w0 + x_range[1]) if x_range is not None else (w0, w1)
             budget = self.max_bars // 4 if len(parts) > 1 and i == 0 else self.max_bars - self.max_bars // 4 * i
-            out.append(self._bars_of(prefix, tl, detail, window, budget))
+            out.append(self._bars_of(prefix, tl, detail, window, w0, budget))
         levels = [b.attrs["level"] for b in out]
         df = pd.concat(out, ignore_index=True) if len(out) > 1 else out[0]
         df.attrs["level"] = levels[-1]
@@ -347,10 +347,11 @@ class TimelineView(pn.viewable.Viewer):
             color="group", cmap=OP_COLORS, alpha=hv.dim("busy"), line_alpha=0, title=title, xlim=xlim,
             ylim=(-0.2, height + 0.2),
             invert_yaxis=True, yticks=_yticks(rows) or [(0.0, "")], xlabel=f"time since {since} began (µs)", ylabel="",
-            frame_height=self.height, responsive=True, min_width=500, show_legend=True,
-            legend_position="right", tools=["hover", "xwheel_zoom", "xpan"], active_tools=["xwheel_zoom"],
-            framewise=True, hover_tooltips=_TOOLTIPS, fontsize={"title": "10pt", "yticks": "7pt"})
+            frame_height=self.height, responsive=True, min_width=500, show_legend=True, legend_position="right",
+            default_tools=[], tools=["xwheel_zoom", "xpan", "xbox_zoom", "reset", "save", "hover"],
+            active_tools=["xwheel_zoom", "xpan"], framewise=True, hover_tooltips=_TOOLTIPS,
+            fontsize={"title": "10pt", "yticks": "7pt"})
 
     def __panel__(self):
         dmap = hv.DynamicMap(self.plot, streams=[self._range])
-        return pn.pane.HoloViews(dmap, sizing_mode="stretch_width", linked_axes=False)
+        return pn.pane.HoloViews(dmap, sizing_mode="stretch_width", linked_axes=False, css_classes=["pim-timeline"])
