@@ -164,8 +164,9 @@ class RooflineView(pn.viewable.Viewer):
     def data(self) -> dict:
         """What the sources hold: {"gpu_roof", "pim_roof", "points"} column dicts, and the "title"."""
         pts = self.points()
-        both = pd.concat([pts["gpu"].assign(on="GPU", marker="circle"), pts["pim"].assign(on="PIM", marker="triangle")],
-                         ignore_index=True)
+        kinds = ((pts["gpu"], "GPU", "circle"), (pts["pim"], "PIM", "triangle"))
+        parts = [df.assign(on=on, marker=m) for df, on, m in kinds if len(df)]
+        both = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*POINT_COLUMNS, "on", "marker"])
         cols = {c: both[c].to_numpy() for c in ("op", "group", "on", "marker", "layers", "bound")}
         cols.update(intensity=both["intensity"].to_numpy(float), attained=both["attained"].to_numpy(float),
                     time_us=both["time"].to_numpy(float) * 1e6, TOPS=both["attained"].to_numpy(float) / 1e12,
