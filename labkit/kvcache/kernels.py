@@ -224,7 +224,8 @@ def _unpack_dequantize(packed, zero, scale, L, T, D, G, bits, channel):
     x = np.empty(L * T * D, np.float32)
     n = L * T * (D // G)
     per, mask = 8 // bits, np.uint8(2 ** bits - 1)
-    for r in prange(L * (T // G) if channel else (n + _CHUNK - 1) // _CHUNK):
+    items = L * (T // G) if channel else (n + _CHUNK - 1) // _CHUNK
+    for r in prange(items):
         if channel:
             ng = T // G
             lead, tg = r // ng, r % ng
