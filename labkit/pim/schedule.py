@@ -33,6 +33,8 @@ class EventLog:
         self._cols: dict[str, list] = {k: [] for k in ("lane_id", "start", "end", "pred", "bytes", "flops",
                                                        "layer", "op_id", "unit_id", "kind_id", *COMPONENTS)}
         self._names: dict[str, dict[str, int]] = {"op": {}, "unit": {}, "kind": {}}
+        # (add number, array) of the columns given one value per lane; the rest are scalars
+        self._arrays: dict[str, list] = {k: [] for k in self._cols if k not in ("layer", "op_id", "unit_id", "kind_id")}
         self._counts: list[int] = []
         self.n = 0
 
@@ -72,51 +74,60 @@ class EventLog:
         index of the latest dependency (scalars or per-lane arrays; pred -1 for none). ``work`` seconds,
         or ``finish(start, work) -> end`` for events that stretch (refresh). Returns (indices, ends).
         Scalars are stored as scalars and expanded once, in :meth:`timeline`."""
-        lane_ids = np.asarray(lane_ids, dtype=np.int64)
-        n = len(lane_ids)
-        free = self._free[lane_ids]
-        start = np.maximum(ready, free)
-        pred = np.where(np.asarray(ready) >= free, ready_pred, self._last[lane_ids])
-        end = finish(start, work) if finish is not None else start + work
-        idx = np.arange(self.n, self.n + n)
-        self._free[lane_ids] = end
-        self._last[lane_ids] = idx
+        if len(lane_ids) == 1 and finish is None and np.ndim(ready) == 0 and np.ndim(work) == 0:
+            # one lane, scalar times (link, ASIC and GPU events: most of them): plain floats, same result
+            lane = int(lane_ids[0])
+            free, ready = float(self._free[lane]), float(ready)
+            start = ready if ready >= free else free
+            pred = int(ready_pred) if ready >= free else int(self._last[lane])
+            end = start + float(work)
+            n, first = 1, self.n
+            self._free[lane], self._last[lane] = end, first
+            times = {"lane_id": lane, "start": start, "end": end, "pred": pred}
+            out = np.array([first]), np.array([end])
+        else:
+            lane_ids = np.asarray(lane_ids, dtype=np.int64)
+            n = len(lane_ids)
+            free = self._free[lane_ids]
+            start = np.maximum(ready, free)
+            pred = np.where(np.asarray(ready) >= free, ready_pred, self._last[lane_ids])
+            end = finish(start, work) if finish is not None else start + work
+            idx = np.arange(self.n, self.n + n)
+            self._free[lane_ids] = end
+            self._last[lane_ids] = idx
+            times = {"lane_id": lane_ids, "start": start, "end": end, "pred": pred}
+            out = idx, end
         c = self._cols
-        c["lane_id"].append(lane_ids)
-        c["start"].append(start)
-        c["end"].append(end)
-        c["pred"].append(pred)
-        c["bytes"].append(nbytes)
-        c["flops"].append(flops)
         c["layer"].append(layer)
         c["op_id"].append(self._code("op", op))
         c["unit_id"].append(self._code("unit", unit))
         c["kind_id"].append(self._code("kind", kind))
         energy = energy or {}
-        for comp in COMPONENTS:
-            c[comp].append(energy.get(comp, 0.0))
+        # every other column: one value for all lanes (kept as a scalar) or one per lane
+        k = len(self._counts)
+        for name, v in (*times.items(), ("bytes", nbytes), ("flops", flops),
+                        *((comp, energy.get(comp, 0.0)) for comp in COMPONENTS)):
+            if isinstance(v, np.ndarray) and v.ndim:
+                self._arrays[name].append((k, v))
+                v = 0
+            c[name].append(v)
         self._counts.append(n)
         self.n += n
-        return idx, end
+        return out
 
-    def _column(self, name, counts, dtype=float):
-        items = self._cols[name]
-        scalar = np.array([not isinstance(x, np.ndarray) or x.ndim == 0 for x in items], dtype=bool)
-        if scalar.all():
-            return np.repeat(np.array(items, dtype=dtype), counts)
-        out = np.repeat(np.array([x if s else 0 for x, s in zip(items, scalar, strict=True)], dtype=dtype), counts)
-        if not scalar.all():
-            offsets = np.concatenate([[0], np.cumsum(counts)])
-            for i in np.nonzero(~scalar)[0]:
-                out[offsets[i]:offsets[i + 1]] = items[i]
+    def _column(self, name, counts, offsets, dtype=float):
+        out = np.repeat(np.array(self._cols[name], dtype=dtype), counts)
+        for k, v in self._arrays.get(name, ()):
+            out[offsets[k]:offsets[k + 1]] = v
         return out
 
     def timeline(self, meta: dict | None = None, background: dict | None = None) -> Timeline:
         """Freeze into a Timeline. ``background``: unit -> watts, charged over [0, latency] as one
         'background' event per unit on its own lane (energy component 'static')."""
         counts = np.asarray(self._counts, dtype=np.int64)
+        offsets = np.concatenate([[0], np.cumsum(counts)])
         ints = ("lane_id", "pred", "layer", "op_id", "unit_id", "kind_id")
-        cols = {k: self._column(k, counts, np.int64 if k in ints else float) for k in self._cols}
+        cols = {k: self._column(k, counts, offsets, np.int64 if k in ints else float) for k in self._cols}
         latency = float(cols["end"].max()) if self.n else 0.0
         names = {t: np.array(list(d), dtype=object) for t, d in self._names.items()}
         lane_names = np.array(list(self._lanes), dtype=object)
