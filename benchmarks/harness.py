@@ -44,3 +44,14 @@ def compare(labkit_fn: Callable[[], object], anchor_fn: Callable[[], object], re
         b.append(time.perf_counter() - t)
     la, lb = statistics.median(a), statistics.median(b)
     return {"labkit_s": la, "anchor_s": lb, "ratio": la / lb, "repeats": repeats}
+
+
+def median_time(fn: Callable[[], object], repeats: int = 5) -> float:
+    """Median seconds of `repeats` calls after one warm-up call (for timings with no anchor beside them)."""
+    fn()
+    ts = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return statistics.median(ts)

@@ -23,27 +23,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import compare, machine  # noqa: E402
+from harness import compare, machine, median_time  # noqa: E402
 
 from labkit import pim  # noqa: E402
 from labkit.tables import markdown_table  # noqa: E402
-
-
-def median_time(fn, repeats: int = 21) -> float:
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 def timeline_speed() -> list[dict]:
@@ -52,7 +41,7 @@ def timeline_speed() -> list[dict]:
              ("bank detail, all 32 layers", {"detail": "bank"}))
     for label, kw in cases:
         t = pim.simulate("llama-2-7b", "aim-like", seq_len=1024, **kw)
-        s = median_time(lambda kw=kw: pim.simulate("llama-2-7b", "aim-like", seq_len=1024, **kw))
+        s = median_time(lambda kw=kw: pim.simulate("llama-2-7b", "aim-like", seq_len=1024, **kw), repeats=21)
         rows.append({"timeline": label, "events": len(t.events), "ms (median of 21)": 1e3 * s,
                      "latency ms": 1e3 * t.latency})
     return rows

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 import time
 
@@ -20,7 +19,7 @@ import numba
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import compare, machine  # noqa: E402
+from harness import compare, machine, median_time  # noqa: E402
 
 from labkit.sdr import montecarlo as mc  # noqa: E402
 from labkit.sdr import theory  # noqa: E402
@@ -36,16 +35,6 @@ def max_z(counts: np.ndarray) -> float:
     tail = np.cumsum(counts[::-1])[::-1] / trials
     p = np.array([theory.false_match_probability(N, W, W, t) for t in range(1, 7)])
     return float(np.max(np.abs(tail[1:7] - p) / np.sqrt(p * (1 - p) / trials)))
-
-
-def median_time(fn, repeats=5) -> float:
-    fn()
-    ts = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return statistics.median(ts)
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-from harness import compare, machine  # noqa: E402
+from harness import compare, machine, median_time  # noqa: E402
 
 
 def test_compare_alternates_and_takes_medians():
@@ -29,3 +29,14 @@ def test_compare_refuses_fewer_than_five_runs():
 def test_machine_names_cores_and_python():
     m = machine()
     assert "cores" in m and "Python" in m
+
+
+def test_median_time_warms_up_once_then_takes_the_median():
+    waits = iter([0.0, 0.03, 0.001, 0.002])  # warm-up, then three timed calls
+    calls = []
+
+    def fn():
+        calls.append(1)
+        time.sleep(next(waits))
+    t = median_time(fn, repeats=3)
+    assert len(calls) == 4 and 0.002 <= t < 0.02
