@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import pytest
-from bokeh.models import ColumnDataSource, GlyphRenderer, Quad, Scatter, Title
+from bokeh.events import RangesUpdate
+from bokeh.models import ColumnDataSource, GlyphRenderer, Plot, Quad, Scatter, Title
 
 import widgets
 from labkit import pim
@@ -187,10 +188,21 @@ def test_zoom_whole_step_to_a_layer_to_one_channels_banks(gpt2):
     banks = [r for r in rows if "/bank" in r]
     assert len(banks) == 16 and all(r.startswith("pim/ch02/bank") for r in banks)
     assert not any(r.startswith("pim/ch01") for r in rows) and rows[0] == "GPU only: gpu"
-    assert "banks of ch02" in v.plot().opts.get().kwargs["title"]
+    assert "banks of ch02" in v.plot()["title"]
     zoomed = v.plot(x_range=(5.0, 6.0))  # the browser's wheel zoom: the 6th microsecond of layer 5
-    assert len(zoomed) < len(v.bars()) and zoomed.opts.get().kwargs["xlim"] == (5.0, 6.0)
-    assert ((zoomed.data["t0"] < 6.0) & (zoomed.data["t1"] > 5.0)).all()   # every bar drawn is in view
+    t0, t1 = zoomed["bars"]["t0"], zoomed["bars"]["t1"]
+    assert len(t0) < len(v.bars()) and zoomed["xlim"] == (5.0, 6.0)
+    assert ((t0 < 6.0) & (t1 > 5.0)).all()   # every bar drawn is in view
+    # the figure: the browser's RangesUpdate re-aggregates the window in place, a param change redraws all
+    root = pn.panel(v).get_root()
+    fig = root.select_one({"type": Plot})
+    (src,) = [r.data_source for r in root.select({"type": GlyphRenderer}) if isinstance(r.glyph, Quad)]
+    assert len(src.data["t0"]) == len(v.bars()) and (fig.y_range.start > fig.y_range.end)  # first row on top
+    fig._trigger_event(RangesUpdate(fig, x0=5.0, x1=6.0))
+    assert np.array_equal(src.data["t0"], t0) and fig.title.text == zoomed["title"]
+    v.channel = 3
+    assert len(src.data["t0"]) == len(v.bars()) and "banks of ch03" in fig.title.text
+    assert (fig.x_range.start, fig.x_range.end) == v.plot()["xlim"]
 
 
 def test_roofline_points_are_labkits_numbers(gpt2):

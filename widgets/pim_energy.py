@@ -23,15 +23,19 @@ COMPONENT_COLORS = {"dram_cell": "#08519c", "on_die_io": "#3182bd", "tsv_phy": "
                     "mac": "#e6550d", "asic": "#fdae6b", "static": "#bdbdbd"}
 
 
-def energy_table(timelines: dict) -> pd.DataFrame:
+def _totals(tl: Timeline) -> pd.Series:
+    return tl.energy_breakdown().loc["total"].drop("total", errors="ignore")
+
+
+def energy_table(timelines: dict, totals=_totals) -> pd.DataFrame:
     """Long table (path, component, energy J, share of the path's total) of the 'total' row of each
-    Timeline's energy_breakdown(), components in COMPONENT_COLORS order (others after them)."""
+    Timeline's energy_breakdown(), components in COMPONENT_COLORS order (others after them).
+    `totals(tl)`: that row without its 'total' column (EnergyView passes a cached one)."""
     rows = []
     for path, tl in timelines.items():
         if tl is None:
             continue
-        b = tl.energy_breakdown()
-        total = b.loc["total"].drop("total", errors="ignore")
+        total = totals(tl)
         comps = [c for c in COMPONENT_COLORS if c in total.index]
         comps += [c for c in total.index if c not in COMPONENT_COLORS]
         for c in comps:
@@ -66,9 +70,20 @@ class EnergyView(pn.viewable.Viewer):
         super().__init__(timelines=dict(timelines or {}), **params)
         self._text = pn.pane.Markdown(self.readout(), css_classes=["pim-energy-readout"], sizing_mode="stretch_width")
         self._views: list = []
+        self._memo: dict = {}
+
+    def _totals(self, tl: Timeline) -> pd.Series:
+        """_totals(tl), cached per Timeline object (the page's Timelines come back from its cache); the
+        entry holds `tl`, so a recycled id never matches."""
+        hit = self._memo.get(id(tl))
+        if hit is None or hit[0] is not tl:
+            if len(self._memo) > 32:
+                self._memo.clear()
+            hit = self._memo[id(tl)] = (tl, _totals(tl))
+        return hit[1]
 
     def table(self) -> pd.DataFrame:
-        return energy_table(self.timelines)
+        return energy_table(self.timelines, self._totals)
 
     def readout(self) -> str:
         tls = [(k, v) for k, v in self.timelines.items() if v is not None]

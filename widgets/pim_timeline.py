@@ -2,7 +2,7 @@
 the link, each PIM channel, or each bank of one channel), one bar per event, coloured by op.
 
 Zoom: the whole step -> one layer (`layer`) -> the banks of one channel in that layer (`detail="bank"`,
-`channel`); the browser's wheel zoom re-aggregates the visible window (a RangeX stream).
+`channel`); the browser's wheel zoom re-aggregates the visible window (the figure's RangesUpdate event).
 
 Aggregation (`aggregate`, a pure function on the events DataFrame): a 32-layer decode on 80 channels is
 ~16,000 events, and a bank-level layer ~40,000; Bokeh stays responsive to about 10,000 bars. Beyond
@@ -17,18 +17,20 @@ longest event's op.
 from __future__ import annotations
 
 import re
+from functools import partial
 
-import holoviews as hv
-import holoviews.plotting.bokeh  # noqa: F401  (registers the bokeh backend for .opts)
 import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from bokeh.events import RangesUpdate
+from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, Range1d
+from bokeh.plotting import figure
 
 from widgets.pim_controls import Timeline
 
 __all__ = ["TimelineView", "aggregate", "display_lanes", "lane_order", "op_group", "layer_window", "row_positions",
-           "OP_COLORS", "BAR_COLUMNS"]
+           "bar_columns", "OP_COLORS", "BAR_COLUMNS"]
 
 BAR_COLUMNS = ["lane", "op", "group", "layer", "start", "end", "busy", "n", "bytes", "flops", "energy"]
 _SUMS = ("bytes", "flops", "energy")
@@ -90,28 +92,26 @@ def layer_window(events: pd.DataFrame, layer) -> tuple[float, float]:
     return float(ev["start"].min()), float(ev["end"].max())
 
 
-def _runs(lane_codes, key, start, ev) -> pd.DataFrame:
-    """Merge consecutive events of one lane that share `key` (layer or bucket) into one bar."""
-    order = np.lexsort((start, lane_codes))
-    c, k = lane_codes[order], key[order]
+def _runs(order, c, key, a) -> dict:
+    """Merge consecutive events of one lane (`c`: lane codes in `order`, by lane then start) that share
+    `key` (op, layer or bucket) into one bar; `a`: the events' columns (numpy arrays)."""
+    k = key[order]
     new = np.r_[True, (c[1:] != c[:-1]) | (k[1:] != k[:-1])] if len(c) else np.zeros(0, bool)
     first = np.flatnonzero(new)
-    s, e = ev["start"].to_numpy()[order], ev["end"].to_numpy()[order]
+    s, e = a["start"][order], a["end"][order]
     dur = e - s
     run = np.cumsum(new) - 1
     # the longest event of each run gives the bar its op, group and layer
     by_len = np.lexsort((dur, run))
     longest = order[by_len[np.r_[np.flatnonzero(np.diff(run[by_len])), len(run) - 1]]] if len(run) else first
-    out = {"lane": ev["lane"].to_numpy()[order][first], "op": ev["op"].to_numpy()[longest],
-           "group": ev["group"].to_numpy()[longest], "layer": ev["layer"].to_numpy()[longest],
+    out = {"lane": a["lane"][order][first], "op": a["op"][longest], "layer": a["layer"][longest],
            "start": np.minimum.reduceat(s, first) if len(first) else s,
            "end": np.maximum.reduceat(e, first) if len(first) else e,
-           "busy": np.add.reduceat(dur, first) if len(first) else dur,
-           "n": np.diff(np.r_[first, len(s)])}
+           "busy": np.add.reduceat(dur, first) if len(first) else dur, "n": np.diff(np.r_[first, len(s)])}
     for col in _SUMS:
-        v = ev[col].to_numpy()[order]
+        v = a[col][order]
         out[col] = np.add.reduceat(v, first) if len(first) else v
-    return pd.DataFrame(out, columns=BAR_COLUMNS)
+    return out
 
 
 def aggregate(events: pd.DataFrame, max_bars: int = 10_000, window: tuple | None = None) -> pd.DataFrame:
@@ -128,30 +128,34 @@ def aggregate(events: pd.DataFrame, max_bars: int = 10_000, window: tuple | None
     are more lanes than max_bars (then one bar per lane)."""
     if max_bars < 1:
         raise ValueError(f"max_bars: expected a positive integer, got {max_bars!r}")
-    ev = events[events["op"] != "background"]
+    keep = events["op"].to_numpy() != "background"
+    start, end = events["start"].to_numpy(), events["end"].to_numpy()
     if window is not None:
         t0, t1 = window
-        ev = ev[(ev["end"] > t0) & (ev["start"] < t1)]
-    ev = ev.assign(group=_groups(ev["op"]))
-    if len(ev) <= max_bars:
-        out = pd.DataFrame({c: ev[c].to_numpy() for c in BAR_COLUMNS if c in ev}, columns=BAR_COLUMNS)
-        out["busy"], out["n"] = out["end"] - out["start"], 1
-        out.attrs["level"] = "event"
-        return out
-    lane_codes, lanes = pd.factorize(ev["lane"])
-    start = ev["start"].to_numpy()
-    out = _runs(lane_codes, pd.factorize(ev["op"])[0], start, ev)
-    out.attrs["level"] = "op"
-    if len(out) > max_bars:
-        out = _runs(lane_codes, ev["layer"].to_numpy(), start, ev)
-        out.attrs["level"] = "layer"
-    if len(out) > max_bars:
-        t0, t1 = window if window is not None else (start.min(), ev["end"].max())
-        nb = max(1, max_bars // len(lanes))
-        bucket = np.clip(((start - t0) / max(t1 - t0, 1e-30) * nb).astype(np.int64), 0, nb - 1)
-        out = _runs(lane_codes, bucket, start, ev)
-        out.attrs["level"] = "bucket"
-    return out
+        keep &= (end > t0) & (start < t1)
+    idx = np.flatnonzero(keep)  # numpy takes: a DataFrame's boolean mask would copy every column
+    a = {c: events[c].to_numpy()[idx] for c in ("lane", "op", "layer", "start", "end", *_SUMS)}
+    start, level = a["start"], "event"
+    if len(idx) <= max_bars:
+        out = {**a, "busy": a["end"] - a["start"], "n": np.ones(len(idx), np.int64)}
+    else:
+        lane_codes, lanes = pd.factorize(a["lane"])
+        order = np.lexsort((start, lane_codes))  # by lane, then start: the same for every level
+        c = lane_codes[order]
+        for level in ("op", "layer", "bucket"):
+            key = pd.factorize(a["op"])[0] if level == "op" else a["layer"]
+            if level == "bucket":
+                t0, t1 = window if window is not None else (start.min(), a["end"].max())
+                nb = max(1, max_bars // len(lanes))
+                key = np.clip(((start - t0) / max(t1 - t0, 1e-30) * nb).astype(np.int64), 0, nb - 1)
+            k = key[order]
+            if level == "bucket" or 1 + np.count_nonzero((c[1:] != c[:-1]) | (k[1:] != k[:-1])) <= max_bars:
+                out = _runs(order, c, key, a)
+                break
+    out["group"] = _groups(out["op"])
+    df = pd.DataFrame(out, columns=BAR_COLUMNS)
+    df.attrs["level"] = level
+    return df
 
 
 def row_positions(rows: list[str]) -> tuple[np.ndarray, np.ndarray, float]:
@@ -162,22 +166,25 @@ def row_positions(rows: list[str]) -> tuple[np.ndarray, np.ndarray, float]:
     return top + h / 2, 0.42 * h, float(h.sum())
 
 
-def _bars_element(bars: pd.DataFrame, rows: list[str]) -> hv.Rectangles:
-    """Rectangles of `bars` (times relative to their window, seconds) on the rows' y positions, in µs."""
+def bar_columns(bars: pd.DataFrame, rows: list[str]) -> dict:
+    """Column data of `bars` (times relative to their window, seconds) on the rows' y positions, in µs:
+    quads (t0, t1, y0, y1), the hover fields, `color` (OP_COLORS of the group) and `busy` (alpha)."""
     centre, half, _ = row_positions(rows)
     index = pd.Series(np.arange(len(rows)), index=rows).reindex(bars["lane"]).to_numpy()
     yc, yh = centre[index], half[index]
     us = 1e6
     t0, t1, busy = (bars[c].to_numpy(float) for c in ("start", "end", "busy"))
-    data = pd.DataFrame({"t0": t0 * us, "y0": yc - yh, "t1": t1 * us, "y1": yc + yh, "op": bars["op"].to_numpy(),
-                         "group": bars["group"].to_numpy(), "layer": bars["layer"].to_numpy(int),
-                         "lane": bars["lane"].to_numpy(), "busy_us": busy * us, "events": bars["n"].to_numpy(int),
-                         "MB": bars["bytes"].to_numpy(float) / 1e6, "uJ": bars["energy"].to_numpy(float) * 1e6})
+    group = bars["group"].to_numpy()
+    codes, names = pd.factorize(group)
+    colors = np.array([OP_COLORS.get(g, OP_COLORS["other"]) for g in names], dtype=object)[codes] \
+        if len(names) else np.array([], dtype=object)
     # a merged bar is as opaque as its lane was busy over its span (at least 0.25, to stay visible)
     span = t1 - t0
-    data["busy"] = np.clip(np.divide(busy, span, out=np.ones(len(span)), where=span > 0), 0.25, 1)
-    return hv.Rectangles(data, kdims=["t0", "y0", "t1", "y1"],
-                         vdims=["op", "group", "layer", "lane", "busy_us", "events", "MB", "uJ", "busy"])
+    alpha = np.clip(np.divide(busy, span, out=np.ones(len(span)), where=span > 0), 0.25, 1)
+    return {"t0": t0 * us, "y0": yc - yh, "t1": t1 * us, "y1": yc + yh, "op": bars["op"].to_numpy(),
+            "group": group, "layer": bars["layer"].to_numpy(int), "lane": bars["lane"].to_numpy(),
+            "busy_us": busy * us, "events": bars["n"].to_numpy(int), "MB": bars["bytes"].to_numpy(float) / 1e6,
+            "uJ": bars["energy"].to_numpy(float) * 1e6, "busy": alpha, "color": colors}
 
 
 def _yticks(rows: list[str]) -> list[tuple[float, str]]:
@@ -200,6 +207,8 @@ _LEVEL = {"event": "events", "op": "merged per lane and op", "layer": "merged pe
 _TOOLTIPS = [("op", "@op"), ("layer", "@layer"), ("lane", "@lane"), ("start", "@t0{0,0.000} µs"),
              ("end", "@t1{0,0.000} µs"), ("busy", "@busy_us{0,0.000} µs"), ("events", "@events"),
              ("bytes", "@MB{0,0.000} MB"), ("energy", "@uJ{0,0.000} µJ")]
+_SHOWN = ("timeline", "compare", "compare_label", "layer", "detail", "channel", "max_bars", "title")
+_FIELDS = ("t0", "y0", "t1", "y1", "op", "group", "layer", "lane", "busy_us", "events", "MB", "uJ", "busy", "color")
 
 
 class TimelineView(pn.viewable.Viewer):
@@ -225,9 +234,7 @@ class TimelineView(pn.viewable.Viewer):
         zoom = {k: params.pop(k) for k in ("layer", "channel") if k in params}  # valid once bounds are set
         super().__init__(timeline=timeline, **params)
         self._bank_source = bank_source
-        self._key = None
-        self._cache: dict = {}
-        self._range = hv.streams.RangeX()
+        self._cache, self._views = {}, []  # memo; (pane, figure, source) per rendering
         self._bounds()
         self.param.update(**zoom)
 
@@ -236,8 +243,8 @@ class TimelineView(pn.viewable.Viewer):
         ev = self.timeline.events if self.timeline is not None else None
         layers = sorted(int(v) for v in ev["layer"].unique() if v >= 0) if ev is not None else []
         self.param.layer.objects = ["all", *layers]
-        chans = [int(m.group(1)) for m in map(re.compile(r"^pim/ch(\d+)").match, ev["lane"].unique()) if m] \
-            if ev is not None else []
+        chans = [int(m.group(1)) for m in map(re.compile(r"^pim/ch(\d+)").match, self._lane_names(self.timeline))
+                 if m] if ev is not None else []
         self.param.channel.bounds = (0, max(chans, default=0))
         if len(self._cache) > 64:
             self._cache.clear()
@@ -252,15 +259,17 @@ class TimelineView(pn.viewable.Viewer):
             hit = self._cache[(id(owner), key)] = (owner, fn())
         return hit[1]
 
+    def _lane_names(self, tl) -> np.ndarray:
+        return self._memo(tl, ("lanes",), lambda: pd.unique(tl.events["lane"].to_numpy()))
+
     def shown(self) -> Timeline | None:
         """The Timeline drawn now: the bank-level one for the chosen layer when detail="bank" and the
         given timeline has no bank lanes there."""
         tl = self.timeline
         if tl is None or self.detail != "bank" or self.layer == "all":
             return tl
-        ev = tl.events
-        has = self._memo(tl, ("banks", self.layer), lambda: bool(
-            ev.loc[ev["layer"] == self.layer, "lane"].str.contains("/bank", regex=False).any()))
+        has = self._memo(tl, ("banks", self.layer), lambda: bool(tl.events.loc[
+            tl.events["layer"] == self.layer, "lane"].str.contains("/bank", regex=False).any()))
         return tl if has or self._bank_source is None else self._bank_source(self.layer)
 
     def _parts(self):
@@ -275,7 +284,7 @@ class TimelineView(pn.viewable.Viewer):
 
     def _lanes(self, tl, detail, prefix):
         def make():
-            lanes = display_lanes(pd.Series(tl.events["lane"].unique()), detail, self.channel)
+            lanes = display_lanes(pd.Series(self._lane_names(tl)), detail, self.channel)
             return [prefix + r for r in lane_order(lanes)]
         return self._memo(tl, ("rows", detail, self.channel, prefix), make)
 
@@ -283,11 +292,10 @@ class TimelineView(pn.viewable.Viewer):
         """Lane rows, top to bottom: the compared Timeline's, then the shown Timeline's."""
         return [r for prefix, tl, detail in self._parts() for r in self._lanes(tl, detail, prefix)]
 
-    def _bars_of(self, prefix, tl, detail, window, origin, budget):
+    def _bars_of(self, prefix, tl, detail, window, origin, budget, memo=True):
         def make():
             ev = tl.events
-            if detail == "bank" or self._memo(tl, ("anybank",), lambda: bool(
-                    ev["lane"].str.contains("/bank", regex=False).any())):
+            if detail == "bank" or any("/bank" in n for n in self._lane_names(tl)):
                 ev = ev.assign(lane=display_lanes(ev["lane"], detail, self.channel))
                 ev = ev[ev["lane"].notna()]
             b = aggregate(ev, budget, window)
@@ -296,7 +304,7 @@ class TimelineView(pn.viewable.Viewer):
                          lane=(prefix + b["lane"]) if prefix else b["lane"])
             b.attrs["level"] = level
             return b
-        return self._memo(tl, ("bars", detail, self.channel, budget, window, origin, prefix), make)
+        return self._memo(tl, ("bars", detail, self.channel, budget, window, origin, prefix), make) if memo else make()
 
     def bars(self, x_range=None) -> pd.DataFrame:
         """The bars drawn (BAR_COLUMNS; start and end in seconds since the layer (or step) began; compared
@@ -310,10 +318,9 @@ class TimelineView(pn.viewable.Viewer):
             w0, w1 = (0.0, tl.latency) if self.layer == "all" else self._window(tl, self.layer)
             window = (w0 + x_range[0], w0 + x_range[1]) if x_range is not None else (w0, w1)
             budget = self.max_bars // 4 if len(parts) > 1 and i == 0 else self.max_bars - self.max_bars // 4 * i
-            out.append(self._bars_of(prefix, tl, detail, window, w0, budget))
-        levels = [b.attrs["level"] for b in out]
+            out.append(self._bars_of(prefix, tl, detail, window, w0, budget, memo=x_range is None))
         df = pd.concat(out, ignore_index=True) if len(out) > 1 else out[0]
-        df.attrs["level"] = levels[-1]
+        df.attrs["level"] = out[-1].attrs["level"]
         return df
 
     def extent(self) -> float:
@@ -322,13 +329,12 @@ class TimelineView(pn.viewable.Viewer):
                  for _, tl, _ in self._parts()]
         return float(max(spans, default=0.0))
 
-    @param.depends("timeline", "compare", "compare_label", "layer", "detail", "channel", "max_bars", "title")
-    def plot(self, x_range=None):
-        """The Gantt element: the chosen layer (or whole step), or the browser's zoom `x_range` (µs)."""
-        key = (id(self.timeline), id(self.compare), self.layer, self.detail, self.channel, self.max_bars)
-        zoomed = x_range is not None and key == self._key and None not in x_range
-        self._key = key
-        span = self.extent()
+    def plot(self, x_range=None) -> dict:
+        """What the figure shows: {"bars": bar_columns(...), "title", "xlim" (µs), "ylim" (top row first),
+        "ticks" {y: row label}, "xlabel"}; the chosen layer (or whole step), or the browser's zoom
+        `x_range` = (t0, t1) µs, re-aggregated (a window covering the whole extent is not a zoom)."""
+        full = (0.0, max(self.extent(), 1e-12) * 1e6)
+        zoomed = x_range is not None and None not in x_range and (x_range[0] > full[0] or x_range[1] < full[1])
         rel = (x_range[0] / 1e6, x_range[1] / 1e6) if zoomed else None
         bars, rows = self.bars(rel), self.rows()
         tl, m = self.timeline, (self.timeline.meta if self.timeline is not None else {})
@@ -340,18 +346,55 @@ class TimelineView(pn.viewable.Viewer):
         if self.compare is not None:
             step += f" ({self.compare_label} {self.compare.latency * 1e6:,.1f} µs)"
         title = f"{head}: {where}{step} · {len(bars):,} bars ({_LEVEL[bars.attrs['level']]})"
-        xlim = (x_range[0], x_range[1]) if zoomed else (0.0, max(span, 1e-12) * 1e6)
         since = "the step" if self.layer == "all" else f"layer {self.layer}"
         height = row_positions(rows)[2]
-        return _bars_element(bars, rows).opts(
-            color="group", cmap=OP_COLORS, alpha=hv.dim("busy"), line_alpha=0, title=title, xlim=xlim,
-            ylim=(-0.2, height + 0.2),
-            invert_yaxis=True, yticks=_yticks(rows) or [(0.0, "")], xlabel=f"time since {since} began (µs)", ylabel="",
-            frame_height=self.height, responsive=True, min_width=500, show_legend=True, legend_position="right",
-            default_tools=[], tools=["xwheel_zoom", "xpan", "xbox_zoom", "reset", "save", "hover"],
-            active_tools=["xwheel_zoom", "xpan"], framewise=True, hover_tooltips=_TOOLTIPS,
-            fontsize={"title": "10pt", "yticks": "7pt"})
+        return {"bars": bar_columns(bars, rows), "title": title,
+                "xlim": (float(x_range[0]), float(x_range[1])) if zoomed else full, "ylim": (height + 0.2, -0.2),
+                "ticks": dict(_yticks(rows)) or {0.0: ""}, "xlabel": f"time since {since} began (µs)"}
+
+    def _figure(self):
+        src = ColumnDataSource({c: [] for c in _FIELDS})
+        fig = figure(frame_height=self.height, sizing_mode="stretch_width", min_width=500, x_range=Range1d(0, 1),
+                     y_range=Range1d(1, 0), tools="xwheel_zoom,xpan,xbox_zoom,reset,save", active_drag="xpan",
+                     active_scroll="xwheel_zoom")  # y_range start > end: the first row on top
+        r = fig.quad(left="t0", right="t1", bottom="y0", top="y1", source=src, fill_color="color", fill_alpha="busy",
+                     line_alpha=0, legend_field="group")
+        fig.add_tools(HoverTool(renderers=[r], tooltips=_TOOLTIPS))
+        fig.yaxis.ticker = FixedTicker(ticks=[])
+        fig.title.text_font_size, fig.yaxis.major_label_text_font_size = "10pt", "7pt"
+        fig.xgrid.grid_line_color = fig.ygrid.grid_line_color = None
+        fig.legend.label_text_font_size, fig.legend.padding, fig.legend.spacing = "8pt", 2, 0
+        fig.add_layout(fig.legend[0], "right")
+        return fig, src
+
+    def _draw(self, view, x_range=None) -> None:
+        """Update one rendering in place: the bars, title and axes; a zoom (`x_range`, µs) keeps the
+        browser's range, anything else shows the whole layer (or step)."""
+        pane, fig, src = view
+        d = self.plot(x_range)
+        src.data = d["bars"]
+        fig.title.text, fig.xaxis.axis_label = d["title"], d["xlabel"]
+        if x_range is None:
+            (x0, x1) = d["xlim"]
+            fig.x_range.update(start=x0, end=x1, reset_start=x0, reset_end=x1)
+        fig.y_range.start, fig.y_range.end = d["ylim"]
+        axis = fig.yaxis[0]
+        axis.ticker.ticks, axis.major_label_overrides = list(d["ticks"]), d["ticks"]
+        pn.io.push_notebook(pane)
+
+    def _zoom(self, view, event) -> None:
+        """The browser's wheel zoom / pan / reset (a RangesUpdate): re-aggregate the visible window."""
+        self._draw(view, (event.x0, event.x1))  # (None, None): not a zoom
+
+    @param.depends(*_SHOWN, watch=True)
+    def _update(self):
+        for view in self._views:
+            self._draw(view)
 
     def __panel__(self):
-        dmap = hv.DynamicMap(self.plot, streams=[self._range])
-        return pn.pane.HoloViews(dmap, sizing_mode="stretch_width", linked_axes=False, css_classes=["pim-timeline"])
+        fig, src = self._figure()
+        view = (pn.pane.Bokeh(fig, sizing_mode="stretch_width"), fig, src)
+        fig.on_event(RangesUpdate, partial(self._zoom, view))
+        self._views = [*self._views[-7:], view]  # the latest renderings are kept up to date
+        self._draw(view)
+        return pn.Column(view[0], css_classes=["pim-timeline"], sizing_mode="stretch_width")
