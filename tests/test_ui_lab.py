@@ -1,5 +1,6 @@
-"""The welcome notebook in a real JupyterLab: run every cell, then the ipywidgets and the
-Panel/HoloViews outputs must have rendered (offline: Panel is loaded inline) and no cell failed."""
+"""Notebooks in a real JupyterLab: run every cell, then the ipywidgets and the Panel/HoloViews/Bokeh
+outputs must have rendered (offline: Panel is loaded inline) and no cell failed. The welcome notebook,
+and 04_pim (fast at full size), whose timeline must re-aggregate when the browser zooms it."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ui_support import ROOT, free_port, screenshot_path, wait_for_url
 
 pytestmark = pytest.mark.ui
 NOTEBOOK = ROOT / "notebooks" / "00_welcome.ipynb"
+PIM_NOTEBOOK = ROOT / "notebooks" / "04_pim.ipynb"
 
 # JS: the notebook panel in front, and its kernel (null until the session has one).
 _PANEL = "window.jupyterapp && window.jupyterapp.shell.currentWidget"
@@ -29,7 +31,8 @@ def jupyterlab(tmp_path_factory):
     with its own config/runtime/workspace/settings/IPython dirs so the user's settings don't apply
     (the data path is kept: the venv's lab extensions and `python3` kernel live there)."""
     root = tmp_path_factory.mktemp("lab")
-    shutil.copy(NOTEBOOK, root / NOTEBOOK.name)
+    for nb in (NOTEBOOK, PIM_NOTEBOOK):
+        shutil.copy(nb, root / nb.name)
     home = tmp_path_factory.mktemp("lab-home")
     env = {**os.environ, "PANEL_INLINE": "1", "JUPYTER_CONFIG_DIR": str(home / "config"),
            "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
@@ -78,10 +81,13 @@ def _error_outputs(page) -> list[str]:
     return [re.sub(r"\x1b\[[0-9;]*m", "", e) for e in errors]   # drop IPython's ANSI colours
 
 
-@pytest.mark.timeout(150)
-def test_welcome_notebook_runs_and_renders_in_jupyterlab(page, jupyterlab):
-    page.goto(f"{jupyterlab}/lab/tree/{NOTEBOOK.name}", wait_until="domcontentloaded")
-    # the notebook is open and its kernel is up and idle before we run anything
+def _run_all(page, url: str) -> None:
+    """Open the notebook, run every cell, and fail on any error output, pending cell or traceback."""
+    page.goto(url, wait_until="domcontentloaded")
+    # this notebook is in front (JupyterLab may restore another tab first), its kernel up and idle
+    name = url.rsplit("/", 1)[1]
+    front = f"() => {{ const w = {_PANEL}; return w && w.context && w.context.path.endsWith('{name}'); }}"
+    page.wait_for_function(front, timeout=60_000)
     page.wait_for_function(f"() => {{ const k = {_KERNEL}; return k && k.status === 'idle'; }}", timeout=60_000)
 
     # Run all; JupyterLab's promise settles when every cell has run or one has failed.
@@ -99,6 +105,23 @@ def test_welcome_notebook_runs_and_renders_in_jupyterlab(page, jupyterlab):
     # ...and nothing that looks like a traceback was printed either (warnings on stderr are fine)
     stderr = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
     assert not [t for t in stderr.all_inner_texts() if "Traceback (most recent call last)" in t]
+
+
+def _kernel_print(page, code: str) -> str:
+    """Run `code` in the notebook's kernel (not a cell) and return what it printed."""
+    return page.evaluate("""async code => {
+        const k = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+        const f = k.requestExecute({code, silent: false, store_history: false});
+        let text = '';
+        f.onIOPub = msg => { if (msg.header.msg_type === 'stream' && msg.content.name === 'stdout')
+                                 text += msg.content.text; };
+        await f.done;
+        return text; }""", code)
+
+
+@pytest.mark.timeout(150)
+def test_welcome_notebook_runs_and_renders_in_jupyterlab(page, jupyterlab):
+    _run_all(page, f"{jupyterlab}/lab/tree/{NOTEBOOK.name}")
 
     # ipywidgets rendered: the notebook's IntSlider
     page.locator(".jp-OutputArea .widget-slider").first.wait_for(state="visible", timeout=30_000)
@@ -118,3 +141,41 @@ def test_welcome_notebook_runs_and_renders_in_jupyterlab(page, jupyterlab):
     page.wait_for_timeout(500)
     page.screenshot(path=str(screenshot_path("screenshots", "jupyterlab")))
 
+
+_TITLES = ("import gc\nfrom widgets.pim_timeline import TimelineView\n"
+           "print('\\n'.join(v._views[-1][1].title.text for v in gc.get_objects()\n"
+           "                  if isinstance(v, TimelineView) and v._views))")
+
+
+@pytest.mark.timeout(150)
+def test_pim_notebook_renders_and_its_timeline_zooms_in_jupyterlab(page, jupyterlab):
+    _run_all(page, f"{jupyterlab}/lab/tree/{PIM_NOTEBOOK.name}")
+    canvases = page.locator(".jp-OutputArea canvas")
+    canvases.first.wait_for(state="attached", timeout=30_000)
+    boxes = [c.bounding_box() for c in canvases.all()]
+    assert sum(1 for b in boxes if b and b["width"] > 100 and b["height"] > 100) >= 5, f"plots missing: {boxes}"
+    assert not [e for e in page.console_errors if "Panel: ERROR" in e], "Panel's JS did not load (not inline?)"
+    assert page.locator(".jp-OutputArea-output", has_text="labkit.record").count() > 0
+    # wheel-zoom into the first timeline: the kernel re-aggregates the visible window (fewer, finer bars)
+    before = _kernel_print(page, _TITLES).split("\n")
+    area = (lambda b: b["width"] * b["height"] if b else 0)
+    canvas = max(page.locator(".pim-timeline").first.locator("canvas").all(), key=lambda c: area(c.bounding_box()))
+    for _ in range(60):  # scroll the notebook (wheel over its left margin) until the plot is in view
+        box = canvas.bounding_box()
+        if box and 100 < box["y"] + box["height"] / 2 < 800:
+            break
+        page.mouse.move(300, 500)
+        page.mouse.wheel(0, 300 if box is None or box["y"] > 400 else -300)
+        page.wait_for_timeout(100)
+    page.mouse.move(box["x"] + box["width"] * 0.15, box["y"] + box["height"] * 0.5)  # inside the frame, early
+    for _ in range(8):
+        page.mouse.wheel(0, -400)
+        page.wait_for_timeout(100)
+    for _ in range(40):
+        after = _kernel_print(page, _TITLES).split("\n")
+        if after != before:
+            break
+        page.wait_for_timeout(250)
+    page.screenshot(path=str(screenshot_path("screenshots", "jupyterlab-pim-zoom")))
+    changed = [(b, a) for b, a in zip(before, after, strict=True) if a != b]
+    assert changed, f"no timeline re-aggregated after the wheel zoom: {before}"
