@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from ui_support import CHROMIUM_ARGS, VIEWPORT, chromium_path, save_failure_screenshot
+from ui_support import CHROMIUM_ARGS, VIEWPORT, chromium_path, free_port, save_failure_screenshot, wait_for_url
 
 INSTALL_HINT = "install it with `sudo apt-get install chromium`, or run `make test` as root, which installs it"
 
@@ -68,3 +68,22 @@ def page(chromium, request):
 def _where(msg) -> str:
     loc = msg.location or {}
     return f"{loc.get('url', '?')}:{loc.get('lineNumber', '?')}"
+
+
+@pytest.fixture(scope="module")
+def dashboard():
+    """`widgets.app.serve` in this process (a thread), on a free loopback port; its URL. torch runs on one
+    thread meanwhile (its OpenMP pool spins on a shared 2-core machine; see tests/test_widgets_kvcache.py)."""
+    import torch
+
+    from widgets.app import serve
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    port = free_port()
+    server = serve(address="127.0.0.1", port=port, threaded=True)
+    try:
+        wait_for_url(f"http://127.0.0.1:{port}/liveness", timeout=60)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+        torch.set_num_threads(threads)

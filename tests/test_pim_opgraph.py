@@ -37,6 +37,7 @@ def test_shipped_models_and_their_sources():
         m = load_model(name)
         assert m.source.startswith("https://huggingface.co/") and m.source.endswith("/config.json")
         assert m.num_parameters()["total"] == HF_PARAMS[name], name
+        assert load_model(name) is m  # a shipped config is read and parsed once
 
 
 @pytest.mark.parametrize("name", ["gpt2", "llama-2-7b", "llama-3-8b", "mixtral-8x7b"])

@@ -3,10 +3,6 @@ moving a widget redraws the plot, and the README's screenshot."""
 
 from __future__ import annotations
 
-import os
-import re
-import shutil
-
 import pytest
 import ui_support as ui
 
@@ -16,19 +12,6 @@ pytestmark = pytest.mark.ui
 
 # Read at collection so that each page, including pages registered later, is its own test.
 PATHS = list(routes())
-
-
-@pytest.fixture(scope="module")
-def dashboard():
-    """`widgets.app.serve` in this process (a thread), on a free loopback port."""
-    from widgets.app import serve
-    port = ui.free_port()
-    server = serve(address="127.0.0.1", port=port, threaded=True)
-    try:
-        ui.wait_for_url(f"http://127.0.0.1:{port}/liveness", timeout=60)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 @pytest.mark.timeout(60)
@@ -41,29 +24,16 @@ def test_page_renders_a_canvas_without_console_errors(page, dashboard, path):
     assert page.console_errors == [], f"console errors on {path}:\n" + "\n".join(page.console_errors)
 
 
-def _slider_value(title) -> int:
-    m = re.search(r"(-?\d+)\s*$", title.inner_text())
-    assert m, f"no value in slider title {title.inner_text()!r}"
-    return int(m.group(1))
-
-
 @pytest.mark.timeout(60)
 def test_moving_the_query_slider_changes_the_plot(page, dashboard):
     ui.open_bokeh_page(page, dashboard + "/welcome")
     # the `query` IntSlider of the DatasetExplorer (a noUiSlider inside a shadow root)
-    slider = page.locator(".bk-Slider").filter(has=page.locator(".bk-slider-title", has_text="Query"))
-    assert slider.count() == 1, "expected one 'Query' slider on the welcome page"
-    title = slider.locator(".bk-slider-title")
-    start = _slider_value(title)
+    query = ui.slider(page, "Query")
+    start = ui.slider_value(query)
     before = ui.plot_pixels(page)
-
-    slider.locator(".noUi-handle").focus()
-    for _ in range(5):
-        page.keyboard.press("ArrowRight")
-    page.wait_for_function("() => true")  # let the key events be dispatched
-
+    ui.press(query, page, "ArrowRight", 5)
     changed = ui.wait_for_plot_change(page, before, timeout_s=10)
-    assert _slider_value(title) == start + 5, f"the slider did not move: {title.inner_text()!r}"
+    assert ui.slider_value(query) == start + 5, "the query slider did not move"
     assert changed, "the scatter plot's canvas did not change within 10 s of moving the query slider"
     assert page.console_errors == [], "\n".join(page.console_errors)
 
@@ -72,8 +42,4 @@ def test_moving_the_query_slider_changes_the_plot(page, dashboard):
 def test_dashboard_screenshot(page, dashboard):
     """The README's picture of the welcome page; LABKIT_UPDATE_SCREENSHOTS=1 also refreshes docs/."""
     ui.open_bokeh_page(page, dashboard + "/")
-    shot = ui.screenshot_path("screenshots", "dashboard")
-    page.screenshot(path=str(shot), full_page=True)
-    assert shot.stat().st_size > 10_000, "suspiciously small screenshot"
-    if os.environ.get("LABKIT_UPDATE_SCREENSHOTS") == "1":
-        shutil.copyfile(shot, ui.ROOT / "docs" / "dashboard.png")
+    ui.save_page_screenshot(page, "dashboard")

@@ -2,7 +2,6 @@
 the search replay against labkit's own counters and exact neighbours, hnswlib files, the dashboard
 page, and the redraw budget on a 20k-point index (the browser side is tests/test_ui_dashboard.py)."""
 
-import statistics
 import time
 
 import numpy as np
@@ -10,6 +9,7 @@ import panel as pn
 import pytest
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order
+from ui_support import median_ms
 
 import widgets
 from labkit import data
@@ -183,15 +183,6 @@ def test_the_dashboard_page_builds_fast():
     assert "hnsw" in [p.slug for p in widgets.pages()]
 
 
-def _median_ms(fn, args):
-    times = []
-    for a in args:
-        t = time.perf_counter()
-        fn(a)
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
-
-
 @pytest.mark.timeout(300)
 def test_a_20k_index_redraws_within_100ms():
     """Performance budget (a real, generous check; about 10 ms per view and 60-120 ms per full
@@ -216,12 +207,12 @@ def test_a_20k_index_redraws_within_100ms():
         ex.step = step
         ex.replay_view()
 
-    assert _median_ms(layer_move, levels) < 100
-    assert _median_ms(step_move, steps) < 100
+    assert median_ms(layer_move, levels) < 100
+    assert median_ms(step_move, steps) < 100
 
     pn.panel(ex).get_root()  # now each move also patches the Bokeh models in place
-    assert _median_ms(lambda level: setattr(ex, "layer", level), levels) < 500
-    assert _median_ms(lambda step: setattr(ex, "step", step), steps) < 500
+    assert median_ms(lambda level: setattr(ex, "layer", level), levels) < 500
+    assert median_ms(lambda step: setattr(ex, "step", step), steps) < 500
 
 
 def test_recall_curve_measures_labkit_and_hnswlib():

@@ -4,7 +4,6 @@ kept matrices vs the stores' kept_, attention maps vs the captured ones); the pa
 (the browser side is tests/test_ui_dashboard.py and tests/test_ui_kvcache.py)."""
 
 import math
-import statistics
 import time
 
 import numpy as np
@@ -14,6 +13,7 @@ import pytest
 import torch
 from bokeh.models import GlyphRenderer
 from bokeh.models import Image as BokehImage
+from ui_support import median_ms
 
 import widgets
 from labkit.kvcache import (
@@ -337,24 +337,15 @@ def test_the_kvcache_page_is_registered_and_builds(cap):
     assert built < 10.0, f"the KV cache page took {built:.2f} s to build"
 
 
-def _median_ms(fn, args):
-    times = []
-    for a in args:
-        t = time.perf_counter()
-        fn(a)
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
-
-
 @pytest.mark.timeout(300)
 def test_interactions_redraw_within_the_budget(cap):
     """bits / group_size / residual_length moves, including the in-place Bokeh update, in well under a second
     (about 40 ms for the explorer and 20 ms for the attention maps on a 2-core development box)."""
     ex = KVExplorer(cap)
     pn.panel(ex).get_root()
-    assert _median_ms(lambda b: setattr(ex, "bits", b), [3, 4, 5, 6, 7]) < 500
-    assert _median_ms(lambda g: setattr(ex, "group_size", g), [16, 8, 32, 16, 8]) < 500
-    assert _median_ms(lambda r: setattr(ex, "residual_length", r), [96, 160, 224, 288, 352]) < 500
+    assert median_ms(lambda b: setattr(ex, "bits", b), [3, 4, 5, 6, 7]) < 500
+    assert median_ms(lambda g: setattr(ex, "group_size", g), [16, 8, 32, 16, 8]) < 500
+    assert median_ms(lambda r: setattr(ex, "residual_length", r), [96, 160, 224, 288, 352]) < 500
     ad = AttentionDiff(cap)
     pn.panel(ad).get_root()
-    assert _median_ms(lambda b: setattr(ad, "bits", b), [3, 4, 5, 6, 7]) < 500
+    assert median_ms(lambda b: setattr(ad, "bits", b), [3, 4, 5, 6, 7]) < 500

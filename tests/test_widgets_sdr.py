@@ -3,12 +3,12 @@ labkit.sdr computes (bit-grid colours vs overlap, θ readout vs theory, fill vs 
 steps vs recall_steps, segment overlaps, coding-field code overlaps); the dashboard page and the
 redraw budget (the browser side is tests/test_ui_dashboard.py and tests/test_ui_sdr.py)."""
 
-import statistics
 import time
 
 import numpy as np
 import panel as pn
 import pytest
+from ui_support import median_ms
 
 import widgets
 from labkit.sdr import (
@@ -319,24 +319,15 @@ def test_the_sdr_page_is_registered_and_builds():
     assert built < 3.0, f"the SDR page took {built:.2f} s to build"
 
 
-def _median_ms(fn, args):
-    times = []
-    for a in args:
-        t = time.perf_counter()
-        fn(a)
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
-
-
 @pytest.mark.timeout(300)
 def test_interactions_redraw_within_the_budget():
     """Each interaction, including the in-place Bokeh update, in well under a second (about 60 ms for θ,
     40 ms for a recall step and 300-500 ms to store 200 patterns on a 2-core development box)."""
     ox = OverlapExplorer(n=2048, w=40, s=24, v=16)
     pn.panel(ox).get_root()
-    assert _median_ms(lambda t: setattr(ox, "theta", t), [5, 7, 9, 11, 13]) < 500
+    assert median_ms(lambda t: setattr(ox, "theta", t), [5, 7, 9, 11, 13]) < 500
     we = WillshawExplorer(n=256, w=8, n_store=200)
     pn.panel(we).get_root()
     we.pattern = 1
-    assert _median_ms(lambda s: setattr(we, "step", s), [1, 0, 1, 0, 1]) < 500
-    assert _median_ms(lambda _: we.store_more(), range(3)) < 1000
+    assert median_ms(lambda s: setattr(we, "step", s), [1, 0, 1, 0, 1]) < 500
+    assert median_ms(lambda _: we.store_more(), range(3)) < 1000

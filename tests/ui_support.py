@@ -1,4 +1,4 @@
-"""Helpers for the browser tests: free ports, waiting for servers, Debian's chromium, Bokeh canvases."""
+"""Helpers for the browser and widget tests: free ports, servers, Debian's chromium, Bokeh canvases and widgets."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import os
 import re
 import shutil
 import socket
+import statistics
 import time
 import urllib.error
 import urllib.request
@@ -137,3 +138,68 @@ def wait_for_plot_change(page, before: str, timeout_s: float = 10.0) -> bool:
         if plot_pixels(page) != before:
             return True
     return False
+
+
+# -- widgets on a served page --------------------------------------------------------------------
+
+def slider(page, name: str):
+    """The one visible Bokeh slider whose title starts with `name:` (not "Max steps" for "Step")."""
+    title = page.locator(".bk-slider-title", has_text=re.compile(rf"^\s*{name}:"))
+    s = page.locator(".bk-Slider").filter(has=title).filter(visible=True)
+    assert s.count() == 1, f"expected one visible {name!r} slider"
+    return s
+
+
+def slider_value(s) -> int:
+    """The integer at the end of a slider's title ("Bits: 4")."""
+    text = s.locator(".bk-slider-title").inner_text()
+    m = re.search(r"(-?\d+)\s*$", text)
+    assert m, f"no value in slider title {text!r}"
+    return int(m.group(1))
+
+
+def press(s, page, key: str, times: int) -> None:
+    """Focus the slider's handle and press `key` `times` times (each press is one step)."""
+    s.locator(".noUi-handle").focus()
+    for _ in range(times):
+        page.keyboard.press(key)
+    page.wait_for_function("() => true")  # let the key events be dispatched
+
+
+def css_pixels(page, css: str) -> list[str]:
+    """PNG data URLs of the canvases inside the element with class `css` (Playwright's CSS pierces the
+    shadow roots Bokeh draws in)."""
+    return page.locator(f".{css} canvas").evaluate_all("cs => cs.map(c => c.toDataURL('image/png'))")
+
+
+def css_canvas_sizes(page, css: str) -> list[tuple[int, int]]:
+    return [tuple(s) for s in page.locator(f".{css} canvas").evaluate_all("cs => cs.map(c => [c.width, c.height])")]
+
+
+def wait_for_css_change(page, css: str, before: list[str], timeout_s: float = 10.0) -> bool:
+    """Poll `css_pixels(page, css)` until it differs from `before`; False if it never does."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(200)
+        if css_pixels(page, css) != before:
+            return True
+    return False
+
+
+def save_page_screenshot(page, name: str) -> None:
+    """build/screenshots/<name>.png of the whole page; LABKIT_UPDATE_SCREENSHOTS=1 also refreshes docs/<name>.png."""
+    shot = screenshot_path("screenshots", name)
+    page.screenshot(path=str(shot), full_page=True)
+    assert shot.stat().st_size > 10_000, "suspiciously small screenshot"
+    if os.environ.get("LABKIT_UPDATE_SCREENSHOTS") == "1":
+        shutil.copyfile(shot, ROOT / "docs" / f"{name}.png")
+
+
+def median_ms(fn, args) -> float:
+    """Median milliseconds of fn(a) over the values `args` (the widget tests' redraw budgets)."""
+    times = []
+    for a in args:
+        t = time.perf_counter()
+        fn(a)
+        times.append(time.perf_counter() - t)
+    return 1000 * statistics.median(times)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 
 MODELS_DIR = Path(__file__).parent / "data" / "models"
@@ -75,9 +76,14 @@ class ModelConfig:
         return {"embedding": embed, "per_layer": layer, "final_norm": norm, "lm_head": lm_head, "total": total}
 
 
+@lru_cache(maxsize=1)
+def _shipped() -> tuple[str, ...]:
+    return tuple(sorted(p.stem for p in MODELS_DIR.glob("*.json")))
+
+
 def list_models() -> list[str]:
     """Names of the shipped model configs."""
-    return sorted(p.stem for p in MODELS_DIR.glob("*.json"))
+    return list(_shipped())
 
 
 def load_model(model) -> ModelConfig:
@@ -86,16 +92,21 @@ def load_model(model) -> ModelConfig:
     if isinstance(model, ModelConfig):
         return model
     if isinstance(model, str):
-        path = MODELS_DIR / f"{model}.json"
-        if model not in list_models():
+        if model not in _shipped():
             raise ValueError(f"model: unknown model {model!r}; known models are {list_models()} "
                              "(or pass an HF-style config dict)")
-        cfg = json.loads(path.read_text())
-        return _normalise({**cfg, "name": model})
+        return _load_shipped(model)
     if isinstance(model, dict):
         return _normalise(model)
     raise TypeError(f"model: expected a model name, an HF-style config dict or a ModelConfig, "
                     f"got {type(model).__name__}")
+
+
+@lru_cache(maxsize=64)
+def _load_shipped(name: str) -> ModelConfig:
+    # read and parsed once per name (~30 us a time, as long as the rest of a roofline call; LLM-Viewer's
+    # analyzer also reads its config once); the frozen ModelConfig is shared, its `config` dict read-only
+    return _normalise({**json.loads((MODELS_DIR / f"{name}.json").read_text()), "name": name})
 
 
 def _get(cfg: dict, *keys, default=None, required=True):

@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from numbers import Integral, Real
 from typing import NamedTuple
 
@@ -136,7 +135,7 @@ def graph_parts(model="llama-2-7b", stage: str = "decode", batch: int = 1, seq_l
                 w_bits: int = 16, a_bits: int = 16, kv_bits: int = 16, mode: str = "physics",
                 use_flashattention: bool = False, onchip_buffer: float | None = None) -> GraphParts:
     """build_graph's arguments, checked; the graph as GraphParts (one layer, not L)."""
-    cfg = cached_model(model)
+    cfg = load_model(model)
     check_choice("stage", stage, STAGES)
     check_choice("mode", mode, MODES)
     b = check_int("batch", batch, 1)
@@ -165,18 +164,6 @@ def unroll(parts: GraphParts) -> list[Op]:
             ops.append(Op(row[0], i, *row[2:-1], inputs))
     ops.extend(Op(*row) for row in parts.after)
     return ops
-
-
-@lru_cache(maxsize=64)
-def _shipped_model(name: str) -> ModelConfig:
-    return load_model(name)
-
-
-def cached_model(model) -> ModelConfig:
-    """load_model, a shipped config read and parsed once per name (~30 us a time, as long as the
-    rest of a roofline; LLM-Viewer's analyzer also reads its config once). The frozen ModelConfig
-    is shared between calls (GraphParts.cfg); Op records never hold it."""
-    return _shipped_model(model) if isinstance(model, str) else load_model(model)
 
 
 def _op(name, kind, M, K, N, heads, flops, w=0.0, al=0.0, st=0.0, kl=0.0, ks=0.0, experts=1, inputs=(), layer=0):

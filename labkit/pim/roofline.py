@@ -51,7 +51,8 @@ import numpy as np
 import pandas as pd
 
 from labkit.pim.hardware import Hardware, load_hardware
-from labkit.pim.opgraph import GraphParts, Op, cached_model, check_positive, graph_parts, unroll
+from labkit.pim.models import load_model
+from labkit.pim.opgraph import GraphParts, Op, check_positive, graph_parts, unroll
 
 COLUMNS = ["layer", "op", "kind", "ops", "bytes", "intensity", "bound", "time",
            "load_weight", "load_act", "store_act", "load_kv_cache", "store_kv_cache"]
@@ -126,7 +127,7 @@ def roofline(model="llama-2-7b", hardware="nvidia_H100", stage: str = "decode", 
     name (pim.list_hardware()), dict or Hardware. seq_len: prompt length (prefill) or tokens
     attended (decode). Efficiencies in (0, 1] derate peak bandwidth and compute; kernel_overhead
     (seconds, >= 0) is added once per op."""
-    cfg = cached_model(model)
+    cfg = load_model(model)
     hw = load_hardware(hardware)
     be = check_positive("bandwidth_efficiency", bandwidth_efficiency)
     ce = check_positive("compute_efficiency", compute_efficiency)
