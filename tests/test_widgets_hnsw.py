@@ -217,7 +217,7 @@ def test_a_20k_index_redraws_within_100ms():
 
 def test_recall_curve_measures_labkit_and_hnswlib():
     pytest.importorskip("hnswlib")
-    from widgets.hnsw_curve import EFS, RecallCurve
+    from widgets.hnsw.curve import EFS, RecallCurve
     ds = data.digits()
     index = HNSW(ds.dim, M=8, ef_construction=60)
     index.add(ds.train)

@@ -27,8 +27,6 @@ import param
 from labkit import data as lkdata
 from labkit.hnsw import HNSW
 from labkit.hnsw.metrics import unreachable
-from widgets.hnsw_curve import RecallCurve
-from widgets.inspect import register_inspector, register_page
 
 METRIC = {"l2": "euclidean", "ip": "ip", "cosine": "angular"}  # HNSW space -> ground_truth metric
 PLOT = dict(width=760, height=560, xlabel="PC 1", ylabel="PC 2", legend_position="right")
@@ -360,18 +358,3 @@ class GraphExplorer(pn.viewable.Viewer):
             pn.pane.HoloViews(self.plot(), linked_axes=False),
             pn.Column("### Search replay", search, self._panes["replay"], self._panes["hops"],
                       self._panes["results"]))
-
-
-def hnsw_page():
-    """Dashboard page: an HNSW index of the digits train set, explored with the test digits as queries."""
-    ds = lkdata.digits()
-    index = HNSW(ds.dim, M=8, ef_construction=100, seed=100)
-    index.add(ds.train)
-    return pn.Column("## HNSW", f"An `HNSW(dim={ds.dim}, M=8, ef_construction=100)` index of the {len(ds.train)} "
-                     "digits train vectors; the queries are the test digits. Pick a layer to see its links; step "
-                     "through a search to watch the greedy descent and the layer-0 best-first search.",
-                     GraphExplorer(index, queries=ds.test), RecallCurve(index, ds.train, ds.test))
-
-
-register_inspector(HNSW, GraphExplorer)
-register_page("hnsw", "HNSW", hnsw_page, "an HNSW graph layer by layer, and a search replayed step by step")

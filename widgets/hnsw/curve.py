@@ -12,6 +12,7 @@ import param
 from labkit import data as lkdata
 from labkit.hnsw import HNSW
 from labkit.hnsw.metrics import ef_sweep
+from widgets.hnsw.graph import METRIC
 
 EFS = (10, 20, 40, 80, 160)
 
@@ -46,8 +47,7 @@ class RecallCurve(pn.viewable.Viewer):
         return ref
 
     def measure(self):
-        metric = {"l2": "euclidean", "ip": "ip", "cosine": "angular"}[self.index.space]
-        exact_rows = lkdata.ground_truth(self.train, self.queries, self.k, metric=metric)[0]
+        exact_rows = lkdata.ground_truth(self.train, self.queries, self.k, metric=METRIC[self.index.space])[0]
         exact = self.index.graph().labels[exact_rows].astype(np.int64)
         self.table = ef_sweep(self.index, self.queries, exact, efs=EFS, k=self.k, reference=self.reference())
         self._plot.object = self._view()
