@@ -34,7 +34,7 @@ from widgets.sdr import (
     bit_states,
     sdr_page,
 )
-from widgets.sdr_bits import BOTH, ONLY_A, ONLY_B, grid_shape
+from widgets.sdr.bits import BOTH, ONLY_A, ONLY_B, grid_shape
 
 
 def _segments(n=512, w=20, s=10, theta=5, m=12, k=1, seed=0):

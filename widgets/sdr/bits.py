@@ -17,7 +17,6 @@ import panel as pn
 import param
 
 from labkit.sdr import SDR, false_match_probability
-from widgets.inspect import register_inspector
 
 OFF, ONLY_A, ONLY_B, BOTH = 0, 1, 2, 3
 COLORS = ["#ececec", "#4c72b0", "#ff9f1c", "#d62728"]  # off, only a, only b, both (the overlap)
@@ -154,6 +153,3 @@ class PairExplorer(pn.viewable.Viewer):
                             widgets={"shared": pn.widgets.IntSlider, "w": pn.widgets.IntSlider,
                                      "n": pn.widgets.IntInput, "seed": pn.widgets.IntInput})
         return pn.Row(pn.Column("### Two SDRs, bit by bit", controls, self.text, width=320), self.grid)
-
-
-register_inspector(SDR, BitGrid)

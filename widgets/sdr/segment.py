@@ -17,8 +17,7 @@ import panel as pn
 import param
 
 from labkit.sdr import SDR, SegmentMemory, false_match_probability, false_negative_probability
-from widgets.inspect import register_inspector
-from widgets.sdr_bits import COLORS, legend_html
+from widgets.sdr.bits import COLORS, legend_html
 
 SOURCES = {"stored pattern + noise": "stored", "random input": "random"}
 
@@ -143,6 +142,3 @@ class SegmentExplorer(pn.viewable.Viewer):
                       pn.Column(pn.pane.HoloViews(syn, linked_axes=False),
                                 pn.pane.HTML(legend_html(("synapse", "active input bit", "active synapse"))),
                                 pn.pane.HoloViews(ov, linked_axes=False), self._text))
-
-
-register_inspector(SegmentMemory, SegmentExplorer)

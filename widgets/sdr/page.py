@@ -1,31 +1,15 @@
-"""SDR inspectors and the "SDR memory" dashboard page (labkit.sdr).
-
-    BitGrid(a, b=None)                      an SDR's bits on a grid; two overlaid, overlap highlighted
-    PairExplorer(n, w, shared)              two SDRs sharing `shared` bits, and how unlikely that is
-    OverlapExplorer(n, w, s=None, trials)   random-pair overlaps (Monte Carlo + exact), θ, fp / fn
-    UnionCapacity(n, w)                     false matches against a union of M stored SDRs
-    WillshawExplorer(memory=None, n, w)     synapse matrix, fill vs theory, recall step by step
-    SegmentExplorer(memory, patterns=None)  dendritic segments, an input's overlap with each vs θ
-    CodingFieldView(field, inputs=None)     a Sparsey field's Q×K units, stored vs noisy-variant codes
-
-`widgets.inspect` returns BitGrid for an SDR, WillshawExplorer for a WillshawMemory,
-SegmentExplorer for a SegmentMemory and CodingFieldView for a CodingField.
-"""
+"""The "SDR memory" dashboard page: every SDR inspector, one tab each, and the demos it shows."""
 
 from __future__ import annotations
 
 import panel as pn
 
 from labkit.sdr import CodingField, SegmentMemory, random_patterns
-from widgets.inspect import register_page
-from widgets.sdr_bits import BitGrid, PairExplorer, bit_image, bit_states
-from widgets.sdr_coding import CodingFieldView
-from widgets.sdr_overlap import OverlapExplorer, UnionCapacity
-from widgets.sdr_segment import SegmentExplorer
-from widgets.sdr_willshaw import WillshawExplorer
-
-__all__ = ["BitGrid", "PairExplorer", "OverlapExplorer", "UnionCapacity", "WillshawExplorer", "SegmentExplorer",
-           "CodingFieldView", "bit_image", "bit_states", "sdr_page"]
+from widgets.sdr.bits import PairExplorer
+from widgets.sdr.coding_field import CodingFieldView
+from widgets.sdr.overlap import OverlapExplorer, UnionCapacity
+from widgets.sdr.segment import SegmentExplorer
+from widgets.sdr.willshaw import WillshawExplorer
 
 INTRO = """## SDR memory
 Sparse distributed representations: **w = 40** active bits out of **n = 2048**. Two random SDRs share
@@ -63,7 +47,3 @@ def sdr_page():
         dynamic=True, sizing_mode="stretch_width")
     return pn.Column(INTRO, tabs, sizing_mode="stretch_width")
 
-
-register_page("sdr", "SDR memory", sdr_page,
-              "bit grids, overlap and the θ trade-off, unions, a Willshaw net's synapses and recall, "
-              "dendritic segments, a Sparsey coding field")

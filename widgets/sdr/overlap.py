@@ -30,6 +30,7 @@ from labkit.sdr import (
     union_false_match_probability,
     union_size_expected,
 )
+from widgets.views import Memo
 
 RANDOM, NOISY, CUT = "#4c72b0", "#2ca02c", "#d62728"
 LOG_FLOOR = 1e-30  # probabilities below this are drawn as gaps on log axes
@@ -72,7 +73,7 @@ class OverlapExplorer(pn.viewable.Viewer):
         n, w, s = int(n), int(w), int(s)
         theta, v = params.pop("theta", None), params.pop("v", None)
         super().__init__(n=n, w=w, s=s, trials=trials, **params)
-        self._cache: dict = {}
+        self._cache = Memo(64)
         self._bounds()
         # defaults that scale with the segment: theta about s/2 (at most 10), v a quarter of w (at most 10)
         self.param.update(theta=min(10, (s + 1) // 2) if theta is None else theta,
@@ -89,26 +90,19 @@ class OverlapExplorer(pn.viewable.Viewer):
         self.param.update(w=w, s=s, theta=min(self.theta, s), v=min(self.v, w, self.n - w))
 
     # -- plain data (cached per setting) ------------------------------------------------------
-    def _cached(self, key, fn):
-        if key not in self._cache:
-            if len(self._cache) > 64:
-                self._cache.clear()
-            self._cache[key] = fn()
-        return self._cache[key]
-
     def counts(self) -> np.ndarray:
         """(s+1,) Monte Carlo counts of overlap b = 0..s between the segment and random inputs."""
-        return self._cached(("mc", self.n, self.w, self.s, self.trials, self.seed),
+        return self._cache.get_or(("mc", self.n, self.w, self.s, self.trials, self.seed),
                             lambda: overlap_counts(self.n, self.w, self.s, self.trials, self.seed))
 
     def random_pmf(self) -> np.ndarray:
         """(s+1,) exact P(overlap = b) for a random input (hypergeometric, theory.overlap_pmf)."""
-        return self._cached(("pmf", self.n, self.w, self.s), lambda: overlap_pmf(self.n, self.w, self.s))
+        return self._cache.get_or(("pmf", self.n, self.w, self.s), lambda: overlap_pmf(self.n, self.w, self.s))
 
     def noisy_pmf(self) -> np.ndarray:
         """(s+1,) exact P(overlap = b) for a copy of the stored SDR with v bits moved: s minus the
         hypergeometric number of synapses that lost their bit (theory.noisy_overlap_pmf)."""
-        return self._cached(("noisy", self.w, self.s, self.v), lambda: noisy_overlap_pmf(self.w, self.s, self.v))
+        return self._cache.get_or(("noisy", self.w, self.s, self.v), lambda: noisy_overlap_pmf(self.w, self.s, self.v))
 
     def tradeoff(self) -> pd.DataFrame:
         """fp and fn for every theta = 0..s (exact), the curves of the trade-off plot."""
@@ -117,7 +111,7 @@ class OverlapExplorer(pn.viewable.Viewer):
             return pd.DataFrame({"theta": th,
                                  "fp": [false_match_probability(self.n, self.w, self.s, int(t)) for t in th],
                                  "fn": [false_negative_probability(self.w, self.s, int(t), self.v) for t in th]})
-        return self._cached(("tradeoff", self.n, self.w, self.s, self.v), make)
+        return self._cache.get_or(("tradeoff", self.n, self.w, self.s, self.v), make)
 
     def readout(self) -> dict:
         """At the current theta: fp and fn (exact), and the Monte Carlo fp (hits / trials)."""

@@ -18,8 +18,7 @@ import panel as pn
 import param
 
 from labkit.sdr import SDR, WillshawMemory, random_patterns, willshaw_fill
-from widgets.inspect import register_inspector
-from widgets.sdr_bits import BOTH, COLORS, ONLY_A, ONLY_B, bit_image, bit_states, legend_html
+from widgets.sdr.bits import BOTH, COLORS, ONLY_A, ONLY_B, bit_image, bit_states, legend_html
 
 EXACT_MAX = 512    # up to this many rows/columns the heatmap shows every synapse
 BLOCK_GRID = 256   # above it, the fill of blocks on a grid of at most this many rows/columns
@@ -308,6 +307,3 @@ class WillshawExplorer(pn.viewable.Viewer):
                    pn.Column(pn.Row(*grids), pn.pane.HTML(legend_html(("stored only", "cue / output only",
                                                                         "both"))),
                              pn.pane.HoloViews(sums, linked_axes=False), self._panes["text"], self._panes["table"])))
-
-
-register_inspector(WillshawMemory, WillshawExplorer)

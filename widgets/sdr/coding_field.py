@@ -18,7 +18,6 @@ import panel as pn
 import param
 
 from labkit.sdr import SDR, CodingField
-from widgets.inspect import register_inspector
 
 KDIMS = ["unit k", "module q"]
 
@@ -178,6 +177,3 @@ class CodingFieldView(pn.viewable.Viewer):
                  for v in (self.units_view, self.evidence_view)]
         return pn.Row(pn.Column("### Coding field", controls, button, width=320),
                       pn.Column(pn.Row(*plots), self._text))
-
-
-register_inspector(CodingField, CodingFieldView)
