@@ -1,0 +1,59 @@
+"""The reservoir's fixed random weights, drawn as reservoirpy 0.4.2 draws them (`reservoirpy/mat_gen.py`):
+
+    W    (N, N)   sparse, density rc_connectivity, nonzeros ~ N(0, 1), rescaled so that its spectral
+                  radius (largest |eigenvalue|) is exactly `sr` (Jaeger 2001, "The echo state approach",
+                  GMD Report 148, §2: sr < 1 gives the echo state property for tanh units without bias)
+    Win  (N, d)   sparse, density input_connectivity, nonzeros +-1 with probability 1/2, times input_scaling
+
+Same distributions, not the same draws: labkit's ESN is exact against reservoirpy given the same arrays,
+and statistically equal when each draws its own (tests/test_reservoir_esn.py).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import ArpackNoConvergence, eigs
+
+from labkit.validate import check_array, fail
+
+__all__ = ["spectral_radius", "random_W", "random_Win"]
+
+DENSE_EIG_MAX = 1500  # up to this size the spectrum is computed exactly (LAPACK), beyond it by ARPACK
+
+
+def spectral_radius(W) -> float:
+    """Largest |eigenvalue| of a square (n, n) matrix, dense or scipy sparse."""
+    if sp.issparse(W):
+        if W.ndim != 2 or W.shape[0] != W.shape[1] or W.shape[0] == 0 or not np.isfinite(W.data).all():
+            raise fail("W", "a non-empty square matrix of finite values", f"sparse {W.shape}", described=True)
+    else:
+        W = check_array("W", W, ndim=2, dtype=np.float64, min_size=1)
+        if W.shape[0] != W.shape[1]:
+            raise fail("W", "a square (n, n) matrix", f"shape {W.shape}", described=True)
+    n = W.shape[0]
+    if n <= DENSE_EIG_MAX or not sp.issparse(W):
+        A = W.toarray() if sp.issparse(W) else np.asarray(W)
+        return float(np.max(np.abs(np.linalg.eigvals(A))))
+    try:
+        vals = eigs(W.astype(np.float64), k=1, which="LM", return_eigenvectors=False, maxiter=20 * n, v0=np.ones(n))
+    except ArpackNoConvergence:  # fall back to the exact spectrum
+        return float(np.max(np.abs(np.linalg.eigvals(W.toarray()))))
+    return float(np.abs(vals).max())
+
+
+def random_W(units: int, sr: float, connectivity: float, rng: np.random.Generator) -> sp.csr_matrix:
+    """(units, units) CSR: density `connectivity`, N(0, 1) nonzeros, spectral radius `sr`."""
+    W = sp.random(units, units, density=connectivity, format="csr", random_state=rng,
+                  data_rvs=lambda k: rng.standard_normal(k))
+    rho = spectral_radius(W)
+    if rho == 0:  # nilpotent draw (tiny or very sparse reservoirs): nothing to rescale
+        return W
+    return (W * (sr / rho)).tocsr()
+
+
+def random_Win(units: int, inputs: int, input_scaling, connectivity: float, rng: np.random.Generator) -> np.ndarray:
+    """(units, inputs) dense: density `connectivity`, nonzeros +-1, times input_scaling (a number or (inputs,))."""
+    mask = rng.random((units, inputs)) < connectivity
+    signs = np.where(rng.random((units, inputs)) < 0.5, -1.0, 1.0)
+    return mask * signs * np.asarray(input_scaling, dtype=np.float64)
