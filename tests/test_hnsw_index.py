@@ -52,9 +52,9 @@ def test_labkit_file_answers_in_hnswlib_like_labkit(tmp_path):
         assert (labels == expected.astype(np.int64)).mean() >= 0.99
 
 
-def test_readable_and_numba_builds_are_identical():
+def test_readable_and_fast_builds_are_identical():
     X = np.random.default_rng(0).integers(0, 5, (600, 8)).astype(np.float32)  # ties galore
-    a, b = HNSW(8, M=6, ef_construction=30, backend="numpy"), HNSW(8, M=6, ef_construction=30, backend="numba")
+    a, b = HNSW(8, M=6, ef_construction=30, backend="readable"), HNSW(8, M=6, ef_construction=30, backend="fast")
     a.add(X)
     b.add(X)
     ga, gb = a.graph(), b.graph()
@@ -128,18 +128,20 @@ def test_constructor_validates(kwargs, match):
 
 def test_add_and_search_validate():
     idx = HNSW(4, M=4)
-    with pytest.raises(ValueError, match="k: the index is empty"):
+    with pytest.raises(ValueError, match="k: expected an index with at least k elements, got an empty index"):
         idx.search(np.zeros((1, 4)))
     with pytest.raises(ValueError, match=r"X: expected shape \(n, 4\)"):
         idx.add(np.zeros((3, 5)))
-    with pytest.raises(ValueError, match="NaN"):
+    with pytest.raises(ValueError, match="X: expected finite values"):
         idx.add(np.array([[0, 1, np.inf, 2]]))
+    with pytest.raises(ValueError, match="X: expected finite values in float32"):  # finite in float64 only
+        idx.add(np.array([[0, 1, 1e39, 2]]))
     with pytest.raises(ValueError, match="duplicate ids"):
         idx.add(np.zeros((2, 4)), ids=[1, 1])
     idx.add(np.eye(4), ids=[5, 6, 7, 8])
     with pytest.raises(ValueError, match="duplicate ids"):
         idx.add(np.ones((1, 4)), ids=[6])
-    with pytest.raises(ValueError, match="larger than the index"):
+    with pytest.raises(ValueError, match="k: .*larger than the index"):
         idx.search(np.zeros((1, 4)), k=5)
     with pytest.raises(ValueError, match=r"Q: expected shape \(nq, 4\)"):
         idx.search(np.zeros((1, 3)), k=2)
@@ -180,3 +182,16 @@ def test_recall_and_unreachable_metrics():
     A = csr_matrix((np.ones(len(L0["indices"])), L0["indices"], L0["indptr"]), shape=(1000, 1000))
     reach = breadth_first_order(A, idx.graph().enterpoint, directed=True, return_predecessors=False)
     assert sorted(unreachable(L0, idx.graph().enterpoint)) == sorted(set(range(1000)) - set(reach))
+
+
+def test_a_fresh_process_loads_the_fast_build_from_numba_cache():
+    """kernels.insert_range is njit(cache=True) of the readable construction.insert_range: once
+    compiled (here, in this process), a new process loads it from labkit/hnsw/__pycache__."""
+    import subprocess
+    import sys
+    HNSW(4).add(np.eye(4, dtype=np.float32))  # compiles and saves, or loads, the kernel
+    code = "import numpy as np; from labkit.hnsw import HNSW; HNSW(4).add(np.eye(4, dtype=np.float32))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={**__import__("os").environ, "NUMBA_DEBUG_CACHE": "1"}).stdout
+    assert "data loaded from" in out and "construction.insert_range" in out, out
+    assert "data saved to" not in out, out

@@ -1,7 +1,9 @@
-"""HNSW vector memory (Malkov & Yashunin, TPAMI 2018), following hnswlib 0.8.0 step for step.
+"""HNSW vector memory (Malkov & Yashunin, TPAMI 2018), following hnswlib 0.8.0 step for step
+(nmslib/hnswlib tag v0.8.0, commit 3f3429661187e4c24a490a0f148fc6bc89042b3d).
 
-    index.py          HNSW: add / search / mark_deleted / layers / save / load / nbytes
-    construction.py   insertion (addPoint, heuristic, back-links), one source for both paths
+    index.py          HNSW: add / search / mark_deleted / layers / snapshot / save / load / nbytes
+    construction.py   insertion (addPoint, heuristic, back-links): the readable path, and the source
+                      kernels.py compiles (backend="fast", the default, vs backend="readable")
     search_readable.py, kernels.py   k-NN search: readable Python and its numba twin
     search.py         search_graph: validation, filters, SearchStats (counts, hops, replayable traces)
     heap.py           libstdc++'s std::priority_queue, so ties break as in hnswlib

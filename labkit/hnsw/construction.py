@@ -1,12 +1,21 @@
-"""HNSW insertion, as hnswlib 0.8.0's `addPoint` does it (Malkov & Yashunin 2018, Alg. 1-4).
+"""HNSW insertion, as hnswlib 0.8.0's `addPoint` does it (Malkov & Yashunin, TPAMI 2018, Alg. 1-4).
 
-One source, two paths: imported normally this is the readable path (plain Python, numpy for
-distances); `kernels_build.py` executes this same file with JIT = True, which compiles every
-function with numba. Arrays only (no Python objects) so that both paths run the same steps.
+Source: nmslib/hnswlib tag v0.8.0 (commit 3f3429661187e4c24a490a0f148fc6bc89042b3d),
+`hnswlib/hnswalg.h`: `searchBaseLayer` (L226), `getNeighborsByHeuristic2` (L443),
+`mutuallyConnectNewElement` (L506), `addPoint` (L1153).
+
+One source, two paths. Called from Python, this file is the readable path. The algorithm's
+functions (heuristic, search_layer, mutually_connect) are registered with numba's
+`register_jitable`, and `kernels.insert_range` is `njit(cache=True)` of `insert_range` below, so
+the compiled path is this very source (numba's on-disk cache keys on this file). The leaf
+primitives at the top (distances, neighbour lists, work buffers) are written here with numpy, the
+way that is fast and clear in Python; their compiled twins, plain loops, are registered for them
+in kernels.py (`numba.extending.overload`). Arrays only, no Python objects, so that both paths
+run the same steps.
 
 Per new node q with level l (levels.py): greedy descent from the entry point down to layer l + 1
-(Alg. 1 lines 5-7), then on each layer min(l, L)..0 a search with ef_construction (searchBaseLayer)
-and `mutually_connect`: keep at most M neighbours chosen by the heuristic (Alg. 4,
+(Alg. 1 lines 5-7), then on each layer min(l, L)..0 a search with ef_construction (searchBaseLayer,
+Alg. 2) and `mutually_connect`: keep at most M neighbours chosen by the heuristic (Alg. 4,
 getNeighborsByHeuristic2), link back from each, and re-prune a full neighbour list with the same
 heuristic (capacity M on upper layers, 2M on layer 0).
 """
@@ -14,115 +23,65 @@ heuristic (capacity M on upper layers, 2M on layer 0).
 from __future__ import annotations
 
 import numpy as np
+from numba.extending import register_jitable
 
-JIT = globals().get("JIT", False)  # set by kernels_build.py before executing this file
+from labkit.hnsw.heap import heap_pop as pop
+from labkit.hnsw.heap import heap_push as push
 
-if JIT:
-    from numba import njit
 
-    from labkit.hnsw import heap as _heap
+# -- leaf primitives (readable; compiled twins in kernels.py) ------------------------------------
+def dist(space, X, a, b):
+    """Squared L2 (space 0) or 1 - dot (space 1) between stored vectors a and b, in float64."""
+    u = X[a]
+    v = X[b]
+    if space == 0:
+        d = u - v
+        return float(np.dot(d, d))
+    return 1.0 - float(np.dot(u, v))
 
-    def _fn(f):
-        return njit(cache=True)(f)
 
-    push = njit(cache=True, inline="always")(_heap.heap_push)
-    pop = njit(cache=True, inline="always")(_heap.heap_pop)
+def as_f64(X):
+    """One float64 copy of the vectors for the whole insertion (not one per distance)."""
+    return X.astype(np.float64)
 
-    @njit(cache=True, fastmath={"reassoc", "contract"})  # vectorised float64 sums
-    def dist(space, X, a, b):
-        acc = 0.0
-        if space == 0:
-            for j in range(X.shape[1]):
-                d = np.float64(X[a, j]) - np.float64(X[b, j])
-                acc += d * d
-            return acc
-        for j in range(X.shape[1]):
-            acc += np.float64(X[a, j]) * np.float64(X[b, j])
-        return 1.0 - acc
 
-    @njit(cache=True)
-    def as_f64(X):
-        return X  # the compiled kernels convert element by element
+def links_of(links0, count0, links_up, count_up, block_start, node, level):
+    """The node's neighbour list on `level`, as a Python list (fast to walk one by one)."""
+    if level == 0:
+        return links0[node, :count0[node]].tolist()
+    row = block_start[node] + level - 1
+    return links_up[row, :count_up[row]].tolist()
 
-    @njit(cache=True)
-    def links_of(links0, count0, links_up, count_up, block_start, node, level):
-        if level == 0:
-            return links0[node, :count0[node]]
-        row = block_start[node] + level - 1
-        return links_up[row, :count_up[row]]
 
-    @njit(cache=True)
-    def fbuf(n):
-        return np.zeros(n)
+def fbuf(n):
+    """A float work buffer of n slots: a Python list (fast to index one element at a time)."""
+    return [0.0] * n
 
-    @njit(cache=True)
-    def ibuf(n):
-        return np.zeros(n, np.int64)
 
-    @njit(cache=True)
-    def dists_from(space, X, q, ids, m, out):
-        """out[t] = dist(q, ids[t]) for t < m."""
-        for t in range(m):
-            out[t] = dist(space, X, q, ids[t])
+def ibuf(n):
+    """An integer work buffer of n slots."""
+    return [0] * n
 
-    @njit(cache=True)
-    def any_closer(space, X, chosen, nchosen, c, d_q):
-        """Is some chosen node closer to c than d_q? (the heuristic's test, Alg. 4)"""
-        for r in range(nchosen):
-            if dist(space, X, chosen[r], c) < d_q:
-                return True
+
+def dists_from(space, X, q, ids, m, out):
+    """out[:m] = distances from stored vector q to stored vectors ids[:m], all at once."""
+    V = X[ids[:m]]
+    u = X[q]
+    out[:m] = (((V - u) ** 2).sum(1) if space == 0 else 1.0 - V @ u).tolist()
+
+
+def any_closer(space, X, chosen, nchosen, c, d_q):
+    """Is some chosen node closer to c than d_q? (the heuristic's test, Alg. 4)"""
+    if nchosen == 0:
         return False
-else:
-    from labkit.hnsw.heap import heap_pop as pop
-    from labkit.hnsw.heap import heap_push as push
-
-    def _fn(f):
-        return f
-
-    def dist(space, X, a, b):
-        """Squared L2 or 1 - dot between stored vectors a and b, in float64."""
-        u = X[a]
-        v = X[b]
-        if space == 0:
-            d = u - v
-            return float(np.dot(d, d))
-        return 1.0 - float(np.dot(u, v))
-
-    def as_f64(X):
-        """One float64 copy of the vectors for the whole insertion (not one per distance)."""
-        return X.astype(np.float64)
-
-    def links_of(links0, count0, links_up, count_up, block_start, node, level):
-        """The node's neighbour list on `level`, as a Python list (fast to walk one by one)."""
-        if level == 0:
-            return links0[node, :count0[node]].tolist()
-        row = block_start[node] + level - 1
-        return links_up[row, :count_up[row]].tolist()
-
-    def fbuf(n):
-        """A work buffer: a Python list here (fast to index one element at a time), an array when compiled."""
-        return [0.0] * n
-
-    def ibuf(n):
-        return [0] * n
-
-    def dists_from(space, X, q, ids, m, out):
-        """out[:m] = distances from stored vector q to stored vectors ids[:m], all at once."""
-        V = X[ids[:m]]
-        u = X[q]
-        out[:m] = (((V - u) ** 2).sum(1) if space == 0 else 1.0 - V @ u).tolist()
-
-    def any_closer(space, X, chosen, nchosen, c, d_q):
-        """Is some chosen node closer to c than d_q? (the heuristic's test, Alg. 4)"""
-        if nchosen == 0:
-            return False
-        V = X[chosen[:nchosen]]
-        u = X[c]
-        d = ((V - u) ** 2).sum(1) if space == 0 else 1.0 - V @ u
-        return bool((d < d_q).any())
+    V = X[chosen[:nchosen]]
+    u = X[c]
+    d = ((V - u) ** 2).sum(1) if space == 0 else 1.0 - V @ u
+    return bool((d < d_q).any())
 
 
-@_fn
+# -- the algorithm (one source for both paths) ----------------------------------------------------
+@register_jitable
 def heuristic(space, X, keys, ids, size, M, scratch_k, scratch_i, chosen, simple):
     """getNeighborsByHeuristic2: from the max-heap (keys, ids, size), keep candidates in order
     of distance while no kept one is closer to them than the query is (Alg. 4). Rebuilds the
@@ -153,7 +112,7 @@ def heuristic(space, X, keys, ids, size, M, scratch_k, scratch_i, chosen, simple
     return size
 
 
-@_fn
+@register_jitable
 def search_layer(space, X, q, ep, level, efc, links0, count0, links_up, count_up, block_start, deleted,
                  visited, tag, top_k, top_i, cand_k, cand_i, buf, dbuf):
     """searchBaseLayer: best-first search of one layer from ep with ef_construction results.
@@ -198,7 +157,7 @@ def search_layer(space, X, q, ep, level, efc, links0, count0, links_up, count_up
     return nt
 
 
-@_fn
+@register_jitable
 def mutually_connect(space, X, q, level, M, maxM, maxM0, top_k, top_i, nt, links0, count0, links_up, count_up,
                      block_start, scratch_k, scratch_i, chosen, sel, simple):
     """mutuallyConnectNewElement: link q to the heuristic's choice (at most M), then link each
@@ -254,12 +213,11 @@ def mutually_connect(space, X, q, level, M, maxM, maxM0, top_k, top_i, nt, links
     return closest
 
 
-@_fn
 def insert_range(space, X, start, stop, levels, M, maxM, maxM0, efc, links0, count0, links_up, count_up,
                  block_start, deleted, state, simple):
     """addPoint for internal ids start..stop-1 in order. state = [enterpoint, maxlevel]
     (enterpoint -1 when the graph is empty) is updated in place; `simple` swaps the heuristic
-    for plain closest-M selection."""
+    for plain closest-M selection. `kernels.insert_range` is this function, compiled."""
     X = as_f64(X)
     n_cap = X.shape[0]
     visited = ibuf(n_cap)

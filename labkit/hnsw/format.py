@@ -1,6 +1,7 @@
 """hnswlib's `save_index` file format, read and written byte for byte.
 
-Layout (hnswlib 0.8.0 `saveIndex` / `loadIndex`, little-endian x86-64 PODs, no magic number):
+Layout (hnswlib tag v0.8.0, commit 3f3429661187e4c24a490a0f148fc6bc89042b3d, `hnswlib/hnswalg.h`
+`saveIndex` L685 / `loadIndex` L716; little-endian x86-64 PODs, no magic number):
 
     header, 96 bytes: offsetLevel0 u64 (=0), max_elements u64, cur_element_count N u64,
       size_data_per_element u64 (= 4 + 4*maxM0 + 4*dim + 8), label_offset u64 (= 4 + 4*maxM0 + 4*dim),
@@ -26,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from labkit.validate import check_array, check_float, check_instance, check_int, fail
+
 HEADER = struct.Struct("<QQQQQQiIQQQdQ")
 assert HEADER.size == 96
 DELETE_MARK = 0x01
@@ -39,6 +42,8 @@ class HNSWFile:
     count0 (N,) uint16 and links0 (N, maxM0) uint32 (layer 0); block_start (N,) int64 and
     count_up (B,) uint16, links_up (B, maxM) uint32: node i's level-l list (l >= 1) is row
     block_start[i] + l - 1 (B = sum of levels). spare0 / spare_up keep the unused bytes.
+    Made by hand, every field is checked (types, shapes against n = len(labels), ids and counts
+    within bounds): a ValueError / TypeError names the field.
     """
 
     M: int
@@ -60,6 +65,16 @@ class HNSWFile:
     count_up: np.ndarray
     spare_up: np.ndarray
     links_up: np.ndarray
+
+    def __post_init__(self) -> None:
+        _validate(self)
+
+    @classmethod
+    def _trusted(cls, **fields) -> "HNSWFile":
+        """Made from arrays already known to be consistent (an HNSW's own storage): no checks."""
+        f = object.__new__(cls)
+        f.__dict__.update(fields)
+        return f
 
     @property
     def n(self) -> int:
@@ -108,6 +123,9 @@ def _fail(path, what):
 
 def read_index(path: str | os.PathLike, dim: int | None = None) -> HNSWFile:
     """Parse an hnswlib index file (float32 vectors). `dim`, when given, must match the file."""
+    check_instance("path", path, (str, os.PathLike), "a file path (str or os.PathLike)")
+    if dim is not None:
+        dim = check_int("dim", dim, low=1)
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"path: no index file at {path}")
@@ -170,37 +188,84 @@ def read_index(path: str | os.PathLike, dim: int | None = None) -> HNSWFile:
         if levels[i]:
             up[block_start[i]: block_start[i] + levels[i]] = np.frombuffer(buf, up_dtype, count=int(levels[i]),
                                                                            offset=starts[i])
-    f = HNSWFile(M=int(M), maxM=int(maxM), maxM0=int(maxM0), mult=float(mult), ef_construction=int(efc),
+    f = HNSWFile._trusted(M=int(M), maxM=int(maxM), maxM0=int(maxM0), mult=float(mult), ef_construction=int(efc),
                  max_elements=int(max_elements), maxlevel=int(maxlevel), enterpoint=int(enter),
                  vectors=level0["vector"].copy(), labels=level0["label"].copy(), levels=levels,
                  flags0=level0["flags"].copy(), spare0=level0["spare"].copy(), count0=level0["count"].copy(),
                  links0=level0["links"].copy(), block_start=block_start, count_up=up["count"].copy(),
                  spare_up=up["spare"].copy(), links_up=up["links"].copy())
-    _check_graph(f, path)
+    try:
+        _validate(f)
+    except ValueError as e:
+        _fail(path, str(e))
     return f
 
 
-def _check_graph(f: HNSWFile, path) -> None:
-    """Ids and counts within bounds; the entry point is a node of the top level."""
-    n = f.n
+def _validate(f: HNSWFile) -> None:
+    """Every field of f: types, shapes against n = len(labels) and B = levels.sum(), ids and
+    counts within bounds, the entry point on the top level. Converts array-likes to arrays."""
+    f.M = check_int("M", f.M, low=1, high=10_000)
+    f.maxM = check_int("maxM", f.maxM, low=1, high=10_000)
+    f.maxM0 = check_int("maxM0", f.maxM0, low=1, high=20_000)
+    f.mult = check_float("mult", f.mult, low=0.0, low_open=True)
+    f.ef_construction = check_int("ef_construction", f.ef_construction, low=0)
+    f.max_elements = check_int("max_elements", f.max_elements, low=0)
+    f.maxlevel = check_int("maxlevel", f.maxlevel, low=0)
+    f.enterpoint = check_int("enterpoint", f.enterpoint, low=0)
+    f.labels = check_array("labels", f.labels, ndim=1, kind="integer")
+    n = len(f.labels)
+    f.vectors = check_array("vectors", f.vectors, ndim=2)
+    if f.vectors.shape[0] != n or f.vectors.shape[1] < 1:
+        raise fail("vectors", f"shape ({n}, dim >= 1), one row per label (n = len(labels) = {n})",
+                   f"shape {f.vectors.shape}", described=True)
+    rows = {"levels": (n,), "flags0": (n,), "spare0": (n,), "count0": (n,), "links0": (n, f.maxM0),
+            "block_start": (n,)}
+    for name, shape in rows.items():
+        a = check_array(name, getattr(f, name), ndim=len(shape), kind="integer")
+        if a.shape != shape:
+            raise fail(name, f"shape {shape} (n = len(labels) = {n}, maxM0 = {f.maxM0})", f"shape {a.shape}",
+                       described=True)
+        setattr(f, name, a)
+    if (f.levels < 0).any():
+        raise fail("levels", "non-negative levels", int(f.levels.min()))
+    B = int(f.levels.sum())
+    for name, shape in {"count_up": (B,), "spare_up": (B,), "links_up": (B, f.maxM)}.items():
+        a = check_array(name, getattr(f, name), ndim=len(shape), kind="integer")
+        if a.shape != shape:
+            raise fail(name, f"shape {shape} (B = levels.sum() = {B} upper-level lists, maxM = {f.maxM})",
+                       f"shape {a.shape}", described=True)
+        setattr(f, name, a)
+    starts = np.concatenate([[0], np.cumsum(f.levels)[:-1]]) if n else np.zeros(0, np.int64)
+    if not np.array_equal(f.block_start, starts):
+        raise fail("block_start", "each node's first upper-level row, the running sum of levels",
+                   "other rows", described=True)
+    if n > f.max_elements:
+        raise fail("max_elements", f"at least n = len(labels) = {n}", f.max_elements)
     if n == 0:
         return
-    if not 0 <= f.enterpoint < n:
-        _fail(path, f"entry point {f.enterpoint} is not one of the {n} nodes")
+    if f.enterpoint >= n:
+        raise fail("enterpoint", f"the entry point to be one of the {n} nodes", f.enterpoint)
     if f.maxlevel != int(f.levels.max()) or f.levels[f.enterpoint] != f.maxlevel:
-        _fail(path, f"maxlevel {f.maxlevel} disagrees with the node levels (max {int(f.levels.max())})")
-    if (f.count0 > f.maxM0).any() or (f.count_up > f.maxM).any():
-        _fail(path, "a neighbour list is longer than its capacity")
-    live0 = np.arange(f.maxM0)[None, :] < f.count0[:, None]
-    liveu = np.arange(f.maxM)[None, :] < f.count_up[:, None]
-    if (f.links0[live0] >= n).any() or (f.links_up[liveu] >= n).any():
-        _fail(path, f"a neighbour id is not one of the {n} nodes")
-    if not np.isfinite(f.vectors).all():
-        _fail(path, "a vector holds NaN or inf")
+        raise fail("maxlevel", f"the top level, max(levels) = {int(f.levels.max())}, with the entry point on it",
+                   f"maxlevel {f.maxlevel} disagreeing with the node levels", described=True)
+    for name, cap in (("count0", f.maxM0), ("count_up", f.maxM)):
+        c = getattr(f, name)
+        if len(c) and ((c < 0) | (c > cap)).any():
+            raise fail(name, f"counts in [0, {cap}]", f"{int(c.max())}: a neighbour list is longer than its capacity",
+                       described=True)
+    for name, links, count in (("links0", f.links0, f.count0), ("links_up", f.links_up, f.count_up)):
+        live = np.arange(links.shape[1])[None, :] < count[:, None]
+        ids = links[live]
+        if ids.size and (ids.min() < 0 or ids.max() >= n):
+            raise fail(name, f"every neighbour id one of the {n} nodes", int(ids.max()))
+    if f.vectors.dtype.kind not in "biuf" or not np.isfinite(f.vectors).all():
+        raise fail("vectors", "finite numbers", "a vector holding NaN or inf", described=True)
 
 
 def write_index(f: HNSWFile, path: str | os.PathLike) -> None:
     """Write `f` in hnswlib's format, atomically (a temp file in the same folder, then rename)."""
+    check_instance("f", f, HNSWFile)
+    check_instance("path", path, (str, os.PathLike), "a file path (str or os.PathLike)")
     path = Path(path)
     n, dim = f.n, f.dim
     rec = 4 + 4 * f.maxM0 + 4 * dim + 8

@@ -5,69 +5,105 @@
     labels, distances = index.search(Q, k=10, ef=50)
     labels, distances, stats = index.search(Q, k=10, ef=50, return_stats=True)
     index.layers()                                 # per layer: nodes and CSR adjacency
+    index.snapshot()                               # everything, as plain data (HNSWSnapshot)
     index.save("index.bin"); HNSW.load("index.bin", space="l2")   # hnswlib's own file format
 
 Same seed, data and insertion order as a single-threaded hnswlib build give the same levels
 and, up to floating-point near-ties, the same neighbour lists (hnswlib computes distances in
-float32, labkit in float64).
+float32, labkit in float64). Source: nmslib/hnswlib tag v0.8.0 (commit
+3f3429661187e4c24a490a0f148fc6bc89042b3d), `hnswlib/hnswalg.h` and `python_bindings/bindings.cpp`.
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 import numpy as np
 
+from labkit.base import Estimator
 from labkit.hnsw import construction
 from labkit.hnsw.format import HNSWFile, read_index, write_index
 from labkit.hnsw.levels import LevelGenerator, default_mult
-from labkit.hnsw.search import SPACES, as_vectors, search_graph
-
-BACKENDS = ("numba", "numpy")
+from labkit.hnsw.search import BACKENDS, SPACES, as_vectors, search_graph
+from labkit.validate import check_array, check_choice, check_instance, check_int, check_seed, fail
 
 
 def normalize_like_hnswlib(X: np.ndarray) -> np.ndarray:
-    """hnswlib's `normalize_vector`: float32 running sum of squares, x * 1 / (sqrt(s) + 1e-30)
-    (equal to hnswlib's compiled result but for an ulp on a few vectors)."""
+    """hnswlib's `normalize_vector` (python_bindings/bindings.cpp L241 at v0.8.0): float32 running
+    sum of squares, x * 1 / (sqrt(s) + 1e-30) (equal to hnswlib's compiled result but for an ulp on
+    a few vectors)."""
     s = np.cumsum(X * X, axis=1, dtype=np.float32)[:, -1]
     inv = np.float32(1.0) / (np.sqrt(s) + np.float32(1e-30))
     return (X * inv[:, None]).astype(np.float32)
 
 
-class HNSW:
+@dataclass(frozen=True)
+class LayerLinks:
+    """One layer of the graph: `nodes` (internal ids on the layer), their `labels`, and the
+    adjacency as CSR over `nodes` order (`indices` are internal ids)."""
+
+    level: int
+    nodes: np.ndarray
+    labels: np.ndarray
+    indptr: np.ndarray
+    indices: np.ndarray
+
+
+@dataclass(frozen=True)
+class HNSWSnapshot:
+    """An HNSW memory as plain data (copies; later `add`s do not change it). Internal ids are
+    insertion order: vectors (n, dim) float32 as stored (normalised for "cosine"), labels (n,)
+    int64, levels (n,) int64, deleted (n,) bool, `layers` per level 0..max_level, entry_point
+    (-1 when empty)."""
+
+    dim: int
+    space: str
+    M: int
+    maxM: int
+    maxM0: int
+    ef_construction: int
+    mult: float
+    entry_point: int
+    max_level: int
+    vectors: np.ndarray
+    labels: np.ndarray
+    levels: np.ndarray
+    deleted: np.ndarray
+    layers: tuple
+
+
+class HNSW(Estimator):
     """Hierarchical navigable small world graph (Malkov & Yashunin, TPAMI 2018) as hnswlib builds it.
 
     Hyper-parameters carry hnswlib's names: `M` links per node (2M on layer 0), `ef_construction`
     (raised to M as hnswlib does), `seed` (hnswlib's `random_seed`); `space` is "l2" (squared
-    L2), "ip" (1 - dot) or "cosine" (vectors normalised, then ip). `backend` picks the numba
-    path (default) or the readable one; both build the same graph. `select="simple"` keeps the
-    M closest candidates instead of the neighbour heuristic (the paper's Alg. 3 vs Alg. 4).
+    L2), "ip" (1 - dot) or "cosine" (vectors normalised, then ip). `backend="fast"` (default) runs
+    the numba kernels (kernels.py), `"readable"` the plain Python of construction.py and
+    search_readable.py; both build the same graph. `select="simple"` keeps the M closest
+    candidates instead of the neighbour heuristic (the paper's Alg. 3 vs Alg. 4).
     """
 
+    _param_aliases = {"max_elements": "_max_elements"}
+
     def __init__(self, dim: int, space: str = "l2", M: int = 16, ef_construction: int = 200, seed: int = 100,
-                 max_elements: int | None = None, backend: str = "numba", select: str = "heuristic"):
-        if not isinstance(dim, (int, np.integer)) or dim < 1:
-            raise ValueError(f"dim: expected a positive integer, got {dim!r}")
-        if space not in SPACES:
-            raise ValueError(f"space: expected one of {sorted(SPACES)}, got {space!r}")
-        if not isinstance(M, (int, np.integer)) or not 2 <= M <= 10_000:
-            raise ValueError(f"M: expected an integer in [2, 10000], got {M!r}")
-        if not isinstance(ef_construction, (int, np.integer)) or ef_construction < 1:
-            raise ValueError(f"ef_construction: expected a positive integer, got {ef_construction!r}")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend: expected one of {BACKENDS}, got {backend!r}")
-        if select not in ("heuristic", "simple"):
-            raise ValueError(f"select: expected 'heuristic' (hnswlib) or 'simple' (M closest), got {select!r}")
-        self.select = select
-        if max_elements is not None and (not isinstance(max_elements, (int, np.integer)) or max_elements < 0):
-            raise ValueError(f"max_elements: expected a non-negative integer or None, got {max_elements!r}")
-        self.dim, self.space, self.M, self.seed, self.backend = int(dim), space, int(M), int(seed), backend
-        self.ef_construction = max(int(ef_construction), self.M)   # hnswlib: max(ef_construction, M)
+                 max_elements: int | None = None, backend: str = "fast", select: str = "heuristic"):
+        self.dim = check_int("dim", dim, low=1)
+        self.space = check_choice("space", space, SPACES)
+        self.M = check_int("M", M, low=2, high=10_000)
+        ef_construction = check_int("ef_construction", ef_construction, low=1)
+        self.seed = check_seed("seed", seed)
+        if isinstance(self.seed, np.random.Generator):
+            raise fail("seed", "a non-negative integer (hnswlib's random_seed)", seed)
+        self._max_elements = None if max_elements is None else check_int("max_elements", max_elements, low=0)
+        self.backend = check_choice("backend", backend, BACKENDS)
+        self.select = check_choice("select", select, ("heuristic", "simple"))
+        self.ef_construction = max(ef_construction, self.M)   # hnswlib: max(ef_construction, M)
         self.maxM, self.maxM0, self.mult = self.M, 2 * self.M, default_mult(self.M)
         self._levelgen = LevelGenerator(self.seed)
         self._n = 0
         self._state = np.array([-1, 0], np.int64)                 # [enterpoint, maxlevel]
-        self._alloc(int(max_elements or 0))
+        self._alloc(self._max_elements or 0)
 
     # -- storage --------------------------------------------------------------------------------
     def _alloc(self, cap: int, blocks: int = 0) -> None:
@@ -112,12 +148,16 @@ class HNSW:
         """Insert the rows of X (n, dim) with labels `ids` (default: the next integers), in order."""
         X = as_vectors(X, self.dim, "X")
         n = len(X)
-        ids = np.arange(self._n, self._n + n, dtype=np.int64) if ids is None else np.asarray(ids)
-        if ids.shape != (n,) or ids.dtype.kind not in "iu" or (ids < 0).any():
-            raise ValueError(f"ids: expected {n} non-negative integers, got shape {ids.shape} dtype {ids.dtype}")
-        ids = ids.astype(np.int64)
+        if ids is None:
+            ids = np.arange(self._n, self._n + n, dtype=np.int64)
+        else:
+            ids = check_array("ids", ids, ndim=1, kind="integer").astype(np.int64)
+            if ids.shape != (n,):
+                raise fail("ids", f"shape ({n},), one label per row of X", f"shape {ids.shape}", described=True)
+            if (ids < 0).any():
+                raise fail("ids", "non-negative integers", int(ids.min()))
         if len(np.unique(ids)) != n or np.isin(ids, self._labels[: self._n]).any():
-            raise ValueError("ids: duplicate ids (an id is repeated or already in the index)")
+            raise fail("ids", "ids not repeated and not already in the index", "duplicate ids", described=True)
         if n == 0:
             return
         if self.space == "cosine":
@@ -128,8 +168,8 @@ class HNSW:
         self._X[s:e], self._labels[s:e], self._levels[s:e] = X, ids, levels
         self._block_start[s:e] = self._nblocks + np.concatenate([[0], np.cumsum(levels)[:-1]])
         self._nblocks += int(levels.sum())
-        if self.backend == "numba":
-            from labkit.hnsw.kernels_build import insert_range
+        if self.backend == "fast":
+            from labkit.hnsw.kernels import insert_range
         else:
             insert_range = construction.insert_range
         insert_range(SPACES[self.space], self._X, s, e, self._levels, self.M, self.maxM, self.maxM0,
@@ -139,16 +179,17 @@ class HNSW:
 
     def mark_deleted(self, label: int) -> None:
         """Keep `label` out of results; it stays in the graph and is still traversed (hnswlib)."""
+        label = check_int("label", label)
         hits = np.flatnonzero(self._labels[: self._n] == label)
         if len(hits) == 0:
-            raise ValueError(f"label: {label!r} is not in the index")
+            raise fail("label", "a label in the index", label)
         self._deleted[hits[0]] = True
 
     # -- the graph as plain data -----------------------------------------------------------------
     def graph(self) -> HNSWFile:
         """The graph as hnswlib lays it out (views, internal ids = insertion order)."""
         n, b = self._n, self._nblocks
-        return HNSWFile(M=self.M, maxM=self.maxM, maxM0=self.maxM0, mult=self.mult,
+        return HNSWFile._trusted(M=self.M, maxM=self.maxM, maxM0=self.maxM0, mult=self.mult,
                         ef_construction=self.ef_construction, max_elements=self.max_elements,
                         maxlevel=int(self._state[1]), enterpoint=int(max(self._state[0], 0)),
                         vectors=self._X[:n], labels=self._labels[:n], levels=self._levels[:n].astype(np.int32),
@@ -163,6 +204,18 @@ class HNSW:
             layer["labels"] = self._labels[layer["nodes"]]
         return out
 
+    def snapshot(self) -> HNSWSnapshot:
+        """The whole memory as plain data (copies): vectors, labels, levels, deleted mask, each
+        layer's CSR links, the entry point."""
+        n = self._n
+        layers = tuple(LayerLinks(level=int(L["level"]), nodes=L["nodes"], labels=L["labels"].copy(),
+                                  indptr=L["indptr"], indices=L["indices"]) for L in self.layers())
+        return HNSWSnapshot(dim=self.dim, space=self.space, M=self.M, maxM=self.maxM, maxM0=self.maxM0,
+                            ef_construction=self.ef_construction, mult=self.mult,
+                            entry_point=int(self._state[0]), max_level=int(self._state[1]),
+                            vectors=self._X[:n].copy(), labels=self._labels[:n].copy(),
+                            levels=self._levels[:n].copy(), deleted=self._deleted[:n].copy(), layers=layers)
+
     @property
     def nbytes(self) -> int:
         """Bytes of the index by hnswlib's formula (what `save` writes)."""
@@ -174,21 +227,24 @@ class HNSW:
         float32; ef = max(ef, k) (default 10, as hnswlib); `filter(label) -> bool` is applied
         during traversal; deleted labels are traversed but not returned."""
         if self._n == 0:
-            raise ValueError("k: the index is empty")
+            raise fail("k", "an index with at least k elements", "an empty index", described=True)
         return search_graph(self.graph(), Q, k=k, ef=ef, space=self.space, filter=filter,
                             return_stats=return_stats, backend=self.backend)
 
     # -- files --------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
         """Write the index in hnswlib's `save_index` format (atomically)."""
+        check_instance("path", path, (str, os.PathLike), "a file path (str or os.PathLike)")
         write_index(self.graph(), path)
 
     @classmethod
     def load(cls, path: str | os.PathLike, space: str = "l2", dim: int | None = None,
-             backend: str = "numba") -> "HNSW":
+             backend: str = "fast") -> "HNSW":
         """Read an index written by hnswlib or by `save`. The file stores neither the space nor
         the seed: pass `space`; later additions draw levels from a default-seeded generator, as
         hnswlib does after `load_index`."""
+        check_choice("space", space, SPACES)
+        check_choice("backend", backend, BACKENDS)
         f = read_index(path, dim=dim)
         index = cls(f.dim, space=space, M=f.M, ef_construction=f.ef_construction, seed=1, backend=backend)
         index.maxM, index.maxM0, index.mult = f.maxM, f.maxM0, f.mult

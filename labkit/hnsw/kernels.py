@@ -1,17 +1,90 @@
-"""HNSW search compiled with numba: the algorithm of `search_readable.py`, line for line,
-with distances accumulated in float64 in both so the two paths return the same answers."""
+"""The fast path of labkit.hnsw: numba kernels (Malkov & Yashunin, TPAMI 2018; hnswlib v0.8.0,
+commit 3f3429661187e4c24a490a0f148fc6bc89042b3d, `hnswlib/hnswalg.h`).
+
+Insertion: `insert_range` is `njit(cache=True)` of the readable `construction.insert_range`; its
+algorithm functions are compiled from construction.py (`register_jitable`), and only the leaf
+primitives get compiled twins here (`overload`): loops in place of numpy's whole-array steps, the
+same float64 values. Search: `search_batch` / `_search_one` are the algorithm of
+`search_readable.py`, line for line (the readable one also records traces). Distances are
+accumulated in float64 on both paths so both return the same answers.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit, prange
+from numba.extending import overload
 
-from labkit.hnsw import heap
+from labkit.hnsw import construction
+from labkit.hnsw.heap import heap_pop as _pop
+from labkit.hnsw.heap import heap_push as _push
 
-_push = njit(cache=True, inline="always")(heap.heap_push)
-_pop = njit(cache=True, inline="always")(heap.heap_pop)
+_FAST_SUM = {"fastmath": {"reassoc", "contract"}}  # lets LLVM vectorise the float64 sums
 
 
+# -- compiled twins of construction.py's leaf primitives ------------------------------------------
+@overload(construction.dist, jit_options=_FAST_SUM)
+def _dist_pair(space, X, a, b):
+    def impl(space, X, a, b):
+        acc = 0.0
+        if space == 0:
+            for j in range(X.shape[1]):
+                d = np.float64(X[a, j]) - np.float64(X[b, j])
+                acc += d * d
+            return acc
+        for j in range(X.shape[1]):
+            acc += np.float64(X[a, j]) * np.float64(X[b, j])
+        return 1.0 - acc
+    return impl
+
+
+@overload(construction.as_f64)
+def _as_f64(X):
+    return lambda X: X  # the compiled distances convert element by element
+
+
+@overload(construction.links_of)
+def _links_of(links0, count0, links_up, count_up, block_start, node, level):
+    def impl(links0, count0, links_up, count_up, block_start, node, level):
+        if level == 0:
+            return links0[node, :count0[node]]
+        row = block_start[node] + level - 1
+        return links_up[row, :count_up[row]]
+    return impl
+
+
+@overload(construction.fbuf)
+def _fbuf(n):
+    return lambda n: np.zeros(n)
+
+
+@overload(construction.ibuf)
+def _ibuf(n):
+    return lambda n: np.zeros(n, np.int64)
+
+
+@overload(construction.dists_from)
+def _dists_from(space, X, q, ids, m, out):
+    def impl(space, X, q, ids, m, out):
+        for t in range(m):
+            out[t] = construction.dist(space, X, q, ids[t])
+    return impl
+
+
+@overload(construction.any_closer)
+def _any_closer(space, X, chosen, nchosen, c, d_q):
+    def impl(space, X, chosen, nchosen, c, d_q):
+        for r in range(nchosen):
+            if construction.dist(space, X, chosen[r], c) < d_q:
+                return True
+        return False
+    return impl
+
+
+insert_range = njit(cache=True)(construction.insert_range)
+
+
+# -- search ---------------------------------------------------------------------------------------
 @njit(cache=True, fastmath={"reassoc", "contract"})  # lets LLVM vectorise the float64 sums
 def _dist(space, X, i, q):
     acc = 0.0

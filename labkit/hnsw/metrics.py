@@ -7,7 +7,8 @@ import numpy as np
 
 def recall_at_k(labels: np.ndarray, exact: np.ndarray) -> np.ndarray:
     """Per query, |returned ∩ exact| / k — labels (nq, k) and exact (nq, k) label arrays
-    (ann-benchmarks' k-nn recall, without its distance tolerance for ties)."""
+    (the k-nn recall of erikbern/ann-benchmarks, `ann_benchmarks/plotting/metrics.py` `knn` at commit
+    93587d8a12a617f929062fac1d643bac6a6e1d8d, without its distance tolerance for ties)."""
     labels, exact = np.asarray(labels), np.asarray(exact)
     if labels.shape != exact.shape or labels.ndim != 2:
         raise ValueError(f"labels/exact: expected equal (nq, k) shapes, got {labels.shape} and {exact.shape}")

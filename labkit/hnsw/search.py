@@ -9,8 +9,10 @@ from typing import Callable
 import numpy as np
 
 from labkit.hnsw import search_readable as readable
+from labkit.validate import check_array, check_bool, check_choice, check_int, fail, type_fail
 
 SPACES = {"l2": readable.L2, "ip": readable.IP, "cosine": readable.IP}
+BACKENDS = ("fast", "readable")  # numba kernels (kernels.py) / plain Python (search_readable.py)
 
 
 @dataclass(frozen=True)
@@ -36,15 +38,15 @@ class SearchStats:
 
 
 def as_vectors(X, dim: int, name: str) -> np.ndarray:
-    """X as a (n, dim) float32 array; ValueError naming `name` for a wrong shape, NaN or inf."""
-    X = np.asarray(X)
+    """X (n, dim), or one vector (dim,), as a float32 (n, dim) array. TypeError / ValueError naming
+    `name` for a non-numeric input, a wrong shape, NaN or inf, or values too large for float32
+    (hnswlib stores float32)."""
+    X = check_array(name, X, ndim=(1, 2), dtype=np.float32)
     if X.ndim == 1:
         X = X[None, :]
-    if X.ndim != 2 or X.shape[1] != dim:
-        raise ValueError(f"{name}: expected shape (n{'q' if name == 'Q' else ''}, {dim}), got {X.shape}")
-    if X.dtype.kind not in "biuf" or not np.isfinite(X).all():
-        raise ValueError(f"{name}: expected finite numbers (no NaN or inf)")
-    return X.astype(np.float32)
+    if X.shape[1] != dim:
+        raise fail(name, f"shape (n{'q' if name == 'Q' else ''}, {dim})", f"shape {X.shape}", described=True)
+    return X
 
 
 def prepare_queries(Q, dim: int, space: str) -> np.ndarray:
@@ -55,23 +57,24 @@ def prepare_queries(Q, dim: int, space: str) -> np.ndarray:
 
 
 def search_graph(g, Q, k: int = 10, ef: int | None = None, space: str = "l2", filter=None,
-                 return_stats: bool = False, backend: str = "numba"):
+                 return_stats: bool = False, backend: str = "fast"):
     """Search graph `g` (an `HNSWFile` or anything with its arrays) for the k nearest labels.
 
     ef = max(ef, k) as hnswlib; ef=None uses hnswlib's default 10. `filter(label) -> bool` (or a
     boolean array over labels' positions) keeps nodes out of the results while they are still
     traversed; deleted nodes likewise. Returns labels (nq, k) int64 and distances (nq, k)
     float32, -1 / inf where fewer than k were found; with `return_stats` also a `SearchStats`.
+    backend: "fast" (numba, kernels.py) or "readable" (search_readable.py); same answers.
     """
-    if space not in SPACES:
-        raise ValueError(f"space: expected one of {sorted(SPACES)}, got {space!r}")
-    if backend not in ("numba", "numpy"):
-        raise ValueError(f"backend: expected 'numba' or 'numpy', got {backend!r}")
+    check_choice("space", space, SPACES)
+    check_choice("backend", backend, BACKENDS)
+    return_stats = check_bool("return_stats", return_stats)
     n = len(g.labels)
-    if not isinstance(k, (int, np.integer)) or k < 1:
-        raise ValueError(f"k: expected a positive integer, got {k!r}")
+    k = check_int("k", k, low=1)
     if k > n:
-        raise ValueError(f"k: {k} is larger than the index ({n} elements)")
+        raise fail("k", f"an integer <= {n} (k is larger than the index, {n} elements)", k)
+    if ef is not None:
+        ef = check_int("ef", ef, low=1)
     ef = max(10 if ef is None else int(ef), int(k))
     Q = prepare_queries(Q, g.vectors.shape[1], space)
     code = SPACES[space]
@@ -80,14 +83,14 @@ def search_graph(g, Q, k: int = 10, ef: int | None = None, space: str = "l2", fi
     if filter is not None:
         if callable(filter):
             allowed = np.fromiter((bool(filter(int(lab))) for lab in g.labels), bool, count=n)
+        elif isinstance(filter, (np.ndarray, list, tuple)):
+            allowed = check_array("filter", filter, shape=(n,), kind="bool")
         else:
-            allowed = np.asarray(filter, bool)
-            if allowed.shape != (n,):
-                raise ValueError(f"filter: expected a callable or a boolean array of shape ({n},)")
+            raise type_fail("filter", f"a callable or a boolean array of shape ({n},)", filter)
         blocked |= ~allowed
     use_blocked = bool(blocked.any())
 
-    if backend == "numba":
+    if backend == "fast":
         from numba import get_num_threads
 
         from labkit.hnsw.kernels import search_batch

@@ -2,8 +2,9 @@
 
 Malkov & Yashunin (TPAMI 2018), Alg. 5: greedy descent through the upper layers (ef = 1), then a
 best-first search of layer 0 with a dynamic list of ef results (Alg. 2). The details follow
-hnswlib (`hnswalg.h`): the descent scans a node's whole list while moving to better neighbours;
-layer 0 stops when the best open candidate is farther than the worst kept result (and, when
+hnswlib (tag v0.8.0, commit 3f3429661187e4c24a490a0f148fc6bc89042b3d, `hnswlib/hnswalg.h`
+`searchKnn` L1271, `searchBaseLayerST` L311): the descent scans a node's whole list while moving
+to better neighbours; layer 0 stops when the best open candidate is farther than the worst kept result (and, when
 deleted or filtered nodes exist, only once ef results are kept); deleted and filtered nodes are
 traversed but never returned. `kernels.py` is the same algorithm compiled with numba.
 """
