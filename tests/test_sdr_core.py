@@ -67,7 +67,9 @@ def test_views_are_read_only_and_repr():
     (lambda: SDR.from_dense([0, 2, 1]), "bits:"),
     (lambda: SDR.from_dense([0.5, 1]), "bits:"),
     (lambda: SDR.random(10, 11), "w:"),
-    (lambda: SDR(10, [1]).overlap(SDR(11, [1])), "sizes differ"),
+    (lambda: SDR(10, [1]).overlap(SDR(11, [1])), "other: .*sizes differ"),
+    (lambda: SDR(10, [1]).matches(SDR(10, [1]), -1), "theta:"),
+    (lambda: SDR.random(10, 3, seed=-1), "seed:"),
     (lambda: SDR(10, [1]).subsample(2), "s:"),
     (lambda: SDR(10, [1, 2]).add_noise(3), "v:"),
 ])
@@ -76,6 +78,19 @@ def test_bad_input(call, match):
         call()
     with pytest.raises(TypeError, match="other"):
         SDR(10, [1]).overlap(np.ones(10))
+    with pytest.raises(TypeError, match="^n:"):
+        SDR(10.0, [1])
+    with pytest.raises(TypeError, match="^active:"):
+        SDR(10, "1")
+
+
+def test_sdr_is_a_frozen_value():
+    import dataclasses
+    import pickle
+    x = SDR(10, [1, 3])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        x.n = 11
+    assert pickle.loads(pickle.dumps(x)) == x and SDR(10, []).w == 0
 
 
 def test_scalar_encoder_overlap_is_w_minus_bucket_distance():
@@ -90,18 +105,27 @@ def test_scalar_encoder_overlap_is_w_minus_bucket_distance():
     with pytest.raises(ValueError, match="x:"):
         enc.encode(float("nan"))
     assert ScalarEncoder(200, 21, 0, 100, clip=True).encode(150) == enc.encode(100)
-    with pytest.raises(ValueError, match="minval, maxval"):
+    with pytest.raises(ValueError, match="maxval: expected a number > minval"):
         ScalarEncoder(200, 21, 5, 5)
+    with pytest.raises(TypeError, match="^minval:"):
+        ScalarEncoder(200, 21, "0", 5)
+    with pytest.raises(ValueError, match="^xs:"):
+        enc.encode_batch([[1.0, 2.0]])
+    assert enc.encode_batch([]).shape == (0, 200)
+    assert enc.get_params() == {"n": 200, "w": 21, "minval": 0.0, "maxval": 100.0, "clip": False}
 
 
 def test_category_encoder():
     enc = CategoryEncoder(["cat", "dog", "eel"], 7)
     assert enc.n == 21 and enc.encode("dog").overlap(enc.encode("dog")) == 7
     assert enc.encode("dog").overlap(enc.encode("eel")) == 0
-    with pytest.raises(ValueError, match="x: unknown category"):
+    with pytest.raises(ValueError, match="x: expected a known category"):
         enc.encode("fox")
     with pytest.raises(ValueError, match="categories"):
         CategoryEncoder(["a", "a"], 3)
+    with pytest.raises(TypeError, match="categories"):
+        CategoryEncoder(3, 3)
+    assert enc.encode_batch(["eel", "cat"]).sum(axis=1).tolist() == [7, 7]
 
 
 def test_random_projection_overlap_tracks_angle():
@@ -117,7 +141,10 @@ def test_random_projection_overlap_tracks_angle():
     assert all(a >= b for a, b in zip(overlaps, overlaps[1:], strict=False)), overlaps
     assert enc.encode(x) == RandomProjectionEncoder(32, 2048, 40, seed=0).encode(x)
     assert np.array_equal(enc.encode_batch(np.stack([x, z]))[0], enc.encode(x).dense)
-    with pytest.raises(ValueError, match="x: expected last dimension 32"):
+    with pytest.raises(ValueError, match=r"x: expected shape \(32,\)"):
         enc.encode(np.ones(31))
+    with pytest.raises(ValueError, match="^X:"):
+        enc.encode_batch(np.ones((1, 2, 32)))
+    assert enc.get_params()["seed"] == 0
     with pytest.raises(ValueError, match="NaN"):
         enc.encode(np.full(32, np.nan))

@@ -77,6 +77,12 @@ def test_willshaw_bad_input():
         WillshawMemory(64, 65)
     with pytest.raises(ValueError, match="n_out"):
         WillshawMemory(64, 4, n_out=0)
+    with pytest.raises(TypeError, match="^theta:"):
+        mem.recall(SDR(64, [1]), "3")
+    with pytest.raises(ValueError, match="^cues:"):
+        mem.store_batch([[1, 2, 99]])
+    assert mem.n_stored == 0  # nothing stored from a batch with a bad row
+    assert WillshawMemory(64, 4).get_params() == {"n": 64, "w": 4, "n_out": 64}
 
 
 def test_segment_rates_agree_with_formulas():
@@ -120,14 +126,19 @@ def test_noisy_keeps_w_and_overlap():
 
 
 def test_segment_bad_input():
-    with pytest.raises(ValueError, match="s: a segment subsamples"):
+    with pytest.raises(ValueError, match="s: expected s <= w=10 \\(a segment subsamples"):
         SegmentMemory(100, 10, 11, 3)
     with pytest.raises(ValueError, match="theta:"):
         SegmentMemory(100, 10, 5, 6)
     with pytest.raises(ValueError, match="patterns_per_segment"):
         SegmentMemory(100, 10, 5, 3, patterns_per_segment=0)
     mem = SegmentMemory(100, 10, 5, 3)
-    with pytest.raises(ValueError, match="x: has 2 active bits"):
+    with pytest.raises(ValueError, match="x: expected at least s=5 active bits.*got 2 active bits"):
         mem.store(SDR(100, [1, 2]))
     with pytest.raises(ValueError, match="x: expected a binary"):
         mem.recognize(np.arange(100))
+    with pytest.raises(ValueError, match=r"^patterns\[1\]:"):
+        mem.store_batch([SDR(100, range(10)), SDR(100, [1, 2])])
+    assert mem.n_stored == 0
+    with pytest.raises(ValueError, match="^v:"):
+        noisy(np.zeros((2, 5), np.int64) + np.arange(5), 100, 6, 0)

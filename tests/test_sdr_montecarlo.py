@@ -36,11 +36,14 @@ def test_counts_are_a_distribution_over_possible_overlaps():
     assert chi2.pvalue > 1e-4
 
 
-def test_numpy_twin_samples_the_same_distribution():
-    a = mc.overlap_counts(256, 20, 20, 60_000, seed=4, backend="numpy")
-    b = mc.overlap_counts(256, 20, 20, 60_000, seed=4)
-    table = np.array([a, b])[:, :6]
-    assert stats.chi2_contingency(table[:, table.min(axis=0) > 0]).pvalue > 1e-4
+def test_readable_and_fast_backends_give_the_same_counts():
+    # the readable loops run in plain Python; kernels.py compiles the same functions
+    for n, w, s in [(256, 20, 20), (30, 12, 25), (100, 7, 3)]:
+        a = mc.overlap_counts(n, w, s, 1500, seed=4, backend="readable")
+        np.testing.assert_array_equal(a, mc.overlap_counts(n, w, s, 1500, seed=4, backend="fast"))
+    fast = mc.union_false_match_mc(200, 10, 5, [2, 4], n_unions=4, queries=30, seed=3, backend="fast")
+    readable = mc.union_false_match_mc(200, 10, 5, [2, 4], n_unions=4, queries=30, seed=3, backend="readable")
+    assert fast.equals(readable)
 
 
 def test_deterministic_and_independent_of_thread_count():
@@ -79,9 +82,14 @@ def test_any_sizes(n, data):
     (dict(n=100, w=5, s=5, trials=10, seed=-1), "seed:"),
     (dict(n=100, w=500, s=5, trials=10), "w:"),
     (dict(n=100, w=5, s=5, trials=10, backend="cuda"), "backend:"),
+    (dict(n=2**29, w=5, s=5, trials=10), "n:"),
 ])
 def test_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         mc.overlap_counts(**kwargs)
     with pytest.raises(ValueError, match="queries:"):
         mc.union_false_match_mc(100, 5, 3, [2], queries=0)
+    with pytest.raises(TypeError, match="thetas"):
+        mc.false_match_mc(100, 5, thetas=3, trials=10)
+    with pytest.raises(ValueError, match=r"thetas\[1\]"):
+        mc.false_match_mc(100, 5, thetas=[1, 6], trials=10)

@@ -156,7 +156,40 @@ def test_willshaw_fill():
     (lambda: th.union_false_match_probability(100, 5, 2, 1, a=101), "a:"),
     (lambda: th.union_false_match_probability(100, 5, 2, 1, method="exact"), "method:"),
     (lambda: th.union_size_pmf(100, 5, -1), "M:"),
+    (lambda: th.union_size_expected(100, 5, -1), "M:"),
+    (lambda: th.union_size_expected(100, -5, 1), "w:"),
+    (lambda: th.union_size_expected(float("nan"), 5, 1), "n:"),
+    (lambda: th.willshaw_fill(100, 5, -3), "M:"),
+    (lambda: th.willshaw_fill(100, 5, 3, auto="yes"), "auto:"),
+    (lambda: th.capacity(-1, 5), "n:"),
+    (lambda: th.noisy_overlap_pmf(10, 5, 11), "v:"),
 ])
 def test_bad_arguments_name_the_argument(call, match):
+    with pytest.raises((TypeError, ValueError), match=match):
+        call()
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda: th.capacity(10**12, 10**9), "n, w:"),
+    (lambda: th.false_match_probability(10**9, 10**6, 10**6, 0), "n, w, s:"),
+    (lambda: th.overlap_pmf(10**7, 5000, 5000), "n, w, s:"),
+    (lambda: th.union_size_pmf(10**7, 100, 1), "n, w:"),
+    (lambda: th.union_size_pmf(2048, 40, 10**9), "M:"),
+    (lambda: th.union_size_expected(100, 5, 10**400), "M:"),
+    (lambda: th.willshaw_fill(10**400, 5, 1), "n:"),
+    (lambda: th.false_negative_probability(10**8, 10**6, 10, 5 * 10**7), "w, s, v:"),
+])
+def test_absurd_sizes_are_refused_before_computing(call, match):
+    import time
+    t = time.perf_counter()
     with pytest.raises(ValueError, match=match):
         call()
+    assert time.perf_counter() - t < 1.0
+
+
+def test_wrong_types_raise_type_error():
+    with pytest.raises(TypeError, match="^n:"):
+        th.false_match_probability(10.0, 3, 4, 1)
+    with pytest.raises(TypeError, match="^method:"):
+        th.union_false_match_probability(100, 5, 2, 1, method=3)
+    assert th.willshaw_fill(1, 1, 5) == 0.0  # one neuron: no off-diagonal synapse to fill

@@ -26,24 +26,17 @@ import pandas as pd
 from scipy.special import expit
 from scipy.stats import spearmanr
 
+from labkit.base import Estimator
 from labkit.sdr.sdr import SDR, as_rng, check_binary
+from labkit.validate import (check_array, check_bool, check_choice, check_float, check_int, check_seed, fail,
+                             type_fail)
+
+__all__ = ["CodingField", "capacity_curve", "similarity_curve"]
+
+MAX_WEIGHTS = 2**28  # n_inputs * Q * K binary weights (256 MiB)
 
 
-def _check_int(value, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
-        raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
-    return int(value)
-
-
-def _check_float(value, name: str, low: float, high: float, low_open: bool = False) -> float:
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    if ok and math.isfinite(value) and (value > low if low_open else value >= low) and value <= high:
-        return float(value)
-    bracket = "(" if low_open else "["
-    raise ValueError(f"{name}: expected a finite number in {bracket}{low}, {high}], got {value!r}")
-
-
-class CodingField:
+class CodingField(Estimator):
     """Q competitive modules (CMs) of K binary units, fully connected from n_inputs binary inputs.
 
     Hyper-parameters of the CSA (symbols of Rinkus 2010 in brackets):
@@ -65,62 +58,59 @@ class CodingField:
     def __init__(self, Q: int, K: int, n_inputs: int, seed=None, *, sigmoid_height: float = 15.0,
                  sigmoid_width: float = 0.3, sigmoid_center: float = 0.5, familiarity_power: float = 4.0,
                  familiarity_floor: float = 0.0, v_to_mu: str = "geometric"):
-        self.Q = _check_int(Q, "Q", 1)
-        self.K = _check_int(K, "K", 2)
-        self.n_inputs = _check_int(n_inputs, "n_inputs", 1)
-        self.sigmoid_height = _check_float(sigmoid_height, "sigmoid_height", 0.0, 500.0, low_open=True)
-        self.sigmoid_width = _check_float(sigmoid_width, "sigmoid_width", 0.0, 10.0, low_open=True)
-        self.sigmoid_center = _check_float(sigmoid_center, "sigmoid_center", 0.0, 1.0)
-        self.familiarity_power = _check_float(familiarity_power, "familiarity_power", 0.0, 100.0, low_open=True)
-        self.familiarity_floor = _check_float(familiarity_floor, "familiarity_floor", 0.0, 0.999)
-        if v_to_mu not in ("geometric", "linear"):
-            raise ValueError(f"v_to_mu: expected 'geometric' or 'linear', got {v_to_mu!r}")
-        self.v_to_mu = v_to_mu
-        if seed is not None and not isinstance(seed, np.random.Generator):
-            _check_int(seed, "seed", 0)
-        self.seed = seed
+        self.Q = check_int("Q", Q, low=1)
+        self.K = check_int("K", K, low=2)
+        self.n_inputs = check_int("n_inputs", n_inputs, low=1)
+        if self.n_inputs * self.Q * self.K > MAX_WEIGHTS:
+            raise fail("n_inputs", f"n_inputs·Q·K <= {MAX_WEIGHTS} weights", self.n_inputs * self.Q * self.K)
+        self.sigmoid_height = check_float("sigmoid_height", sigmoid_height, 0.0, 500.0, low_open=True)
+        self.sigmoid_width = check_float("sigmoid_width", sigmoid_width, 0.0, 10.0, low_open=True)
+        self.sigmoid_center = check_float("sigmoid_center", sigmoid_center, 0.0, 1.0)
+        self.familiarity_power = check_float("familiarity_power", familiarity_power, 0.0, 100.0, low_open=True)
+        self.familiarity_floor = check_float("familiarity_floor", familiarity_floor, 0.0, 0.999)
+        self.v_to_mu = check_choice("v_to_mu", v_to_mu, ("geometric", "linear"))
+        self.seed = check_seed("seed", seed)
         self._rng = as_rng(seed)
         # binary weights from input j to unit q*K + k (Rinkus 2010 §2: "binary, initially 0")
         self._W = np.zeros((self.n_inputs, self.Q * self.K), dtype=bool)
         self._codes: list[np.ndarray] = []
         self._last: dict | None = None
 
-    def get_params(self) -> dict:
-        """The constructor's arguments (scikit-learn style); CodingField(**p) is a fresh copy."""
-        names = ("Q", "K", "n_inputs", "seed", "sigmoid_height", "sigmoid_width", "sigmoid_center",
-                 "familiarity_power", "familiarity_floor", "v_to_mu")
-        return {n: getattr(self, n) for n in names}
-
     # input checks ----------------------------------------------------------------------------
     def _active(self, x, name: str = "x") -> np.ndarray:
         """Sorted active input indices of x, an (n_inputs,) 0/1 or bool array or an SDR."""
         if isinstance(x, SDR):
             if x.n != self.n_inputs:
-                raise ValueError(f"{name}: expected an SDR with n={self.n_inputs}, got n={x.n}")
+                raise fail(name, f"an SDR with n={self.n_inputs}", f"n={x.n}", described=True)
             active = x.active
         else:
+            if x is None or isinstance(x, (dict, set)):
+                raise type_fail(name, "a binary (0/1 or bool) array or an SDR", x)
             a = np.asarray(x)
             if a.dtype.kind not in "biuf":
-                raise ValueError(f"{name}: expected a binary (0/1 or bool) array or an SDR, got dtype {a.dtype}")
+                raise fail(name, "a binary (0/1 or bool) array or an SDR", f"dtype {a.dtype}", described=True)
             if a.ndim != 1 or a.size != self.n_inputs:
-                raise ValueError(f"{name}: expected shape ({self.n_inputs},), got {a.shape}")
+                raise fail(name, f"shape ({self.n_inputs},)", f"shape {a.shape}", described=True)
             active = np.flatnonzero(check_binary(a, name))
         if active.size == 0:
-            raise ValueError(f"{name}: has no active bits; the CSA normalises by their number")
+            raise fail(name, "at least one active bit (the CSA normalises by their number)",
+                       "no active bits", described=True)
         return active
 
     def _rows(self, X, name: str = "X") -> list[np.ndarray]:
         if isinstance(X, (list, tuple)) and X and all(isinstance(s, SDR) for s in X):
             return [self._active(s, f"{name}[{i}]") for i, s in enumerate(X)]
+        if X is None or isinstance(X, (str, bytes, dict, set)):
+            raise type_fail(name, f"an (m, {self.n_inputs}) binary array or a list of SDRs", X)
         a = np.asarray(X)
         if a.ndim != 2 or a.shape[1] != self.n_inputs:
-            raise ValueError(f"{name}: expected shape (m, {self.n_inputs}) or a list of SDRs, got {a.shape}")
+            raise fail(name, f"shape (m, {self.n_inputs}) or a list of SDRs", f"shape {a.shape}", described=True)
         return [self._active(row, f"{name}[{i}]") for i, row in enumerate(a)]
 
     def _check_code(self, code, name: str) -> np.ndarray:
         c = np.asarray(code)
         if c.shape != (self.Q,) or c.dtype.kind not in "iu" or (c.size and (c.min() < 0 or c.max() >= self.K)):
-            raise ValueError(f"{name}: expected a ({self.Q},) int array of winners in [0, {self.K}), got {code!r}")
+            raise fail(name, f"a ({self.Q},) int array of winners in [0, {self.K})", code)
         return c
 
     # the CSA ---------------------------------------------------------------------------------
@@ -170,6 +160,7 @@ class CodingField:
     # public API ------------------------------------------------------------------------------
     def encode(self, x, learn: bool = False) -> np.ndarray:
         """The CSA with its G-dependent noise: (Q,) int64 winners; stores x too when `learn`."""
+        learn = check_bool("learn", learn)
         active = self._active(x)
         code = self._csa(active)
         if learn:
@@ -241,14 +232,18 @@ class CodingField:
         """Plain data for an inspector: Q, K, n_inputs, n_stored, fill_fraction, unit_fill (Q, K)
         (fraction of each unit's input weights set), params; and from the last CSA run (store or
         encode; None before the first): G, eta, V (Q, K) normalised input summation (also as u),
-        rho (Q, K) winner probabilities, code (Q,)."""
+        rho (Q, K) winner probabilities, code (Q,). params["seed"] is None when the field was
+        made from a numpy Generator (not plain data)."""
         last = self._last or {}
         copy = (lambda k: None if k not in last else np.array(last[k]))
+        params = self.get_params()
+        if isinstance(params["seed"], np.random.Generator):
+            params["seed"] = None
         return {"Q": self.Q, "K": self.K, "n_inputs": self.n_inputs, "n_stored": self.n_stored,
                 "fill_fraction": self.fill_fraction,
                 "unit_fill": self._W.mean(axis=0).reshape(self.Q, self.K),
                 "G": last.get("G"), "eta": last.get("eta"), "V": copy("V"), "u": copy("V"), "rho": copy("rho"),
-                "code": copy("code"), "params": self.get_params()}
+                "code": copy("code"), "params": params}
 
     def __repr__(self) -> str:
         return (f"CodingField(Q={self.Q}, K={self.K}, n_inputs={self.n_inputs}, n_stored={self.n_stored}, "
@@ -281,19 +276,18 @@ def capacity_curve(Q: int, K: int, n_inputs: int, w: int, n_items_list, noise: f
     fill_fraction, mean_familiarity (G of the cues), plus Q, K, n_inputs, w, noise.
     `seed` (int) fixes the items, cues and the field's draws; field_kwargs go to CodingField.
     """
-    field_seed, data_seed = np.random.SeedSequence(_check_int(seed, "seed", 0)).spawn(2)
+    field_seed, data_seed = np.random.SeedSequence(check_int("seed", seed, low=0)).spawn(2)
     field = CodingField(Q, K, n_inputs, seed=np.random.default_rng(field_seed), **field_kwargs)  # checks Q, K, ...
-    w = _check_int(w, "w", 1)
-    if w > n_inputs:
-        raise ValueError(f"w: expected 1 <= w <= n_inputs={n_inputs}, got {w}")
-    noise = _check_float(noise, "noise", 0.0, 1.0)
+    w = check_int("w", w, low=1, high=n_inputs)
+    noise = check_float("noise", noise, 0.0, 1.0)
     v = int(round(noise * w))
     if v > n_inputs - w:
-        raise ValueError(f"noise: swaps {v} bits but only n_inputs - w = {n_inputs - w} are off")
-    n_probe = _check_int(n_probe, "n_probe", 1)
-    counts = np.asarray(n_items_list)
-    if counts.ndim != 1 or counts.size == 0 or counts.dtype.kind not in "iu" or counts.min() < 1:
-        raise ValueError(f"n_items_list: expected a non-empty list of positive ints, got {n_items_list!r}")
+        raise fail("noise", f"a fraction of w whose {v} swapped bits fit in the n_inputs - w = {n_inputs - w} off bits",
+                   noise)
+    n_probe = check_int("n_probe", n_probe, low=1)
+    counts = check_array("n_items_list", n_items_list, ndim=1, kind="integer", min_size=1)
+    if counts.min() < 1 or counts.max() > 10**6:
+        raise fail("n_items_list", "item counts in [1, 10**6]", counts)
     rng = np.random.default_rng(data_seed)
     items: list[np.ndarray] = []
     rows = []
@@ -334,16 +328,20 @@ def similarity_curve(field_or_params, w: int, n_pairs: int = 41, seed=0) -> tupl
     elif isinstance(field_or_params, dict):
         params = dict(field_or_params)
     else:
-        raise ValueError(f"field_or_params: expected a CodingField or a dict of its arguments, "
-                         f"got {type(field_or_params).__name__}")
-    n_pairs = _check_int(n_pairs, "n_pairs", 2)
-    field_seed, data_seed = np.random.SeedSequence(_check_int(seed, "seed", 0)).spawn(2)
+        raise type_fail("field_or_params", "a CodingField or a dict of its arguments", field_or_params)
+    n_pairs = check_int("n_pairs", n_pairs, low=2, high=10**5)
+    field_seed, data_seed = np.random.SeedSequence(check_int("seed", seed, low=0)).spawn(2)
     params["seed"] = np.random.default_rng(field_seed)
-    field = CodingField(**params)
+    try:
+        field = CodingField(**params)
+    except TypeError as e:
+        if "argument" not in str(e):  # a hyper-parameter of the wrong type: its own message
+            raise
+        raise fail("field_or_params", "CodingField's arguments", f"{sorted(params)} ({e})", described=True) from None
     n = field.n_inputs
-    w = _check_int(w, "w", 1)
+    w = check_int("w", w, low=1)
     if 2 * w > n:
-        raise ValueError(f"w: expected 1 <= w <= n_inputs / 2 = {n // 2} (variants need w fresh bits), got {w}")
+        raise fail("w", f"1 <= w <= n_inputs / 2 = {n // 2} (variants need w fresh bits)", w)
     rng = np.random.default_rng(data_seed)
     base = _random_active(rng, n, w)
     base_code = field.store(SDR(n, base))

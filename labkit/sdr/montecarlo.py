@@ -1,26 +1,37 @@
 """Monte Carlo twins of theory.py: count overlaps of random SDRs and compare with the formulas.
 
-The sampler draws each w-of-n SDR with Floyd's algorithm (Bentley & Floyd 1987: w draws, no
-rejection) into a bit set, so a trial costs O(w) instead of the O(n) of shuffling or argpartition.
-Trials are split into fixed chunks, each with its own splitmix64 stream seeded from (seed, chunk):
-the counts are the same on any number of threads. backend="numpy" is the readable version
-(argpartition of uniform keys, the textbook sampler) and is ~50x slower.
+The sampler draws each w-of-n SDR with Floyd's algorithm (Bentley & Floyd, "Programming pearls:
+a sample of brilliance", CACM 30(9), 1987: w draws, no rejection) into a bit set, so a trial costs
+O(w) instead of the O(n) of shuffling or argpartition. Trials are split into fixed chunks, each
+with its own splitmix64 stream seeded from (seed, chunk): the counts are the same on any number
+of threads.
+
+The loops below are the readable path (backend="readable": plain Python on numpy scalars, one
+operation per line). They are also the fast path: `kernels.py` compiles these very functions with
+numba (backend="fast", the default), so both backends give identical counts.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from numba import njit, prange
+from numba import prange
+from numba.extending import register_jitable
 
 from labkit.sdr import theory
+from labkit.validate import check_choice, check_int, fail, type_fail
 
-_CHUNK = 1 << 14  # trials per random stream
+__all__ = ["overlap_counts", "false_match_mc", "union_false_match_mc"]
+
+_CHUNK = 1 << 14        # trials per random stream
+MAX_N = 2**28           # bits of one SDR here: two bit sets of n/8 bytes per stream (and _below needs n < 2**32)
+BACKENDS = ("fast", "readable")
 
 
-@njit(cache=True, inline="always")
+@register_jitable(inline="always")
 def _next(state):
-    # splitmix64 (Steele, Lea & Flood 2014): state is a 1-element uint64 array
+    # splitmix64 (Steele, Lea & Flood, "Fast splittable pseudorandom number generators",
+    # OOPSLA 2014, Fig. 1 mix64 with Stafford's variant 13 constants): state is a 1-element uint64 array
     state[0] += np.uint64(0x9E3779B97F4A7C15)
     z = state[0]
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
@@ -28,7 +39,7 @@ def _next(state):
     return z ^ (z >> np.uint64(31))
 
 
-@njit(cache=True, inline="always")
+@register_jitable(inline="always")
 def _below(state, m):
     # uniform int in [0, m) by rejection on the top 32 bits (m < 2**32): exactly uniform
     m32 = np.uint64(m)
@@ -39,7 +50,7 @@ def _below(state, m):
             return np.int64(r % m32)
 
 
-@njit(cache=True)
+@register_jitable
 def _floyd(state, n, k, bits, out):
     # Floyd's sampling: for j = n-k .. n-1 pick t in [0, j]; take t, or j if t is taken.
     # Sets the k chosen bits in `bits` (uint64 words) and writes them to out[:k].
@@ -53,8 +64,8 @@ def _floyd(state, n, k, bits, out):
         i += 1
 
 
-@njit(cache=True, parallel=True)
 def _overlap_counts(n, w, s, trials, seed):
+    # (s+1,) histogram of |segment ∩ input| over `trials` random (s-bit segment, w-bit input) pairs
     n_chunks = (trials + _CHUNK - 1) // _CHUNK
     counts = np.zeros((n_chunks, s + 1), np.int64)
     for c in prange(n_chunks):
@@ -77,8 +88,8 @@ def _overlap_counts(n, w, s, trials, seed):
     return counts.sum(axis=0)
 
 
-@njit(cache=True, parallel=True)
 def _union_counts(n, w, M, a, n_unions, queries, seed):
+    # per union: OR M random w-bit SDRs, then histogram the overlap of `queries` random a-bit inputs
     counts = np.zeros((n_unions, a + 1), np.int64)
     sizes = np.zeros(n_unions, np.int64)
     for u in prange(n_unions):
@@ -95,7 +106,7 @@ def _union_counts(n, w, M, a, n_unions, queries, seed):
         size = 0
         for word in union:
             while word:
-                word &= word - np.uint64(1)
+                word &= word - np.uint64(1)  # clear the lowest set bit (popcount)
                 size += 1
         sizes[u] = size
         for _ in range(queries):
@@ -109,39 +120,40 @@ def _union_counts(n, w, M, a, n_unions, queries, seed):
     return counts, sizes
 
 
-def _overlap_counts_numpy(n, w, s, trials, seed, batch=20_000):
-    # Readable twin: a random w-subset is the w smallest of n uniform keys (argpartition).
-    # With s <= w the segment is the first s of a random SDR; with s > w the roles swap.
-    rng = np.random.default_rng(seed)
-    counts = np.zeros(s + 1, np.int64)
-    k_lo, k_hi = min(s, w), max(s, w)
-    done = 0
-    while done < trials:
-        m = min(batch, trials - done)
-        big = np.argpartition(rng.random((m, n)), k_hi - 1, axis=1)[:, :k_hi]   # random k_hi-set
-        small = np.argpartition(rng.random((m, n)), k_lo - 1, axis=1)[:, :k_lo]  # random k_lo-set
-        mask = np.zeros((m, n), bool)
-        np.put_along_axis(mask, big, True, axis=1)
-        counts += np.bincount(np.take_along_axis(mask, small, axis=1).sum(axis=1), minlength=s + 1)[: s + 1]
-        done += m
-    return counts
+def _run(name: str, backend: str, *args):
+    """Call the readable loop `name` or its compiled twin in kernels.py."""
+    if check_choice("backend", backend, BACKENDS) == "fast":
+        from labkit.sdr import kernels
+        return getattr(kernels, name)(*args)
+    with np.errstate(over="ignore"):  # uint64 arithmetic wraps modulo 2**64 on purpose
+        return globals()["_" + name](*args)
 
 
-def overlap_counts(n: int, w: int, s: int, trials: int, seed: int = 0, *, backend: str = "numba") -> np.ndarray:
+def _sizes(n, w, s):
+    n, w, s, _ = theory._check(n, w, s, 0)
+    if n > MAX_N:
+        raise fail("n", f"an integer <= {MAX_N} (the sampler's bit sets)", n)
+    return n, w, s
+
+
+def _seed(seed) -> int:
+    return check_int("seed", seed, low=0, high=2**63 - 1)
+
+
+def _thetas(thetas, high: int) -> list[int]:
+    if isinstance(thetas, (str, bytes)) or not hasattr(thetas, "__iter__"):
+        raise type_fail("thetas", "a sequence of integers", thetas)
+    return [check_int(f"thetas[{i}]", th, low=0, high=high) for i, th in enumerate(thetas)]
+
+
+def overlap_counts(n: int, w: int, s: int, trials: int, seed: int = 0, *, backend: str = "fast") -> np.ndarray:
     """(s+1,) int64: how many of `trials` random pairs (an s-bit segment, a w-bit input, both
     uniform over n bits) overlapped in b = 0..s bits. Its tail sums are Monte Carlo estimates of
-    theory.false_match_probability(n, w, s, theta)."""
-    n, w, s, _ = theory._check(n, w, s, 0)
-    trials, seed = theory._int(trials, "trials"), theory._int(seed, "seed")
-    if trials <= 0:
-        raise ValueError(f"trials: expected a positive int, got {trials}")
-    if seed < 0:
-        raise ValueError(f"seed: expected a non-negative int, got {seed}")
-    if backend == "numba":
-        return _overlap_counts(n, w, s, trials, seed)
-    if backend == "numpy":
-        return _overlap_counts_numpy(n, w, s, trials, seed)
-    raise ValueError(f"backend: expected 'numba' or 'numpy', got {backend!r}")
+    theory.false_match_probability(n, w, s, theta). backend="readable" runs the same loops in
+    plain Python (same counts, about 10^4 times slower)."""
+    n, w, s = _sizes(n, w, s)
+    trials = check_int("trials", trials, low=1)
+    return _run("overlap_counts", backend, n, w, s, trials, _seed(seed))
 
 
 def _tail_table(counts: np.ndarray, thetas, formula) -> pd.DataFrame:
@@ -155,41 +167,37 @@ def _tail_table(counts: np.ndarray, thetas, formula) -> pd.DataFrame:
         rows.append({"theta": th, "hits": hits, "measured": hits / trials, "formula": p,
                      "rel_err": (hits / trials - p) / p if p > 0 else np.nan,
                      "z": (hits / trials - p) / sigma if sigma > 0 else np.nan})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=["theta", "hits", "measured", "formula", "rel_err", "z"])
 
 
 def false_match_mc(n: int, w: int, s: int | None = None, thetas=range(1, 7), trials: int = 2_000_000,
-                   seed: int = 0, *, backend: str = "numba") -> pd.DataFrame:
+                   seed: int = 0, *, backend: str = "fast") -> pd.DataFrame:
     """Measured false-match rate beside the exact formula for each theta: columns theta, hits,
     measured, formula, rel_err, z (the error in binomial standard errors)."""
-    s = w if s is None else s
+    n, w, s = _sizes(n, w, w if s is None else s)
+    thetas = _thetas(thetas, s)
     counts = overlap_counts(n, w, s, trials, seed, backend=backend)
-    thetas = [theory._check(n, w, s, th)[3] for th in thetas]
     return _tail_table(counts, thetas, lambda th: theory.false_match_probability(n, w, s, th))
 
 
 def union_false_match_mc(n: int, w: int, M: int, thetas, n_unions: int = 200, queries: int = 5000,
-                         seed: int = 0, *, a: int | None = None) -> pd.DataFrame:
+                         seed: int = 0, *, a: int | None = None, backend: str = "fast") -> pd.DataFrame:
     """Monte Carlo over n_unions random unions of M w-bit SDRs × `queries` random a-bit inputs
     each, beside the plug-in and the size-averaged formulas. Columns theta, hits, measured,
     formula (size-averaged), rel_err, z (in standard errors of the mean over unions), plugin,
     mean_union_size."""
-    n, w, _, _ = theory._check(n, w, 1, 0)
-    a = w if a is None else theory._int(a, "a")
-    M, n_unions, queries = theory._int(M, "M"), theory._int(n_unions, "n_unions"), theory._int(queries, "queries")
-    for name, v in (("M", M), ("n_unions", n_unions), ("queries", queries)):
-        if v <= 0:
-            raise ValueError(f"{name}: expected a positive int, got {v}")
-    if not 0 < a <= n:
-        raise ValueError(f"a: expected 0 < a <= n={n}, got {a}")
-    counts, sizes = _union_counts(n, w, M, a, n_unions, queries, theory._int(seed, "seed"))
-    thetas = list(thetas)
+    n, w, _ = _sizes(n, w, 1)
+    a = w if a is None else check_int("a", a, low=1, high=n)
+    M = check_int("M", M, low=1, high=theory.MAX_SIZE)
+    n_unions, queries = check_int("n_unions", n_unions, low=1), check_int("queries", queries, low=1)
+    thetas = _thetas(thetas, a)
     avg = {th: theory.union_false_match_probability(n, w, M, th, a=a, method="average") for th in thetas}
+    counts, sizes = _run("union_counts", backend, n, w, M, a, n_unions, queries, _seed(seed))
     df = _tail_table(counts.sum(axis=0), thetas, avg.__getitem__)
     # queries on one union are correlated through its size: the standard error comes from the
     # spread of the per-union rates, not from the binomial formula
     tails = np.cumsum(counts[:, ::-1], axis=1)[:, ::-1] / queries
-    se = np.array([tails[:, th].std(ddof=1) / np.sqrt(n_unions) if th <= a else 0.0 for th in thetas])
+    se = np.array([tails[:, th].std(ddof=1) / np.sqrt(n_unions) if n_unions > 1 else 0.0 for th in thetas])
     df["z"] = (df["measured"] - df["formula"]) / np.where(se > 0, se, np.nan)
     df["plugin"] = [theory.union_false_match_probability(n, w, M, th, a=a) for th in thetas]
     df["mean_union_size"] = sizes.mean()

@@ -12,22 +12,30 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from labkit.base import Estimator
 from labkit.sdr import theory
 from labkit.sdr.sdr import SDR, active_indices, as_rng
 from labkit.sdr.willshaw import random_patterns
+from labkit.validate import check_array, check_instance, check_int, fail
+
+__all__ = ["SegmentMemory", "noisy", "measure", "noise_sweep"]
 
 
-class SegmentMemory:
+def _check_shape(n, w, s, theta):
+    n, w, s, theta = theory._check(n, w, s, theta)
+    if s > w:
+        raise fail("s", f"s <= w={w} (a segment subsamples a pattern)", s)
+    return n, w, s, theta
+
+
+class SegmentMemory(Estimator):
     """Segments of s synapses on n presynaptic bits, threshold theta; patterns have w active bits."""
 
     def __init__(self, n: int, w: int, s: int, theta: int, *, patterns_per_segment: int = 1, seed=None):
-        n, w, s, theta = theory._check(n, w, s, theta)
-        if s > w:
-            raise ValueError(f"s: a segment subsamples a pattern, expected s <= w={w}, got {s}")
-        k = theory._int(patterns_per_segment, "patterns_per_segment")
-        if k < 1:
-            raise ValueError(f"patterns_per_segment: expected >= 1, got {k}")
+        n, w, s, theta = _check_shape(n, w, s, theta)
+        k = check_int("patterns_per_segment", patterns_per_segment, low=1)
         self.n, self.w, self.s, self.theta, self.patterns_per_segment = n, w, s, theta, k
+        self.seed = seed
         self._rng = as_rng(seed)
         self._syn = np.zeros((0, n), bool)  # (segments, n): synapse of segment g on bit i
         self._open = 0                      # patterns on the last segment so far
@@ -37,7 +45,8 @@ class SegmentMemory:
         """Grow synapses to s randomly chosen active bits of x; returns the segment's index."""
         active = active_indices(x, self.n, "x")
         if active.size < self.s:
-            raise ValueError(f"x: has {active.size} active bits, fewer than the s={self.s} synapses to sample")
+            raise fail("x", f"at least s={self.s} active bits to sample synapses from", f"{active.size} active bits",
+                       described=True)
         chosen = self._rng.choice(active, size=self.s, replace=False)
         if self._open == 0:
             self._syn = np.vstack([self._syn, np.zeros((1, self.n), bool)])
@@ -47,7 +56,20 @@ class SegmentMemory:
         return len(self._syn) - 1
 
     def store_batch(self, patterns) -> np.ndarray:
-        return np.array([self.store(p if isinstance(p, SDR) else SDR(self.n, p)) for p in patterns], np.int64)
+        """Store each pattern ((m, k) active-index rows, or a list of SDRs); returns their segments."""
+        if isinstance(patterns, (list, tuple)) and patterns and all(isinstance(p, SDR) for p in patterns):
+            sdrs = list(patterns)
+        else:
+            rows = check_array("patterns", patterns, ndim=2, kind="integer")
+            if rows.size and (rows.min() < 0 or rows.max() >= self.n):
+                raise fail("patterns", f"active-bit indices in [0, {self.n})", f"{rows.min()}..{rows.max()}",
+                           described=True)
+            sdrs = [SDR(self.n, p) for p in rows]
+        for i, p in enumerate(sdrs):  # all checked before anything is stored
+            if p.n != self.n or p.w < self.s:
+                raise fail(f"patterns[{i}]", f"an SDR of n={self.n} with >= s={self.s} active bits",
+                           f"n={p.n}, w={p.w}", described=True)
+        return np.array([self.store(p) for p in sdrs], np.int64).reshape(len(sdrs))
 
     # recognition ---------------------------------------------------------------------------
     def overlaps(self, x) -> np.ndarray:
@@ -56,9 +78,9 @@ class SegmentMemory:
 
     def overlaps_batch(self, X) -> np.ndarray:
         """(m, segments) int for (m, k) active-index rows X."""
-        X = np.asarray(X, np.int64)
-        if X.ndim != 2 or (X.size and (X.min() < 0 or X.max() >= self.n)):
-            raise ValueError(f"X: expected (m, k) active-bit indices in [0, {self.n}), got shape {X.shape}")
+        X = check_array("X", X, ndim=2, kind="integer").astype(np.int64, copy=False)
+        if X.size and (X.min() < 0 or X.max() >= self.n):
+            raise fail("X", f"active-bit indices in [0, {self.n})", f"{X.min()}..{X.max()}", described=True)
         return self._syn[:, X].sum(axis=2).T
 
     def recognize(self, x) -> bool:
@@ -78,9 +100,10 @@ class SegmentMemory:
         return self._syn.sum(axis=1)
 
     def snapshot(self) -> dict:
+        """Plain data: sizes, patterns stored, segments and their sizes, the (segments, n) synapses."""
         return {"n": self.n, "w": self.w, "s": self.s, "theta": self.theta, "n_stored": self.n_stored,
                 "segments": len(self._syn), "patterns_per_segment": self.patterns_per_segment,
-                "segment_sizes": self.segment_sizes}
+                "segment_sizes": self.segment_sizes, "synapses": self.synapses}
 
     # theory beside measurement -------------------------------------------------------------
     def false_positive_theory(self) -> tuple[float, float]:
@@ -97,11 +120,17 @@ class SegmentMemory:
 
 
 def noisy(patterns: np.ndarray, n: int, v: int, rng, chunk: int = 2048) -> np.ndarray:
-    """Each (w,) index row with v of its bits replaced by v bits that were off."""
-    patterns = np.asarray(patterns, np.int64)
+    """Each (w,) index row of patterns (m, w) with v of its bits replaced by v bits that were off.
+    rng: a seed or numpy Generator."""
+    n = check_int("n", n, low=1)
+    patterns = check_array("patterns", patterns, ndim=2, kind="integer").astype(np.int64, copy=False)
     m, w = patterns.shape
-    if not 0 <= v <= min(w, n - w):
-        raise ValueError(f"v: expected 0 <= v <= min(w, n - w) = {min(w, n - w)}, got {v}")
+    if patterns.size and (patterns.min() < 0 or patterns.max() >= n):
+        raise fail("patterns", f"active-bit indices in [0, n={n})", f"{patterns.min()}..{patterns.max()}",
+                   described=True)
+    v = check_int("v", v, low=0, high=min(w, n - w))
+    chunk = check_int("chunk", chunk, low=1)
+    rng = as_rng(rng, "rng")
     out = np.empty_like(patterns)
     for lo in range(0, m, chunk):
         P = patterns[lo:lo + chunk]
@@ -121,8 +150,16 @@ def measure(mem: SegmentMemory, patterns: np.ndarray, v: int, trials: int = 20_0
     fn: each stored pattern (rows of `patterns`, stored in order, one per segment) with v bits
     replaced by noise, tested on its own segment; formula theory.false_negative_probability.
     """
+    check_instance("mem", mem, SegmentMemory)
+    patterns = check_array("patterns", patterns, ndim=2, kind="integer", min_size=1)
+    if patterns.shape[1] != mem.w:
+        raise fail("patterns", f"rows of w={mem.w} active indices", f"shape {patterns.shape}", described=True)
+    v = check_int("v", v, low=0, high=min(mem.w, mem.n - mem.w))
     if mem.patterns_per_segment != 1 and v:
-        raise ValueError("v: the noise formula is for one pattern per segment (patterns_per_segment=1)")
+        raise fail("v", "0: the noise formula is for one pattern per segment (patterns_per_segment=1)", v)
+    trials = check_int("trials", trials, low=1)
+    if trials * mem.n > 2**27:
+        raise fail("trials", f"trials·n <= 2**27, trials <= {2**27 // mem.n}", trials)
     rng = as_rng(seed)
     Xr = random_patterns(mem.n, mem.w, trials, rng)
     hits = mem.overlaps_batch(Xr) >= mem.theta
@@ -142,6 +179,9 @@ def measure(mem: SegmentMemory, patterns: np.ndarray, v: int, trials: int = 20_0
 def noise_sweep(n: int, w: int, s: int, theta: int, vs, n_patterns: int = 50, trials: int = 5000,
                 seed=0) -> pd.DataFrame:
     """measure() for each noise level v in vs on one memory of n_patterns random patterns."""
+    n, w, s, theta = _check_shape(n, w, s, theta)
+    vs = check_array("vs", vs, ndim=1, kind="integer").tolist()
+    n_patterns = check_int("n_patterns", n_patterns, low=1)
     rng = as_rng(seed)
     pats = random_patterns(n, w, n_patterns, rng)
     mem = SegmentMemory(n, w, s, theta, seed=rng)

@@ -12,11 +12,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from labkit.base import Estimator
 from labkit.sdr import theory
 from labkit.sdr.sdr import SDR, active_indices, as_rng, check_length
+from labkit.validate import check_array, check_bool, check_int, fail, type_fail
+
+__all__ = ["WillshawMemory", "random_patterns", "recall_curve"]
 
 
-class WillshawMemory:
+class WillshawMemory(Estimator):
     """Hetero- or auto-associative Willshaw net mapping n-bit cues to n_out-bit targets.
 
     w is the number of active bits the stored patterns are expected to have (used by the theory
@@ -25,9 +29,10 @@ class WillshawMemory:
 
     def __init__(self, n: int, w: int, *, n_out: int | None = None):
         n, w, _, _ = theory._check(n, w, 1, 0)
-        n_out = n if n_out is None else theory._int(n_out, "n_out")
-        if n_out <= 0:
-            raise ValueError(f"n_out: expected a positive int, got {n_out}")
+        n_out = n if n_out is None else check_int("n_out", n_out, low=1)
+        if n * ((n_out + 7) // 8) > 2**31:
+            raise fail("n, n_out", "a synapse matrix of at most 2 GiB (n·n_out/8 bytes)", f"{n} x {n_out}",
+                       described=True)
         self.n, self.w, self.n_out = n, w, n_out
         self._W = np.zeros((n, (n_out + 7) // 8), np.uint8)  # row i: packed targets wired to cue bit i
         self.n_stored = 0
@@ -43,19 +48,33 @@ class WillshawMemory:
 
     def store_batch(self, cues, targets=None) -> None:
         """cues (m, w) active-index rows or (m, n) binary rows; targets likewise (None: auto)."""
-        cues = list(cues)
-        targets = cues if targets is None else list(targets)
+        cues = self._as_rows(cues, "cues")
+        targets = cues if targets is None else self._as_rows(targets, "targets")
         if len(targets) != len(cues):
-            raise ValueError(f"targets: expected {len(cues)} rows like cues, got {len(targets)}")
-        for c, t in zip(cues, targets, strict=True):
-            self.store(self._as_sdr(c, self.n, "cues"), self._as_sdr(t, self.n_out, "targets"))
+            raise fail("targets", f"{len(cues)} rows like cues", len(targets))
+        pairs = [(self._as_sdr(c, self.n, "cues"), self._as_sdr(t, self.n_out, "targets"))
+                 for c, t in zip(cues, targets, strict=True)]  # all checked before anything is stored
+        for c, t in pairs:
+            self.store(c, t)
+
+    @staticmethod
+    def _as_rows(rows, name):
+        if isinstance(rows, (list, tuple)) and rows and all(isinstance(r, SDR) for r in rows):
+            return list(rows)
+        return list(check_array(name, rows, ndim=2))
 
     @staticmethod
     def _as_sdr(row, n, name):
         if isinstance(row, SDR):
             return row
         a = np.asarray(row)
-        return SDR(n, a) if a.size != n else SDR.from_dense(check_length(a, n, name))
+        if a.size != n:
+            try:
+                return SDR(n, a)
+            except (TypeError, ValueError) as e:
+                raise fail(name, f"rows of active indices in [0, {n}) or of {n} binary values",
+                           str(e), described=True) from None
+        return SDR.from_dense(check_length(a, n, name))
 
     # recall --------------------------------------------------------------------------------
     def dendritic_sums(self, cue) -> np.ndarray:
@@ -70,21 +89,21 @@ class WillshawMemory:
         sums = self.dendritic_sums(cue)
         if k is not None:
             if theta is not None:
-                raise ValueError("theta, k: give one recall rule, not both")
-            if not 0 < k <= self.n_out:
-                raise ValueError(f"k: expected 0 < k <= n_out={self.n_out}, got {k}")
+                raise fail("theta, k", "one recall rule, not both", f"theta={theta}, k={k}", described=True)
+            k = check_int("k", k, low=1, high=self.n_out)
             return SDR(self.n_out, np.argsort(-sums, kind="stable")[:k])
         if theta is None:
             theta = len(active_indices(cue, self.n, "cue"))
-        if not 0 <= theta <= self.n:
-            raise ValueError(f"theta: expected 0 <= theta <= n={self.n}, got {theta}")
+        theta = check_int("theta", theta, low=0, high=self.n)
         return SDR(self.n_out, np.flatnonzero(sums >= theta))
 
     def recall_steps(self, cue, steps: int = 3, theta: int | None = None, *, k: int | None = None) -> list[dict]:
         """Iterated auto-associative completion: feed each output back as the next cue. One dict
         per step with the cue, its dendritic sums, the threshold used and the output."""
         if self.n_out != self.n:
-            raise ValueError("recall_steps: iteration needs an auto-associative memory (n_out == n)")
+            raise fail("cue", "an auto-associative memory to iterate on (n_out == n)", f"n_out={self.n_out}",
+                       described=True)
+        steps = check_int("steps", steps, low=1)
         x = cue if isinstance(cue, SDR) else SDR(self.n, active_indices(cue, self.n, "cue"))
         out = []
         for step in range(steps):
@@ -118,7 +137,7 @@ class WillshawMemory:
         """Fraction of synapses set. For an auto-associative net (n_out == n) the diagonal i→i is
         left out by default, as in p1 = 1 − (1 − w(w−1)/(n(n−1)))^M (theory.willshaw_fill)."""
         ones = int(np.unpackbits(self._W).sum())
-        off = self.n_out == self.n if off_diagonal is None else off_diagonal
+        off = self.n_out == self.n if off_diagonal is None else check_bool("off_diagonal", off_diagonal)
         if not off:
             return ones / (self.n * self.n_out)
         i = np.arange(min(self.n, self.n_out))
@@ -126,6 +145,7 @@ class WillshawMemory:
         return (ones - diag) / (self.n * self.n_out - min(self.n, self.n_out))
 
     def snapshot(self) -> dict:
+        """Plain data: sizes, patterns stored, fill fraction (as fill_fraction()), bytes used."""
         return {"n": self.n, "n_out": self.n_out, "w": self.w, "n_stored": self.n_stored,
                 "fill_fraction": self.fill_fraction(), "nbytes": self.nbytes}
 
@@ -136,7 +156,12 @@ class WillshawMemory:
 def random_patterns(n: int, w: int, m: int, seed=None) -> np.ndarray:
     """(m, w) int64: m independent random w-of-n SDRs as sorted active-index rows."""
     n, w, _, _ = theory._check(n, w, 1, 0)
+    m = check_int("m", m, low=0)
+    if m * n > 2**27:
+        raise fail("m", f"m·n <= 2**27 (the sampler draws an (m, n) key matrix), m <= {2**27 // n}", m)
     rng = as_rng(seed)
+    if m == 0:
+        return np.zeros((0, w), np.int64)
     return np.sort(np.argpartition(rng.random((m, n)), w - 1, axis=1)[:, :w], axis=1)
 
 
@@ -145,9 +170,12 @@ def recall_curve(n: int, w: int, Ms, seed=0, *, max_checked: int = 2000, progres
     theta = w) up to max_checked of the stored patterns. Columns M, exact_recall (fraction recalled
     with no missing or extra unit), false_units (mean extra units), fill (measured, off-diagonal),
     fill_theory (p1), false_units_theory ((n−w)·p1^w)."""
-    Ms = sorted(int(m) for m in Ms)
-    if not Ms or Ms[0] <= 0:
-        raise ValueError(f"Ms: expected positive pattern counts, got {Ms}")
+    n, w, _, _ = theory._check(n, w, 1, 0)
+    Ms = sorted(check_array("Ms", Ms, ndim=1, kind="integer", min_size=1).tolist())
+    if Ms[0] <= 0:
+        raise fail("Ms", "positive pattern counts", Ms)
+    max_checked = check_int("max_checked", max_checked, low=1)
+    progress = check_bool("progress", progress)
     rng = as_rng(seed)
     pats = random_patterns(n, w, Ms[-1], rng)
     mem = WillshawMemory(n, w)
