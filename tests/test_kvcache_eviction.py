@@ -311,8 +311,6 @@ def test_compression_ratio_keeps_kvpress_count(T, ratio):
 # ------------------------------------------------------------------ errors
 @pytest.mark.parametrize("make, arg", [
     (lambda: ev.KeyNorm(budget=0), "budget"),
-    (lambda: ev.KeyNorm(budget=2.5), "budget"),
-    (lambda: ev.KeyNorm(budget=True), "budget"),
     (lambda: ev.KeyNorm(), "budget, compression_ratio"),
     (lambda: ev.KeyNorm(budget=4, compression_ratio=0.5), "budget, compression_ratio"),
     (lambda: ev.KeyNorm(compression_ratio=1.0), "compression_ratio"),
@@ -322,12 +320,25 @@ def test_compression_ratio_keeps_kvpress_count(T, ratio):
     (lambda: ev.SnapKV(budget=64, window_size=0), "window_size"),
     (lambda: ev.StreamingLLM(budget=3, n_sink=4), "budget"),
     (lambda: ev.StreamingLLM(budget=8, n_sink=-1), "n_sink"),
-    (lambda: ev.StreamingLLM(budget=8, evict_on_append=1), "evict_on_append"),
     (lambda: ev.H2O(budget=8, recent=9), "recent"),
     (lambda: ev.H2O(budget=8, recent=-1), "recent"),
+    (lambda: ev.KeyNorm(compression_ratio=math.nan), "compression_ratio"),
 ])
 def test_bad_hyper_parameters(make, arg):
-    with pytest.raises(ValueError, match=f"^{arg}:"):
+    with pytest.raises(ValueError, match=f"^{arg}: expected"):
+        make()
+
+
+@pytest.mark.parametrize("make, arg", [
+    (lambda: ev.KeyNorm(budget=2.5), "budget"),
+    (lambda: ev.KeyNorm(budget=True), "budget"),
+    (lambda: ev.KeyNorm(compression_ratio="half"), "compression_ratio"),
+    (lambda: ev.StreamingLLM(budget=8, evict_on_append=1), "evict_on_append"),
+    (lambda: ev.H2O(budget=8, recent=2.0), "recent"),
+    (lambda: ev.KeyNorm(budget=8, dtype="float16"), "dtype"),
+])
+def test_hyper_parameters_of_the_wrong_type(make, arg):
+    with pytest.raises(TypeError, match=f"^{arg}: expected"):
         make()
 
 
@@ -359,6 +370,25 @@ def test_bad_tensors_name_the_argument():
             call()
     with pytest.raises(TypeError, match="^keys:"):
         ev.knorm_scores(K.numpy())
+
+
+def test_score_checks_its_arguments_and_leaves_the_store_alone():
+    Q, K, V = _qkv(T=20)
+    store = ev.SnapKV(budget=8, window_size=4)
+    s = store.score(K, Q)
+    assert s.shape == K.shape[:3] and torch.equal(s, ev.snapkv_scores(Q, K, 4, 5)) and store.seq_length == 0
+    assert torch.equal(ev.H2O(budget=8).score(K, Q, n=10), ev.h2o_scores(Q, K))
+    nan = Q.clone()
+    nan[0, 1, 2, 3] = math.nan
+    for call, arg, error in [(lambda: store.score(K[0], Q), "K", ValueError),
+                             (lambda: store.score(K, nan), "queries", ValueError),
+                             (lambda: store.score(K, None), "queries", ValueError),
+                             (lambda: store.score(K, Q, n=21), "n", ValueError),
+                             (lambda: store.score(K, Q, n=2), "n", ValueError),
+                             (lambda: store.score(K, Q, n=2.0), "n", TypeError),
+                             (lambda: store.score(K.numpy(), Q), "K", TypeError)]:
+        with pytest.raises(error, match=f"^{arg}: expected"):
+            call()
 
 
 def test_bad_append_leaves_the_store_unchanged():

@@ -1,5 +1,7 @@
 """HFQuantizedStore drives transformers' QuantoQuantizedLayer; these tests pin down the behaviour
-labkit's notebook compares against (kv.md §2)."""
+labkit's notebook compares against (transformers v5.2.0, src/transformers/cache_utils.py,
+`QuantizedLayer.update`: per-token groups by default, the prompt quantized at once, every token
+re-quantized each time the residual fills)."""
 
 import pytest
 import torch
@@ -65,5 +67,20 @@ def test_bad_input():
 
 def test_quanto_shape_failure_is_a_clear_error():
     s = HFQuantizedStore(nbits=2, axis_key=-1, q_group_size=32)
-    with pytest.raises(ValueError, match="q_group_size: quanto could not quantize"):
+    with pytest.raises(ValueError, match="q_group_size: expected a group size quanto can apply"):
         s.prefill(torch.randn(1, 2, 364, 32), torch.randn(1, 2, 364, 32))
+
+
+def test_params_snapshot_and_wrong_types():
+    s = HFQuantizedStore(nbits=2, axis_key=-1, q_group_size=32, residual_length=64)
+    assert s.get_params() == dict(nbits=2, axis_key=-1, axis_value=0, q_group_size=32, residual_length=64)
+    assert HFQuantizedStore(**s.get_params()).get_params() == s.get_params()
+    assert s.snapshot()["seq_length"] == 0 and s.snapshot()["keys"] is None
+    K = structured((1, 2, 100, 32))
+    run(s, K, K, 96)
+    snap = s.snapshot()
+    assert snap["seq_length"] == 100 and snap["nbytes"] == s.nbytes
+    assert snap["keys"].shape == (1, 2, 100, 32) and snap["key_residual"].shape[-2] < 64
+    for kwargs, name in [({"nbits": 2.0}, "nbits"), ({"axis_key": "0"}, "axis_key"), ({"q_group_size": 0}, "q_group_size")]:
+        with pytest.raises((TypeError, ValueError), match=f"^{name}: expected"):
+            HFQuantizedStore(**kwargs)

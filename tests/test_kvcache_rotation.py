@@ -26,7 +26,8 @@ def gaussian(shape=SHAPE, seed=0):
 
 
 def structured(shape=SHAPE, seed=0):
-    """kv.md's outlier keys: unit Gaussian, 4 channels scaled x10..x20, plus a per-channel offset."""
+    """Keys with outlier channels (as KIVI observed in real keys: Liu et al. 2024, arXiv 2402.02750, §3.2,
+    Fig. 2): unit Gaussian, 4 channels scaled x10..x20, plus a per-channel offset."""
     g = torch.Generator().manual_seed(seed)
     D = shape[-1]
     scale = torch.ones(D)
@@ -281,14 +282,23 @@ def test_bfp_in_kivi_cache():
 
 
 # --- bad input -----------------------------------------------------------------------------------
-@pytest.mark.parametrize("kwargs,name", [
-    ({"bits": 0}, "bits"), ({"bits": 9}, "bits"), ({"bits": 2.0}, "bits"), ({"bits": True}, "bits"),
-    ({"group_size": 0}, "group_size"), ({"axis": "head"}, "axis"), ({"reorder": "median"}, "reorder"),
-    ({"seed": -1}, "seed"), ({"seed": 1.5}, "seed"),
+@pytest.mark.parametrize("kwargs,name,error", [
+    ({"bits": 0}, "bits", ValueError), ({"bits": 9}, "bits", ValueError), ({"bits": 2.0}, "bits", TypeError),
+    ({"bits": True}, "bits", TypeError), ({"group_size": 0}, "group_size", ValueError),
+    ({"axis": "head"}, "axis", ValueError), ({"reorder": "median"}, "reorder", ValueError),
+    ({"reorder": 1}, "reorder", TypeError), ({"seed": -1}, "seed", ValueError), ({"seed": 1.5}, "seed", TypeError),
+    ({"backend": "torch"}, "backend", ValueError),
 ])
-def test_hadamard_bad_parameters(kwargs, name):
-    with pytest.raises(ValueError, match=f"^{name}:"):
+def test_hadamard_bad_parameters(kwargs, name, error):
+    with pytest.raises(error, match=f"^{name}: expected"):
         HadamardQuantizer(**kwargs)
+
+
+def test_hadamard_get_params_keep_what_was_given():
+    q = HadamardQuantizer(2, 16, "token", reorder=True, seed=3, backend="readable")
+    assert q.get_params()["reorder"] is True and q.statistic == "mean"
+    assert HadamardQuantizer(**q.get_params()).get_params() == q.get_params()
+    assert HadamardQuantizer(reorder=False).statistic is None and HadamardQuantizer(reorder="absmax").statistic == "absmax"
 
 
 def test_hadamard_bad_data():
@@ -320,9 +330,9 @@ def test_bfp_bad_parameters(kwargs, name):
 
 
 def test_bfp_bad_data():
-    with pytest.raises(ValueError, match="^block_size: 32 does not divide the tokens axis"):
+    with pytest.raises(ValueError, match=r"^block_size: expected a divisor of the tokens axis \(40\)"):
         BlockFloatQuantizer(4, 32, "channel").quantize(torch.randn(1, 2, 40, 64))
-    with pytest.raises(ValueError, match="^block_size: 48 does not divide the head_dim axis"):
+    with pytest.raises(ValueError, match=r"^block_size: expected a divisor of the head_dim axis \(64\)"):
         BlockFloatQuantizer(4, 48, "token").quantize(torch.randn(1, 2, 40, 64))
     x = torch.randn(1, 2, 32, 64)
     x[..., 0, 0] = float("inf")

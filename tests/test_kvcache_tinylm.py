@@ -18,7 +18,7 @@ from labkit.kvcache.evaluate import bytes_per_token, new_cache, passkey_accuracy
 from labkit.kvcache.hf import LabkitCache
 from labkit.kvcache.store import FullPrecisionStore, KVStore
 
-torch.set_num_threads(1)  # kv.md pitfall 2: oversubscription on a shared 2-core machine
+torch.set_num_threads(1)  # more OpenMP threads than free cores stall torch on a shared 2-core machine
 
 
 class RecordingStore(FullPrecisionStore):
@@ -131,6 +131,13 @@ def test_full_precision_store_equals_dynamic_cache(model, prompt):
     assert cache.get_seq_length() == 306 and cache.kept_lengths() == [306] * 4
     assert cache.layers[0].keys.shape == (1, 2, 306, 32)
     assert bytes_per_token(cache) == 4 * 2 * 2 * 32 * 4  # layers x (K,V) x kv_heads x head_dim x fp32
+    snap = cache.snapshot()
+    assert snap["seq_length"] == 306 and snap["kept_lengths"] == [306] * 4 and snap["nbytes"] == cache.nbytes()
+    assert len(snap["layers"]) == 4 and snap["layers"][1]["keys"].shape == (1, 2, 306, 32)
+    assert isinstance(snap["layers"][1]["keys"], np.ndarray)
+    params = cache.get_params()
+    assert params["num_layers"] == 4 and params["model"] is model
+    assert LabkitCache(**params).get_params() == params
 
 
 def test_chunked_append_equals_dynamic_cache(model, prompt):
@@ -193,6 +200,11 @@ def test_cache_rejects_bad_arguments(model):
         LabkitCache(lambda i: FullPrecisionStore(), 3, model=model)
     with pytest.raises(ValueError, match="layer_idx"):
         LabkitCache(lambda i: FullPrecisionStore(), 2).update(torch.zeros(1, 2, 1, 32), torch.zeros(1, 2, 1, 32), 5)
+    with pytest.raises(ValueError, match="^key_states: expected finite values"):
+        LabkitCache(lambda i: FullPrecisionStore(), 2).update(torch.full((1, 2, 1, 32), math.nan),
+                                                              torch.zeros(1, 2, 1, 32), 0)
+    with pytest.raises(TypeError, match="^model: expected a Llama-style decoder"):
+        perplexity("tinylm", None, n_windows=1, prefill=16, score=4)
 
 
 # ------------------------------------------------------------------------------------ evaluation

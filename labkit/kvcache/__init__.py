@@ -3,8 +3,9 @@ tiny real language model to measure them on.
 
     store.py        KVStore: the one interface every method implements (prefill / append / keys / values / nbytes)
     packing.py      bit-packing of 1..8-bit codes
+    checks.py       tensor, shape and dtype argument checks (labkit.validate's format)
     quant.py        UniformQuantizer -> QuantizedTensor (per channel or per token, asymmetric or symmetric)
-    kernels.py      numba twins of quant.py's hot path
+    kernels.py      numba kernels of quant.py's hot path: backend="fast" (default); "readable" runs quant.py
     kivi.py         KIVICache (KIVI, ICML 2024): keys per channel, values per token, full-precision residual
     rotation.py     HadamardQuantizer (RotateKV / QuaRot: FWHT, random signs, channel reordering)
     bfp.py          BlockFloatQuantizer: one shared exponent per block
@@ -19,6 +20,10 @@ tiny real language model to measure them on.
 
 `from labkit import kvcache as kv` imports only torch; the transformers-based parts (tinylm, hf,
 capture, evaluate) load on first use of their names.
+
+Conventions: quantizers, stores and caches are Estimators (labkit.base: `get_params()`); every memory
+(stores, caches, quantized tensors) has `snapshot()` returning plain data; bad arguments raise
+TypeError / ValueError as `name: expected ..., got ...` (labkit.validate).
 """
 
 from importlib import import_module

@@ -37,15 +37,11 @@ from dataclasses import dataclass
 
 import torch
 
+from labkit.base import Estimator
+from labkit.kvcache.checks import check_dtype, check_shape, check_tensor
 from labkit.kvcache.packing import pack, packed_nbytes, unpack
-from labkit.kvcache.quant import check_x
-
-AXES = ("channel", "token")
-
-
-def _int_in(value, lo: int, hi: int, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise ValueError(f"{name}: expected an int in {lo}..{hi}, got {value!r}")
+from labkit.kvcache.quant import AXES, check_x
+from labkit.validate import check_choice, check_int, fail
 
 
 def _blocks(x: torch.Tensor, block_size: int, axis: str) -> torch.Tensor:
@@ -56,7 +52,7 @@ def _blocks(x: torch.Tensor, block_size: int, axis: str) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class BlockFloatTensor:
-    """Packed signed mantissas plus one packed exponent per block: plain data an inspector can read."""
+    """Packed signed mantissas plus one packed exponent per block; `snapshot()` gives them as numpy arrays."""
 
     mantissas: torch.Tensor   # (ceil(n·m/8),) uint8
     exponents: torch.Tensor   # (ceil(n_blocks·E/8),) uint8
@@ -102,6 +98,8 @@ class BlockFloatTensor:
         return q.view(*self._block_shape(), self.block_size)
 
     def dequantize(self, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """x̂ (..., tokens, head_dim) in `dtype` (default: the original's)."""
+        dtype = check_dtype("dtype", dtype, none=True)
         e = self.block_exponents().unsqueeze(-1)
         step = torch.ldexp(torch.ones(e.shape, dtype=torch.float64), e - (self.mantissa_bits - 1))
         g = self.codes().to(torch.float64) * step  # q · 2^(e − m + 1), exact in float64
@@ -111,24 +109,31 @@ class BlockFloatTensor:
 
     def group_error(self, x: torch.Tensor) -> torch.Tensor:
         """(..., rows, blocks) root-mean-square error of each block against the original x."""
+        check_tensor("x", x, what=f"of the quantized shape {self.shape}")
+        if tuple(x.shape) != tuple(self.shape):
+            raise fail("x", f"the quantized tensor's shape {self.shape}", f"shape {tuple(x.shape)}", described=True)
         err = x.to(torch.float64) - self.dequantize(torch.float64)
         return _blocks(err, self.block_size, self.axis).pow(2).mean(-1).sqrt()
 
+    def snapshot(self) -> dict:
+        """Plain data: the block exponents (..., rows, blocks) int32, the signed mantissas
+        (..., rows, blocks, block_size) int32 and the layout (shape, widths, block_size, axis, nbytes)."""
+        return {"exponents": self.block_exponents().numpy().copy(), "codes": self.codes().numpy().copy(),
+                "shape": tuple(int(s) for s in self.shape), "dtype": str(self.dtype),
+                "mantissa_bits": self.mantissa_bits, "exponent_bits": self.exponent_bits,
+                "block_size": self.block_size, "axis": self.axis, "nbytes": self.nbytes}
 
-class BlockFloatQuantizer:
+
+class BlockFloatQuantizer(Estimator):
     """mantissa_bits in 2..8 (sign included), block_size dividing the blocked axis, axis "channel"
     or "token", exponent_bits in 1..8."""
 
     def __init__(self, mantissa_bits: int = 4, block_size: int = 32, axis: str = "channel",
                  exponent_bits: int = 8):
-        _int_in(mantissa_bits, 2, 8, "mantissa_bits")
-        if isinstance(block_size, bool) or not isinstance(block_size, int) or block_size < 1:
-            raise ValueError(f"block_size: expected a positive int, got {block_size!r}")
-        if axis not in AXES:
-            raise ValueError(f"axis: expected 'channel' or 'token', got {axis!r}")
-        _int_in(exponent_bits, 1, 8, "exponent_bits")
-        self.mantissa_bits, self.block_size, self.axis = mantissa_bits, block_size, axis
-        self.exponent_bits = exponent_bits
+        self.mantissa_bits = check_int("mantissa_bits", mantissa_bits, 2, 8)
+        self.block_size = check_int("block_size", block_size, low=1)
+        self.axis = check_choice("axis", axis, AXES)
+        self.exponent_bits = check_int("exponent_bits", exponent_bits, 1, 8)
 
     @property
     def bits(self) -> int:
@@ -139,18 +144,18 @@ class BlockFloatQuantizer:
     def group_size(self) -> int:
         return self.block_size
 
-    def __repr__(self) -> str:
-        return (f"BlockFloatQuantizer(mantissa_bits={self.mantissa_bits}, block_size={self.block_size}, "
-                f"axis={self.axis!r}, exponent_bits={self.exponent_bits})")
-
     def nbytes(self, shape) -> int:
         """Bytes quantize() of a tensor of this shape occupies: ceil(n·m/8) + ceil(n_blocks·E/8)."""
-        n = 1
-        for s in shape:
-            n *= s
+        shape = check_shape("shape", shape, min_ndim=2)
+        blocked = shape[-2] if self.axis == "channel" else shape[-1]
+        if blocked % self.block_size:
+            raise fail("shape", f"a {'tokens' if self.axis == 'channel' else 'head_dim'} axis that "
+                       f"block_size={self.block_size} divides", shape)
+        n = math.prod(shape)
         return packed_nbytes(n, self.mantissa_bits) + packed_nbytes(n // self.block_size, self.exponent_bits)
 
     def quantize(self, x: torch.Tensor) -> BlockFloatTensor:
+        """x (..., tokens, head_dim) -> BlockFloatTensor."""
         check_x(x, self.block_size, self.axis, name="block_size")
         m, E = self.mantissa_bits, self.exponent_bits
         bias = 2 ** (E - 1) - 1

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from labkit.validate import check_int, check_str, fail, type_fail
+
 
 @dataclass(frozen=True, eq=False)
 class AttentionCapture:
@@ -42,13 +44,16 @@ def capture_tinylm(ids, model=None) -> AttentionCapture:
     ids: bytes, str (UTF-8 encoded), or an int tensor of byte ids, shape (T,) or (1, T), 1 <= T <= 1024.
     model: a loaded TinyLM (default: `load_tinylm()`); it must use eager attention.
     """
-    from labkit.kvcache.hf import LabkitCache
+    from labkit.kvcache.hf import LabkitCache, _decoder_layers
     from labkit.kvcache.store import FullPrecisionStore
-    from labkit.kvcache.tinylm import SEQ, TINYLM_CONFIG, load_tinylm
+    from labkit.kvcache.tinylm import SEQ, TINYLM_CONFIG, shared_tinylm
     ids = _byte_ids(ids, SEQ)
-    model = model if model is not None else load_tinylm(attn_implementation="eager")
+    if model is None:
+        model = shared_tinylm("eager")
+    _decoder_layers(model)  # TypeError naming `model` unless a Llama-style decoder
     if model.config._attn_implementation != "eager":
-        raise ValueError("model: capture needs attn_implementation='eager' (load_tinylm(attn_implementation='eager'))")
+        raise fail("model", "a model loaded with attn_implementation='eager' (its attention maps)",
+                   model.config._attn_implementation)
 
     class _Keep(FullPrecisionStore):
         def prefill(self, K, V, queries=None):
@@ -73,13 +78,14 @@ def _byte_ids(ids, max_len: int) -> torch.Tensor:
     if isinstance(ids, (bytes, bytearray)):
         ids = torch.tensor(list(ids), dtype=torch.int64)
     if not isinstance(ids, torch.Tensor) or ids.is_floating_point() or ids.is_complex():
-        raise TypeError(f"ids: expected bytes, str or an integer tensor, got {type(ids).__name__}")
+        raise type_fail("ids", "bytes, str or an integer tensor", ids)
     if ids.ndim == 1:
         ids = ids[None]
     if ids.ndim != 2 or ids.shape[0] != 1 or not 1 <= ids.shape[1] <= max_len:
-        raise ValueError(f"ids: expected shape (T,) or (1, T) with 1 <= T <= {max_len}, got {tuple(ids.shape)}")
+        raise fail("ids", f"shape (T,) or (1, T) with 1 <= T <= {max_len}", f"shape {tuple(ids.shape)}",
+                   described=True)
     if int(ids.min()) < 0 or int(ids.max()) > 255:
-        raise ValueError("ids: byte ids must lie in [0, 255]")
+        raise fail("ids", "byte ids in [0, 255]", f"ids in [{int(ids.min())}, {int(ids.max())}]", described=True)
     return ids.long()
 
 
@@ -114,10 +120,9 @@ def capture_minilm(text: str, max_length: int = 512) -> AttentionCapture:
 
     text: the input (truncated to max_length word pieces, [CLS] ... [SEP] included).
     """
-    if not isinstance(text, str) or not text.strip():
-        raise ValueError(f"text: expected a non-empty string, got {text!r}"[:120])
-    if not (isinstance(max_length, int) and 2 <= max_length <= 512):
-        raise ValueError(f"max_length: expected an int in [2, 512] (MiniLM's positions), got {max_length!r}")
+    if not check_str("text", text).strip():
+        raise fail("text", "a non-empty string", text)
+    max_length = check_int("max_length", max_length, 2, 512)  # MiniLM's positions
     tok, m = _minilm()
     acts: dict = {}
     hooks = []

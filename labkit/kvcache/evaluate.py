@@ -17,6 +17,7 @@ Protocol (the same for every KVStore; `make_store(layer_idx) -> KVStore`, None =
     >>> model = load_tinylm()
     >>> perplexity(model, None, n_windows=2)                 # full cache, ~9
     >>> passkey_accuracy(model, lambda i: MyStore(), n=20)
+    >>> perplexity(None, lambda i: KIVICache(2, 32, 128))    # model=None: the shipped TinyLM
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ import torch
 import torch.nn.functional as F
 
 from labkit.kvcache import tinylm as T
-from labkit.kvcache.hf import LabkitCache
+from labkit.kvcache.hf import LabkitCache, _decoder_layers
 from labkit.kvcache.store import FullPrecisionStore, KVStore
+from labkit.validate import check_bool, check_int, check_seed, fail, type_fail
 
 MakeStore = Callable[[int], KVStore]
 
@@ -37,9 +39,16 @@ def _make(make_store: MakeStore | None) -> MakeStore:
     if make_store is None:
         return lambda i: FullPrecisionStore()
     if not callable(make_store):
-        raise TypeError(f"make_store: expected a callable layer_idx -> KVStore or None, "
-                        f"got {type(make_store).__name__}")
+        raise type_fail("make_store", "None or a callable layer_idx -> KVStore", make_store)
     return make_store
+
+
+def _model(model):
+    """model, or the shipped TinyLM (loaded once per process) for None; a Llama-style decoder."""
+    if model is None:
+        return T.shared_tinylm()
+    _decoder_layers(model)  # TypeError naming `model` for anything else
+    return model
 
 
 def new_cache(model, make_store: MakeStore | None = None) -> LabkitCache:
@@ -62,11 +71,6 @@ def _bar(it, progress: bool, desc: str, total: int):
     return tqdm(it, desc=desc, total=total)
 
 
-def _check_int(name: str, val, lo: int) -> None:
-    if not (isinstance(val, int) and not isinstance(val, bool) and val >= lo):
-        raise ValueError(f"{name}: expected an int >= {lo}, got {val!r}")
-
-
 @torch.inference_mode()
 def window_nll(model, make_store: MakeStore | None, ids: torch.Tensor, prefill: int) -> torch.Tensor:
     """(len - prefill,) NLL of each byte after the first `prefill` bytes of a (1, len) window."""
@@ -79,15 +83,17 @@ def window_nll(model, make_store: MakeStore | None, ids: torch.Tensor, prefill: 
     return torch.stack(nll)
 
 
-def perplexity(model, make_store: MakeStore | None = None, n_windows: int = 8, prefill: int = 768,
+def perplexity(model=None, make_store: MakeStore | None = None, n_windows: int = 8, prefill: int = 768,
                score: int = 256, seed: int = 0, progress: bool = False) -> float:
     """Byte perplexity of `score` bytes decoded after a `prefill`-byte context, over `n_windows`
-    seeded held-out windows (prefill + score <= 1024, the training length)."""
-    _check_int("n_windows", n_windows, 1)
-    _check_int("prefill", prefill, 1)
-    _check_int("score", score, 1)
+    seeded held-out windows (prefill + score <= 1024, the training length). model: a Llama-style
+    decoder (None: the shipped TinyLM); make_store: layer_idx -> KVStore (None: full precision)."""
+    n_windows = check_int("n_windows", n_windows, low=1)
+    prefill, score = check_int("prefill", prefill, low=1), check_int("score", score, low=1)
+    seed, progress = check_seed("seed", seed), check_bool("progress", progress)
     if prefill + score > T.SEQ:
-        raise ValueError(f"prefill: prefill + score must be <= {T.SEQ} (the training length), got {prefill + score}")
+        raise fail("prefill", f"prefill + score <= {T.SEQ} (the training length)", prefill + score)
+    model, make_store = _model(model), _make(make_store)
     windows = T.heldout_windows(n_windows, prefill + score, seed=seed)
     nll = [window_nll(model, make_store, w[None], prefill)
            for w in _bar(windows, progress, "perplexity", n_windows)]
@@ -95,10 +101,15 @@ def perplexity(model, make_store: MakeStore | None = None, n_windows: int = 8, p
 
 
 @torch.inference_mode()
-def passkey_answers(model, make_store: MakeStore | None = None, n: int = 20, seed: int = 0,
+def passkey_answers(model=None, make_store: MakeStore | None = None, n: int = 20, seed: int = 0,
                     context_len: int = 704, question_in_prefill: bool = False,
                     progress: bool = False) -> list[tuple[str, str]]:
     """[(expected key, greedy answer)] for n seeded held-out passkey examples."""
+    n, seed = check_int("n", n, low=1), check_seed("seed", seed)
+    context_len = check_int("context_len", context_len, 1, T.SEQ - 64)
+    question_in_prefill = check_bool("question_in_prefill", question_in_prefill)
+    progress = check_bool("progress", progress)
+    model, make_store = _model(model), _make(make_store)
     out = []
     for ex in _bar(T.passkey_examples(n, seed=seed, context_len=context_len), progress, "passkey", n):
         cache = new_cache(model, make_store)
@@ -117,10 +128,9 @@ def passkey_answers(model, make_store: MakeStore | None = None, n: int = 20, see
     return out
 
 
-def passkey_accuracy(model, make_store: MakeStore | None = None, n: int = 20, seed: int = 0,
+def passkey_accuracy(model=None, make_store: MakeStore | None = None, n: int = 20, seed: int = 0,
                      context_len: int = 704, question_in_prefill: bool = False, progress: bool = False) -> float:
-    """Fraction of n seeded passkeys decoded exactly (see passkey_answers)."""
-    _check_int("n", n, 1)
+    """Fraction of n seeded passkeys decoded exactly (see passkey_answers; model=None: the shipped TinyLM)."""
     pairs = passkey_answers(model, make_store, n=n, seed=seed, context_len=context_len,
                             question_in_prefill=question_in_prefill, progress=progress)
     return sum(a == b for a, b in pairs) / n
@@ -133,4 +143,4 @@ def bytes_per_token(cache_or_store) -> float:
         return cache_or_store.nbytes() / max(seen, 1)
     if isinstance(cache_or_store, KVStore):
         return cache_or_store.bytes_per_token()
-    raise TypeError(f"cache_or_store: expected a LabkitCache or KVStore, got {type(cache_or_store).__name__}")
+    raise type_fail("cache_or_store", "a LabkitCache or KVStore", cache_or_store)

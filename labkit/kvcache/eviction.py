@@ -21,50 +21,38 @@ Inspection: positions() (batch, kv_heads, kept) ascending; kept_ (batch, kv_head
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from labkit.kvcache.store import KVStore, check_kv
+from labkit.kvcache.checks import check_dtype, check_tensor
+from labkit.kvcache.store import KVStore, check_kv, to_numpy
+from labkit.validate import check_bool, check_float, check_int, fail
 
 _CHUNK = 1024  # queries per block when accumulating attention (bounds memory at chunk x T per head)
-
-def _int(value, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
-    return int(value)
+_LAYOUT = "(batch, heads, tokens, head_dim)"
 
 
-def _check_keys(keys: torch.Tensor, name: str = "keys") -> None:
-    """ValueError/TypeError unless `name` is a finite 4-D tensor."""
-    if not isinstance(keys, torch.Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor, got {type(keys).__name__}")
-    if keys.ndim != 4:
-        raise ValueError(f"{name}: expected 4 dimensions (batch, heads, tokens, head_dim), got {tuple(keys.shape)}")
-    if not torch.isfinite(keys).all():
-        raise ValueError(f"{name}: contains NaN or inf")
+def _check_keys(keys, name: str = "keys") -> torch.Tensor:
+    """`name` must be a finite floating 4-D (batch, heads, tokens, head_dim) tensor with at least one token."""
+    return check_tensor(name, keys, ndim=4, what=_LAYOUT)
 
 
-def _bool(value, name: str) -> bool:
-    if not isinstance(value, bool):
-        raise ValueError(f"{name}: expected a bool, got {value!r}")
-    return value
-
-
-def _check_queries(queries, keys: torch.Tensor, name: str = "queries") -> None:
+def _check_queries(queries, keys: torch.Tensor, name: str = "queries") -> torch.Tensor:
     """queries (batch, q_heads, Tq, head_dim): the last Tq positions of the T keys, q_heads % kv_heads == 0."""
     if queries is None:
-        raise ValueError(f"{name}: required, the post-RoPE queries (batch, q_heads, tokens, head_dim)")
-    _check_keys(queries, name)
+        raise fail(name, "the post-RoPE queries (batch, q_heads, tokens, head_dim)", None)
+    check_tensor(name, queries, ndim=4, what="(batch, q_heads, tokens, head_dim)")
     b, h, tq, d = queries.shape
     if b != keys.shape[0] or d != keys.shape[-1]:
-        raise ValueError(f"{name}: batch and head_dim must match keys {tuple(keys.shape)}, got {tuple(queries.shape)}")
+        raise fail(name, f"the keys' batch and head_dim {(keys.shape[0], keys.shape[-1])}",
+                   f"shape {tuple(queries.shape)}", described=True)
     if h % keys.shape[1]:
-        raise ValueError(f"{name}: q_heads={h} is not a multiple of kv_heads={keys.shape[1]}")
+        raise fail(name, f"q_heads a multiple of kv_heads={keys.shape[1]}", f"{h} heads", described=True)
     if not 1 <= tq <= keys.shape[2]:
-        raise ValueError(f"{name}: expected 1..{keys.shape[2]} query tokens (the last positions), got {tq}")
+        raise fail(name, f"1..{keys.shape[2]} query tokens (the last positions)", f"{tq}", described=True)
+    return queries
 
 
 def _group_mean(x: torch.Tensor, kv_heads: int) -> torch.Tensor:
@@ -92,9 +80,10 @@ def knorm_scores(keys: torch.Tensor) -> torch.Tensor:
 def streaming_scores(T: int, n_sink: int, budget: int) -> torch.Tensor:
     """(T,) float32: 1 for the n_sink first tokens (the attention sinks) and the last budget - n_sink
     tokens (the rolling window), 0 between (StreamingLLM §3.2; kvpress StreamingLLMPress)."""
-    T, n_sink, budget = _int(T, "T", 1), _int(n_sink, "n_sink", 0), _int(budget, "budget", 1)
+    T, n_sink = check_int("T", T, low=1), check_int("n_sink", n_sink, low=0)
+    budget = check_int("budget", budget, low=1)
     if budget < n_sink:
-        raise ValueError(f"budget: must be >= n_sink={n_sink} (sinks plus a recent window), got {budget}")
+        raise fail("budget", f"an integer >= n_sink={n_sink} (sinks plus a recent window)", budget)
     s = torch.ones(T)
     s[n_sink:max(n_sink, T - (budget - n_sink))] = 0
     return s
@@ -124,15 +113,16 @@ def snapkv_scores(queries: torch.Tensor, keys: torch.Tensor, window_size: int = 
     2. their weights on the T - window_size prefix keys are averaged over the window queries;
     3. a 1-D average pool (kernel_size, stride 1, zero padding counted) clusters neighbouring tokens;
     4. averaged over each GQA group; the window itself gets max + 1 (global max), so it is always kept."""
-    window_size, kernel_size = _int(window_size, "window_size", 1), _int(kernel_size, "kernel_size", 1)
+    window_size = check_int("window_size", window_size, low=1)
+    kernel_size = check_int("kernel_size", kernel_size, low=1)
     if kernel_size % 2 == 0:
-        raise ValueError(f"kernel_size: must be odd (the pool is centred, padding kernel_size // 2), got {kernel_size}")
+        raise fail("kernel_size", "an odd integer (the pool is centred, padding kernel_size // 2)", kernel_size)
     _check_keys(keys)
     _check_queries(queries, keys)
     if (T := keys.shape[2]) <= window_size:
-        raise ValueError(f"window_size: the prompt ({T} tokens) must be longer than window_size={window_size}")
+        raise fail("window_size", f"fewer than the prompt's {T} tokens", window_size)
     if queries.shape[2] < window_size:
-        raise ValueError(f"queries: need the last window_size={window_size} queries, got {queries.shape[2]}")
+        raise fail("queries", f"the last window_size={window_size} queries", f"{queries.shape[2]}", described=True)
     attn = _attention(queries[:, :, -window_size:], keys, T - window_size)[..., :-window_size]
     s = _group_mean(F.avg_pool1d(attn.mean(-2), kernel_size, stride=1, padding=kernel_size // 2), keys.shape[1])
     return F.pad(s, (0, window_size), value=s.max().item() + 1)
@@ -144,7 +134,8 @@ def tova_scores(queries: torch.Tensor, keys: torch.Tensor) -> torch.Tensor:
     _check_keys(keys)
     _check_queries(queries, keys)
     if (T := keys.shape[2]) < 2:
-        raise ValueError("keys: TOVA needs at least 2 tokens")
+        raise fail("keys", "at least 2 tokens (TOVA scores the earlier ones by the last query)",
+                   f"shape {tuple(keys.shape)}", described=True)
     attn = _attention(queries[:, :, -1:], keys, T - 1)[..., 0, :-1]  # (b, q_heads, T - 1)
     s = attn.mean(1, keepdim=True).expand(-1, keys.shape[1], -1)  # one score for all kv heads
     return F.pad(s, (0, 1), value=s.max().item() + 1)
@@ -164,22 +155,20 @@ def _top(scores: torch.Tensor, n: int) -> torch.Tensor:
 
 class EvictionStore(KVStore):
     """Base of the eviction policies: score the prompt at prefill, keep the top n_kept(T) tokens per
-    head in full precision. Subclasses implement score(); those that evict while decoding, append()."""
+    head in full precision. Subclasses implement _score(); those that evict while decoding, append()."""
 
     needs_queries = False
 
     def __init__(self, budget: int | None = None, compression_ratio: float | None = None, *,
                  dtype: torch.dtype | None = None):
-        self.dtype = dtype  # storage of the kept K/V (nbytes counts it); keys()/values() return the model's
-        r = compression_ratio
-        if (budget is None) == (r is None):
-            raise ValueError(f"budget, compression_ratio: give exactly one, got {budget!r}, {r!r}")
+        # dtype: storage of the kept K/V (nbytes counts it); keys()/values() return the model's
+        self.dtype = check_dtype("dtype", dtype, none=True)
+        if (budget is None) == (compression_ratio is None):
+            raise fail("budget, compression_ratio", "exactly one of them", (budget, compression_ratio))
         if budget is not None:
-            budget = _int(budget, "budget", 1)
-        elif isinstance(r, bool) or not isinstance(r, numbers.Real) or not 0 <= r < 1:
-            raise ValueError(f"compression_ratio: expected a float in [0, 1), got {r!r}")
+            budget = check_int("budget", budget, low=1)
         else:
-            compression_ratio = float(r)
+            compression_ratio = check_float("compression_ratio", compression_ratio, 0, 1, high_open=True)
         self.budget, self.compression_ratio = budget, compression_ratio
         self._reset()
 
@@ -190,12 +179,24 @@ class EvictionStore(KVStore):
 
     def n_kept(self, T: int) -> int:
         """Tokens kept per head from a T-token prompt."""
+        T = check_int("T", T, low=1)
         n = self.budget if self.budget is not None else max(1, int(T * (1 - self.compression_ratio)))
         return min(n, T)
 
-    def score(self, K: torch.Tensor, queries: torch.Tensor | None, n: int) -> torch.Tensor:
-        """(b, kv_heads, T) scores of the prompt, n = tokens to keep per head (validated here)."""
-        raise NotImplementedError(f"{type(self).__name__}.score")
+    def score(self, K: torch.Tensor, queries: torch.Tensor | None = None, n: int | None = None) -> torch.Tensor:
+        """(b, kv_heads, T) float scores of a prompt's keys K (b, kv_heads, T, d), higher = kept, with
+        the post-RoPE queries (b, q_heads, Tq, d) of its last Tq positions where the policy needs them.
+        n: tokens to keep per head (default n_kept(T)); the policy checks it is feasible (a window or
+        the sinks must fit). The store is not changed."""
+        _check_keys(K, "K")
+        if self.needs_queries:
+            _check_queries(queries, K)
+        n = self.n_kept(K.shape[2]) if n is None else check_int("n", n, 1, K.shape[2])
+        return self._score(K, queries, n)
+
+    def _score(self, K: torch.Tensor, queries: torch.Tensor | None, n: int) -> torch.Tensor:
+        """score() on checked arguments: what each policy implements."""
+        raise NotImplementedError(f"{type(self).__name__}._score")
 
     def _protect(self, scores: torch.Tensor, n: int) -> torch.Tensor:
         return scores  # H2O raises its recent window to +inf here
@@ -206,7 +207,7 @@ class EvictionStore(KVStore):
             _check_queries(queries, K)
         b, h, T, _ = K.shape
         n = self.n_kept(T)
-        scores = self.score(K, queries, n) if (n < T or self.needs_queries) else None
+        scores = self._score(K, queries, n) if (n < T or self.needs_queries) else None
         idx = _top(self._protect(scores, n), n) if n < T else torch.arange(T, device=K.device).expand(b, h, T)
         self._reset()
         self.budget_ = self.budget if self.budget is not None else n
@@ -220,11 +221,13 @@ class EvictionStore(KVStore):
         """Hook: policy state derived from the kept indices."""
 
     def append(self, k, v, queries=None):
-        check_kv(k, v, "k, v")
+        check_kv(k, v, ("k", "v"))
         if self._K is None:
             raise ValueError("k, v: call prefill(K, V, queries) before append")
         if (k.shape[0], k.shape[1], k.shape[3]) != (self._K.shape[0], self._K.shape[1], self._K.shape[3]):
-            raise ValueError(f"k: expected (batch, kv_heads, t, head_dim) as {tuple(self._K.shape)}, got {k.shape}")
+            raise fail("k", f"(batch, kv_heads, t, head_dim) with batch, kv_heads, head_dim = "
+                       f"{(self._K.shape[0], self._K.shape[1], self._K.shape[3])}", f"shape {tuple(k.shape)}",
+                       described=True)
         b, h, t, _ = k.shape
         new = torch.arange(self.seq_length, self.seq_length + t, device=k.device).expand(b, h, t)
         self._K, self._V = torch.cat([self._K, k.to(self._K.dtype)], 2), torch.cat([self._V, v.to(self._V.dtype)], 2)
@@ -263,11 +266,18 @@ class EvictionStore(KVStore):
         """(batch, kv_heads, T_prompt) float: the prefill scores (None: prompt kept whole, unscored)."""
         return None if self._scores is None else self._scores.detach().float().cpu().numpy().copy()
 
+    def snapshot(self) -> dict:
+        """Plain data: seq_length, nbytes, budget_ (kept per head), positions (batch, kv_heads, kept),
+        kept_ (batch, kv_heads, seq_length) bool, the prefill scores_ (None: prompt kept whole) and the
+        kept keys and values (batch, kv_heads, kept, head_dim) as stored."""
+        return {**super().snapshot(), "budget_": self.budget_, "kept": self.kept_, "scores": self.scores_,
+                "keys": to_numpy(self._K), "values": to_numpy(self._V)}
+
 
 class KeyNorm(EvictionStore):
     """Keep the keys with the smallest L2 norm (Devoto et al. 2024; kvpress KnormPress). Decoding appends."""
 
-    def score(self, K, queries, n):
+    def _score(self, K, queries, n):
         return knorm_scores(K)
 
 
@@ -279,16 +289,18 @@ class SnapKV(EvictionStore):
 
     def __init__(self, budget: int | None = None, window_size: int = 64, kernel_size: int = 5,
                  compression_ratio: float | None = None, *, dtype: torch.dtype | None = None):
-        self.window_size, self.kernel_size = _int(window_size, "window_size", 1), _int(kernel_size, "kernel_size", 1)
+        self.window_size = check_int("window_size", window_size, low=1)
+        self.kernel_size = check_int("kernel_size", kernel_size, low=1)
         if self.kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size: must be odd, got {kernel_size}")
-        if budget is not None and _int(budget, "budget", 1) < self.window_size:
-            raise ValueError(f"budget: must be >= window_size={self.window_size} (the window is kept), got {budget}")
+            raise fail("kernel_size", "an odd integer (the pool is centred)", kernel_size)
+        if budget is not None and check_int("budget", budget, low=1) < self.window_size:
+            raise fail("budget", f"an integer >= window_size={self.window_size} (the window is kept)", budget)
         super().__init__(budget, compression_ratio, dtype=dtype)
 
-    def score(self, K, queries, n):
+    def _score(self, K, queries, n):
         if n < K.shape[2] and n < self.window_size:
-            raise ValueError(f"compression_ratio: keeps {n} of {K.shape[2]} tokens, < window_size={self.window_size}")
+            what = "n" if self.budget is not None or n != self.n_kept(K.shape[2]) else "compression_ratio"
+            raise fail(what, f"at least window_size={self.window_size} of the {K.shape[2]} tokens kept", n)
         if K.shape[2] <= self.window_size:  # kept whole (n >= T): nothing outside a window to score
             return K.new_zeros(K.shape[:3], dtype=torch.float32)
         return snapkv_scores(queries, K, self.window_size, self.kernel_size)
@@ -300,7 +312,7 @@ class TOVA(EvictionStore):
 
     needs_queries = True
 
-    def score(self, K, queries, n):
+    def _score(self, K, queries, n):
         return tova_scores(queries, K) if K.shape[2] >= 2 else K.new_zeros(K.shape[:3], dtype=torch.float32)
 
 
@@ -312,15 +324,16 @@ class StreamingLLM(EvictionStore):
 
     def __init__(self, budget: int | None = None, n_sink: int = 4, compression_ratio: float | None = None,
                  evict_on_append: bool = True, *, dtype: torch.dtype | None = None):
-        self.n_sink = _int(n_sink, "n_sink", 0)
-        if budget is not None and _int(budget, "budget", 1) < self.n_sink:
-            raise ValueError(f"budget: must be >= n_sink={self.n_sink}, got {budget}")
-        self.evict_on_append = _bool(evict_on_append, "evict_on_append")
+        self.n_sink = check_int("n_sink", n_sink, low=0)
+        if budget is not None and check_int("budget", budget, low=1) < self.n_sink:
+            raise fail("budget", f"an integer >= n_sink={self.n_sink}", budget)
+        self.evict_on_append = check_bool("evict_on_append", evict_on_append)
         super().__init__(budget, compression_ratio, dtype=dtype)
 
-    def score(self, K, queries, n):
+    def _score(self, K, queries, n):
         if n < self.n_sink:
-            raise ValueError(f"compression_ratio: keeps {n} tokens of {K.shape[2]}, fewer than n_sink={self.n_sink}")
+            what = "n" if self.budget is not None or n != self.n_kept(K.shape[2]) else "compression_ratio"
+            raise fail(what, f"at least n_sink={self.n_sink} of the {K.shape[2]} tokens kept", n)
         return streaming_scores(K.shape[2], self.n_sink, n).to(K.device).expand(K.shape[:3])
 
     def _after_prefill(self, idx):
@@ -347,23 +360,23 @@ class H2O(EvictionStore):
     def __init__(self, budget: int | None = None, recent: int | None = None,
                  compression_ratio: float | None = None, evict_on_append: bool = True, *,
                  dtype: torch.dtype | None = None):
-        recent = None if recent is None else _int(recent, "recent", 0)
-        if recent is not None and budget is not None and recent > _int(budget, "budget", 1):
-            raise ValueError(f"recent: must be <= budget={budget}, got {recent}")
-        self.recent, self.evict_on_append = recent, _bool(evict_on_append, "evict_on_append")
+        recent = None if recent is None else check_int("recent", recent, low=0)
+        if recent is not None and budget is not None and recent > check_int("budget", budget, low=1):
+            raise fail("recent", f"an integer <= budget={budget}", recent)
+        self.recent, self.evict_on_append = recent, check_bool("evict_on_append", evict_on_append)
         super().__init__(budget, compression_ratio, dtype=dtype)
 
     def _reset(self):
         super()._reset()
         self._acc, self.recent_ = None, None  # accumulated scores of the held tokens; recent window size
 
-    def score(self, K, queries, n):
+    def _score(self, K, queries, n):
         self._recent_for(self.budget if self.budget is not None else n)  # validates recent
         return h2o_scores(queries, K)
 
     def _recent_for(self, n: int) -> int:
         if self.recent is not None and self.recent > n:
-            raise ValueError(f"recent: must be <= the {n} tokens kept per head, got {self.recent}")
+            raise fail("recent", f"an integer <= the {n} tokens kept per head", self.recent)
         return n // 2 if self.recent is None else self.recent
 
     def _protect(self, scores, n):
@@ -379,12 +392,17 @@ class H2O(EvictionStore):
         """(batch, kv_heads, kept): the accumulated attention of the tokens each head holds now."""
         return None if self._acc is None else self._acc.float().cpu().numpy().copy()
 
+    def snapshot(self) -> dict:
+        """EvictionStore.snapshot() plus recent_ (the recent window) and accumulated
+        (batch, kv_heads, kept): the attention each held token has accumulated."""
+        return {**super().snapshot(), "recent_": self.recent_, "accumulated": self.accumulated_}
+
     def append(self, k, v, queries: torch.Tensor | None = None):
         if queries is not None:  # validated before anything changes
-            check_kv(k, v, "k, v")
+            check_kv(k, v, ("k", "v"))
             _check_queries(queries, k)
             if queries.shape[2] != k.shape[2]:
-                raise ValueError(f"queries: expected {k.shape[2]} tokens (one per new token), got {queries.shape[2]}")
+                raise fail("queries", f"{k.shape[2]} tokens (one per new token)", f"{queries.shape[2]}", described=True)
         super().append(k, v)
         t = k.shape[2]
         self._acc = torch.cat([self._acc, self._acc.new_zeros(k.shape[0], k.shape[1], t)], dim=2)

@@ -38,7 +38,10 @@ from typing import Any, Callable
 import torch
 from transformers.cache_utils import Cache, CacheLayerMixin
 
+from labkit.base import Estimator
+from labkit.kvcache.checks import check_kv
 from labkit.kvcache.store import KVStore
+from labkit.validate import check_callable, check_int, fail, type_fail
 
 # one q_proj hook per model, shared by every LabkitCache on it: {layer_idx: raw q_proj output}
 _QUERY_SLOTS: "weakref.WeakKeyDictionary[torch.nn.Module, dict]" = weakref.WeakKeyDictionary()
@@ -48,8 +51,7 @@ def _decoder_layers(model) -> list:
     base = getattr(model, "model", model)
     layers = getattr(base, "layers", None)
     if layers is None or not all(hasattr(L, "self_attn") and hasattr(L.self_attn, "q_proj") for L in layers):
-        raise TypeError(f"model: expected a Llama-style decoder (model.layers[i].self_attn.q_proj), "
-                        f"got {type(model).__name__}")
+        raise type_fail("model", "a Llama-style decoder (model.layers[i].self_attn.q_proj)", model)
     return list(layers)
 
 
@@ -151,33 +153,33 @@ class StoreLayer(CacheLayerMixin):
         raise NotImplementedError("LabkitCache does not support beam search (reorder_cache)")
 
 
-class LabkitCache(Cache):
+class LabkitCache(Estimator, Cache):
     """A `transformers.Cache` whose layer `i` stores K/V in `make_store(i)` (a labkit KVStore).
 
     make_store: callable layer_idx -> KVStore (a fresh store per layer);
     num_layers: the model's decoder-layer count;
     model: optional; when given, the prefill's post-RoPE queries are captured and passed to
     `store.prefill(..., queries=Q)` (hooks on its q_proj modules are installed once per model).
-    `.stores` lists the per-layer stores, to inspect after a run.
+    `.stores` lists the per-layer stores, `snapshot()` their contents, to inspect after a run.
     """
 
     def __init__(self, make_store: Callable[[int], KVStore], num_layers: int, model=None):
-        if not callable(make_store):
-            raise TypeError(f"make_store: expected a callable layer_idx -> KVStore, got {type(make_store).__name__}")
-        if not (isinstance(num_layers, int) and num_layers >= 1):
-            raise ValueError(f"num_layers: expected an int >= 1, got {num_layers!r}")
+        self.make_store = check_callable("make_store", make_store)
+        self.num_layers = check_int("num_layers", num_layers, low=1)
         stores = [make_store(i) for i in range(num_layers)]
         for i, s in enumerate(stores):
             if not isinstance(s, KVStore):
-                raise TypeError(f"make_store: expected it to return a KVStore, got {type(s).__name__} for layer {i}")
+                raise type_fail("make_store", f"a callable returning a KVStore (layer {i})", s)
         if len({id(s) for s in stores}) != num_layers:
-            raise ValueError("make_store: returned the same store object for two layers; make a fresh one per layer")
+            raise fail("make_store", "a fresh store per layer", "the same store object for two layers",
+                       described=True)
+        self.model = model
         self._slots = None
         self._attn_modules: list = []
         if model is not None:
             layers = _decoder_layers(model)
             if len(layers) != num_layers:
-                raise ValueError(f"num_layers: {num_layers} differs from the model's {len(layers)} decoder layers")
+                raise fail("num_layers", f"the model's {len(layers)} decoder layers", num_layers)
             self._slots = query_slots(model)
             self._attn_modules = [sys.modules[type(L.self_attn).__module__] for L in layers]
         self._chunk_kv_length: int | None = None
@@ -196,8 +198,10 @@ class LabkitCache(Cache):
         return _rope(q, self._attn_modules[layer_idx], cache_kwargs)
 
     def update(self, key_states, value_states, layer_idx: int, cache_kwargs=None):
-        if not (0 <= layer_idx < len(self.layers)):
-            raise ValueError(f"layer_idx: expected 0..{len(self.layers) - 1}, got {layer_idx}")
+        """Store this forward's key_states, value_states (batch, kv_heads, tokens, head_dim) of layer
+        layer_idx; returns the (K, V) attention uses (transformers' Cache protocol)."""
+        layer_idx = check_int("layer_idx", layer_idx, 0, len(self.layers) - 1)
+        check_kv(key_states, value_states, ("key_states", "value_states"))
         return self.layers[layer_idx].update(key_states, value_states, cache_kwargs)
 
     def get_mask_sizes(self, cache_position: torch.Tensor, layer_idx: int = 0) -> tuple[int, int]:
@@ -213,3 +217,8 @@ class LabkitCache(Cache):
     def nbytes(self) -> int:
         """Bytes all layers' stores would occupy (KVStore.nbytes summed)."""
         return sum(int(s.nbytes) for s in self.stores)
+
+    def snapshot(self) -> dict:
+        """Plain data: tokens seen, tokens each layer keeps, total bytes, and each layer store's snapshot()."""
+        return {"seq_length": int(self.get_seq_length()), "kept_lengths": self.kept_lengths(),
+                "nbytes": self.nbytes(), "layers": [s.snapshot() for s in self.stores]}

@@ -49,7 +49,11 @@ from functools import lru_cache
 
 import torch
 
-from labkit.kvcache.quant import QuantizedTensor, UniformQuantizer, check_x
+from labkit.base import Estimator
+from labkit.kvcache.checks import check_dtype, check_shape, check_tensor
+from labkit.kvcache.quant import QuantizedTensor, UniformQuantizer
+from labkit.kvcache.store import to_numpy
+from labkit.validate import check_int, fail, type_fail
 
 REORDERS = (False, True, "mean", "absmax")
 
@@ -57,19 +61,23 @@ REORDERS = (False, True, "mean", "absmax")
 def _check_pow2_last(x: torch.Tensor, name: str = "x") -> int:
     D = x.shape[-1] if x.ndim else 0
     if D < 1 or D & (D - 1):
-        raise ValueError(f"{name}: the Walsh–Hadamard transform needs a power-of-two last dimension "
-                         f"(head_dim), got {D} in shape {tuple(x.shape)}")
+        raise fail(name, "a power-of-two last dimension (head_dim) for the Walsh–Hadamard transform",
+                   f"shape {tuple(x.shape)}", described=True)
     return D
 
 
 def fwht(x: torch.Tensor) -> torch.Tensor:
     """Normalised fast Walsh–Hadamard transform along the last dim: H·x / sqrt(D), with H Sylvester's
-    Hadamard matrix (scipy.linalg.hadamard). Orthonormal and symmetric, so fwht(fwht(x)) == x."""
-    if not isinstance(x, torch.Tensor):
-        raise TypeError(f"x: expected a torch.Tensor, got {type(x).__name__}")
-    if not x.is_floating_point():
-        raise ValueError(f"x: expected a floating-point tensor, got {x.dtype}")
-    D = _check_pow2_last(x)
+    Hadamard matrix (scipy.linalg.hadamard). Orthonormal and symmetric, so fwht(fwht(x)) == x.
+    x: a finite floating tensor (..., D), D a power of two."""
+    check_tensor("x", x, min_ndim=1, what="(..., D)")
+    _check_pow2_last(x)
+    return _fwht(x)
+
+
+def _fwht(x: torch.Tensor) -> torch.Tensor:
+    """fwht without the checks (for tensors this module has already checked or made)."""
+    D = x.shape[-1]
     y = x.reshape(-1, D).clone()
     h = 1
     while h < D:  # butterfly on index bit h: (a, b) -> (a + b, a − b), in place; log2(D) stages
@@ -94,7 +102,7 @@ def _perm_dtype(D: int) -> torch.dtype:
 
 @dataclass(frozen=True)
 class RotatedTensor:
-    """Quantized rotated data plus what undoes the rotation: plain data an inspector can read."""
+    """Quantized rotated data plus what undoes the rotation; `snapshot()` gives it as plain data."""
 
     inner: QuantizedTensor       # codes/scales/zeros of x' = P·H·diag(s)·x (rotated, reordered)
     perm: torch.Tensor | None    # (..., head_dim): channel j of x' came from rotated channel perm[j]
@@ -117,14 +125,16 @@ class RotatedTensor:
 
     def rotated(self, dtype: torch.dtype | None = None) -> torch.Tensor:
         """x̂' — the dequantized data still in the rotated, reordered basis (what the codes hold)."""
-        return self.inner.dequantize(dtype or torch.float32)
+        return self.inner.dequantize(check_dtype("dtype", dtype, none=True) or torch.float32)
 
     def dequantize(self, dtype: torch.dtype | None = None) -> torch.Tensor:
+        """x̂ (..., tokens, head_dim) in `dtype` (default: the original's), back in the original basis."""
+        dtype = check_dtype("dtype", dtype, none=True)
         y = self.inner.dequantize(torch.float32)
         if self.perm is not None:  # undo the reordering: z[..., perm[j]] = y[..., j]
             idx = self.perm.long().unsqueeze(-2).expand(y.shape)
             y = torch.empty_like(y).scatter_(-1, idx, y)
-        y = fwht(y)  # H is its own inverse
+        y = _fwht(y)  # H is its own inverse
         if self.seed is not None:
             y = y * random_signs(self.seed, y.shape[-1])
         return y.to(dtype or self.dtype).contiguous()
@@ -132,46 +142,60 @@ class RotatedTensor:
     def group_error(self, x: torch.Tensor) -> torch.Tensor:
         """(..., rows, groups) RMS error per quantization group, measured in the rotated basis
         (equal in total to the error in the original basis, since the transform is orthonormal)."""
+        check_tensor("x", x, what=f"of the quantized shape {self.shape}")
+        if tuple(x.shape) != tuple(self.shape):
+            raise fail("x", f"the quantized tensor's shape {self.shape}", f"shape {tuple(x.shape)}", described=True)
         xr = _rotate(x.to(torch.float32), self.seed)
         if self.perm is not None:
             xr = torch.gather(xr, -1, self.perm.long().unsqueeze(-2).expand(xr.shape))
         return self.inner.group_error(xr)
 
+    def snapshot(self) -> dict:
+        """Plain data: the rotated data's quantization (`inner.snapshot()`: per-group scales, zeros,
+        codes), the stored permutation (..., head_dim) or None, the sign seed, shape and nbytes."""
+        return {"rotated": self.inner.snapshot(), "perm": to_numpy(self.perm), "seed": self.seed,
+                "shape": tuple(int(s) for s in self.shape), "dtype": str(self.dtype), "nbytes": self.nbytes}
+
 
 def _rotate(x: torch.Tensor, seed: int | None) -> torch.Tensor:
     if seed is not None:
         x = x * random_signs(seed, x.shape[-1])
-    return fwht(x)
+    return _fwht(x)
 
 
-class HadamardQuantizer:
+class HadamardQuantizer(Estimator):
     """Rotate along head_dim (FWHT, optional random signs), optionally reorder channels, then
     UniformQuantizer(bits, group_size, axis). head_dim must be a power of two."""
 
     def __init__(self, bits: int = 2, group_size: int = 32, axis: str = "channel", reorder=True,
                  seed: int | None = None, *, symmetric: bool = False,
-                 scale_dtype: torch.dtype = torch.float16, backend: str = "numba"):
-        self.quantizer = UniformQuantizer(bits, group_size, axis, symmetric=symmetric,
-                                          scale_dtype=scale_dtype, backend=backend)  # validates these
+                 scale_dtype: torch.dtype = torch.float16, backend: str = "fast"):
+        q = UniformQuantizer(bits, group_size, axis, symmetric=symmetric, scale_dtype=scale_dtype,
+                             backend=backend)  # validates these
+        if not isinstance(reorder, (bool, str)):
+            raise type_fail("reorder", "True, False, 'mean' or 'absmax'", reorder)
         if not any(reorder is r or (isinstance(r, str) and reorder == r) for r in REORDERS):
-            raise ValueError(f"reorder: expected True, False, 'mean' or 'absmax', got {reorder!r}")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int) or seed < 0):
-            raise ValueError(f"seed: expected None or an int >= 0, got {seed!r}")
-        self.bits, self.group_size, self.axis, self.symmetric = bits, group_size, axis, bool(symmetric)
-        self.reorder = "mean" if reorder is True else reorder
-        self.seed = seed
+            raise fail("reorder", "True, False, 'mean' or 'absmax'", reorder)
+        self.quantizer = q
+        self.bits, self.group_size, self.axis, self.symmetric = q.bits, q.group_size, q.axis, q.symmetric
+        self.scale_dtype, self.backend = q.scale_dtype, q.backend
+        self.reorder = reorder
+        self.seed = None if seed is None else check_int("seed", seed, low=0)
 
-    def __repr__(self) -> str:
-        return (f"HadamardQuantizer(bits={self.bits}, group_size={self.group_size}, axis={self.axis!r}, "
-                f"reorder={self.reorder!r}, seed={self.seed})")
+    @property
+    def statistic(self) -> str | None:
+        """What the channels are sorted by: "mean" (reorder=True or "mean"), "absmax", or None."""
+        return "mean" if self.reorder is True else (self.reorder or None)
 
     def reorders(self, head_dim: int) -> bool:
         """True when quantize() stores a permutation: per-token groups narrower than head_dim."""
-        return bool(self.reorder) and self.axis == "token" and self.group_size < head_dim
+        head_dim = check_int("head_dim", head_dim, low=1)
+        return self.statistic is not None and self.axis == "token" and self.group_size < head_dim
 
     def nbytes(self, shape) -> int:
         """Bytes quantize() of a tensor of this shape occupies: the uniform quantizer's formula plus,
         when reordering, one permutation entry (1 byte, 2 if head_dim > 256) per channel per row."""
+        shape = check_shape("shape", shape, min_ndim=2)
         *lead, _, D = shape
         rows = 1
         for s in lead:
@@ -187,10 +211,12 @@ class HadamardQuantizer:
     def permutation(self, xr: torch.Tensor) -> torch.Tensor:
         """(..., head_dim) channel order for rotated xr (..., tokens, head_dim): ascending mean over
         the tokens (RotateKV's sorted channel sums) or ascending max |x'| ("absmax")."""
-        stat = xr.mean(-2) if self.reorder == "mean" else xr.abs().amax(-2)
+        check_tensor("xr", xr, min_ndim=2, what="(..., tokens, head_dim)")
+        stat = xr.mean(-2) if self.statistic != "absmax" else xr.abs().amax(-2)
         return torch.argsort(stat, dim=-1, stable=True).to(_perm_dtype(xr.shape[-1]))
 
     def quantize(self, x: torch.Tensor) -> RotatedTensor:
+        """x (..., tokens, head_dim), head_dim a power of two -> RotatedTensor."""
         xr = self.rotate(x)
         perm = None
         if self.reorders(x.shape[-1]):
@@ -205,7 +231,6 @@ class HadamardQuantizer:
 
     @staticmethod
     def _check(x) -> None:
-        check_x(x, 1, "token", finite=False)  # type, rank, dtype; groups are checked after rotation
+        # type, rank, dtype, finiteness; the groups are checked after rotation, by the inner quantizer
+        check_tensor("x", x, min_ndim=2, what="(..., tokens, head_dim)")
         _check_pow2_last(x)
-        if not torch.isfinite(x).all():
-            raise ValueError("x: contains NaN or inf")

@@ -11,32 +11,34 @@ Life of a store (what `labkit.kvcache.hf.LabkitCache` drives inside a transforme
     store.positions()                # absolute positions of the kept tokens: (kept,), or
                                      # (batch, kv_heads, kept) when each head keeps its own tokens
     store.nbytes                     # bytes the cache would occupy: packed codes + scales + zeros + residual
+    store.snapshot()                 # what it holds, as plain data (numpy arrays, numbers, strings)
 A quantizing store keeps every token (positions() is arange); an evicting store keeps a subset.
+Every store is an Estimator (labkit.base): its constructor takes hyper-parameters only, and
+`get_params()` reads them back.
 """
 
 from __future__ import annotations
 
 import abc
 
+import numpy as np
 import torch
 
-
-def check_kv(K: torch.Tensor, V: torch.Tensor, name: str = "K, V") -> None:
-    """ValueError unless K and V are matching finite 4-D (batch, heads, tokens, head_dim) tensors."""
-    for t, nm in ((K, "K"), (V, "V")):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{nm}: expected a torch.Tensor, got {type(t).__name__}")
-        if t.ndim != 4:
-            raise ValueError(f"{nm}: expected 4 dimensions (batch, heads, tokens, head_dim), "
-                             f"got shape {tuple(t.shape)}")
-        if not torch.isfinite(t).all():
-            raise ValueError(f"{nm}: contains NaN or inf")
-    if K.shape != V.shape:
-        raise ValueError(f"{name}: shapes differ, {tuple(K.shape)} vs {tuple(V.shape)}")
+from labkit.base import Estimator
+from labkit.kvcache.checks import check_dtype, check_kv
+from labkit.validate import fail
 
 
-class KVStore(abc.ABC):
-    """Abstract base: subclasses implement prefill / append / keys / values / nbytes."""
+def to_numpy(t: torch.Tensor | None) -> np.ndarray | None:
+    """A detached CPU numpy copy (bfloat16, which numpy lacks, as float32); None stays None."""
+    if t is None:
+        return None
+    t = t.detach().cpu()
+    return (t.float() if t.dtype == torch.bfloat16 else t).numpy().copy()
+
+
+class KVStore(Estimator, abc.ABC):
+    """Abstract base: subclasses implement prefill / append / keys / values / nbytes / snapshot."""
 
     seq_length: int = 0  # tokens seen so far (prefill + appended), kept or not
 
@@ -61,14 +63,20 @@ class KVStore(abc.ABC):
         return torch.arange(self.seq_length)
 
     def bytes_per_token(self) -> float:
+        """nbytes per token seen (0.0 before the prefill)."""
         return self.nbytes / max(self.seq_length, 1)
+
+    def snapshot(self) -> dict:
+        """What the store holds, as plain data: at least seq_length, nbytes and the positions kept."""
+        return {"seq_length": int(self.seq_length), "nbytes": int(self.nbytes),
+                "positions": to_numpy(self.positions())}
 
 
 class FullPrecisionStore(KVStore):
     """The baseline: every token kept as given (dtype=None keeps the input dtype)."""
 
     def __init__(self, dtype: torch.dtype | None = None):
-        self.dtype = dtype
+        self.dtype = check_dtype("dtype", dtype, none=True)
         self._K: torch.Tensor | None = None
         self._V: torch.Tensor | None = None
         self.seq_length = 0
@@ -80,7 +88,10 @@ class FullPrecisionStore(KVStore):
         self.seq_length = K.shape[-2]
 
     def append(self, k, v, queries=None):
-        check_kv(k, v, "k, v")
+        check_kv(k, v, ("k", "v"))
+        if self._K is not None and (k.shape[:2] != self._K.shape[:2] or k.shape[-1] != self._K.shape[-1]):
+            raise fail("k", f"(batch, heads, t, head_dim) with batch, heads, head_dim = "
+                       f"{(*self._K.shape[:2], self._K.shape[-1])}", f"shape {tuple(k.shape)}", described=True)
         if self._K is None:
             self.prefill(k, v)
             return
@@ -99,3 +110,7 @@ class FullPrecisionStore(KVStore):
         if self._K is None:
             return 0
         return self._K.numel() * self._K.element_size() + self._V.numel() * self._V.element_size()
+
+    def snapshot(self) -> dict:
+        """seq_length, nbytes, positions and the stored keys and values (batch, heads, tokens, head_dim)."""
+        return {**super().snapshot(), "keys": to_numpy(self._K), "values": to_numpy(self._V)}

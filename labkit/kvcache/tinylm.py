@@ -37,6 +37,8 @@ from types import MappingProxyType
 import numpy as np
 import torch
 
+from labkit.validate import check_choice, check_float, check_int, check_seed, fail, type_fail
+
 # The model's hyper-parameters (transformers.LlamaConfig keyword arguments); ~1.62M parameters.
 TINYLM_CONFIG = MappingProxyType(dict(
     vocab_size=256, hidden_size=192, intermediate_size=512, num_hidden_layers=4,
@@ -44,7 +46,11 @@ TINYLM_CONFIG = MappingProxyType(dict(
     rope_parameters={"rope_type": "default", "rope_theta": 10000.0}, rms_norm_eps=1e-5, tie_word_embeddings=True,
     bos_token_id=None, eos_token_id=None, pad_token_id=None,
 ))
-SEQ = 1024                     # training length = evaluation length (kv.md pitfall 1)
+# training length = evaluation length: a RoPE model degrades past the length it was trained at (Press
+# et al. 2022, "Train Short, Test Long", arXiv 2108.12409, Fig. 1), and an eviction policy that keeps
+# the cache short then looks like an improvement (measured on a first model trained at 256: every
+# eviction policy "improved" its perplexity at 1024)
+SEQ = 1024
 VAL_FRACTION = 0.05            # last 5% of the corpus bytes are held out
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "datasets" / "tinylm"
 WEIGHTS, CONFIG_FILE = "model.safetensors", "config.json"
@@ -63,8 +69,7 @@ ANSWER_END = b".\n"
 def tinylm_config(attn_implementation: str = "eager"):
     """A fresh `transformers.LlamaConfig` for TinyLM ("eager" gives attention maps; "sdpa" is faster)."""
     from transformers import LlamaConfig
-    if attn_implementation not in ("eager", "sdpa"):
-        raise ValueError(f"attn_implementation: expected 'eager' or 'sdpa', got {attn_implementation!r}")
+    check_choice("attn_implementation", attn_implementation, ("eager", "sdpa"))
     cfg = LlamaConfig(**TINYLM_CONFIG)
     cfg._attn_implementation = attn_implementation
     return cfg
@@ -92,7 +97,7 @@ def stdlib_corpus(stdlib: str | None = None) -> Corpus:
     root = stdlib or sysconfig.get_paths()["stdlib"]
     files = sorted(glob.glob(os.path.join(root, "*.py")), key=os.path.basename)
     if not files:
-        raise ValueError(f"stdlib: no *.py files under {root!r}")
+        raise fail("stdlib", "a directory with *.py files", root)
     data = b"\n".join(Path(f).read_bytes().replace(b"\r\n", b"\n") for f in files)
     arr = np.frombuffer(data, dtype=np.uint8)
     n_val = int(len(arr) * VAL_FRACTION)
@@ -101,18 +106,16 @@ def stdlib_corpus(stdlib: str | None = None) -> Corpus:
 
 
 def _split(split: str) -> np.ndarray:
-    if split not in ("train", "val"):
-        raise ValueError(f"split: expected 'train' or 'val', got {split!r}")
+    check_choice("split", split, ("train", "val"))
     return getattr(stdlib_corpus(), split)
 
 
 def heldout_windows(n_windows: int, length: int, seed: int = 0, split: str = "val") -> torch.Tensor:
     """(n_windows, length) int64 byte windows at seeded random offsets of the held-out text."""
-    if not (isinstance(n_windows, int) and n_windows >= 1):
-        raise ValueError(f"n_windows: expected an int >= 1, got {n_windows!r}")
+    n_windows = check_int("n_windows", n_windows, low=1)
+    check_seed("seed", seed)
     data = _split(split)
-    if not (isinstance(length, int) and 2 <= length <= min(SEQ, len(data))):
-        raise ValueError(f"length: expected an int in [2, {SEQ}], got {length!r}")
+    length = check_int("length", length, 2, min(SEQ, len(data) - 1))
     starts = np.random.default_rng(seed).integers(0, len(data) - length, size=n_windows)
     return torch.from_numpy(np.stack([data[s:s + length] for s in starts]).astype(np.int64))
 
@@ -131,8 +134,7 @@ class PasskeyExample:
         """(1, n) int64 bytes of "context", "question", "prompt" (context+question) or "answer"."""
         parts = dict(context=self.context, question=self.question, answer=self.answer,
                      prompt=self.context + self.question)
-        if part not in parts:
-            raise ValueError(f"part: expected one of {sorted(parts)}, got {part!r}")
+        check_choice("part", part, sorted(parts))
         return torch.tensor(list(parts[part]), dtype=torch.int64)[None]
 
 
@@ -144,8 +146,8 @@ def make_passkey(rng: np.random.Generator, context_len: int = 704, key_offset: i
     line = KEY_LINE % key
     if key_offset is None:
         key_offset = int(rng.integers(16, 65))
-    if not (isinstance(context_len, int) and 0 <= key_offset and key_offset + len(line) < context_len <= SEQ - 64):
-        raise ValueError(f"context_len: expected an int in ({key_offset + len(line)}, {SEQ - 64}], got {context_len!r}")
+    key_offset = check_int("key_offset", key_offset, low=0)
+    check_int("context_len", context_len, key_offset + len(line) + 1, SEQ - 64)
     n_fill = context_len - len(line)
     s = int(rng.integers(0, len(data) - n_fill))
     fill = data[s:s + n_fill].tobytes()
@@ -156,8 +158,7 @@ def make_passkey(rng: np.random.Generator, context_len: int = 704, key_offset: i
 
 def passkey_examples(n: int = 20, seed: int = 0, context_len: int = 704, split: str = "val") -> list[PasskeyExample]:
     """n seeded evaluation examples (key 16-64 bytes in, ~700 bytes of held-out code filler)."""
-    if not (isinstance(n, int) and n >= 1):
-        raise ValueError(f"n: expected an int >= 1, got {n!r}")
+    n, seed = check_int("n", n, low=1), check_seed("seed", seed)
     rng = np.random.default_rng(seed)
     return [make_passkey(rng, context_len=context_len, split=split) for _ in range(n)]
 
@@ -175,9 +176,10 @@ def training_sequence(rng: np.random.Generator, length: int = SEQ, passkey_fract
     """(length+1,) uint8 bytes and (length+1,) bool mask of the answer digits: with prob
     `passkey_fraction` a passkey example (context up to 900 bytes, key 0-256 bytes in) then code;
     with prob `repeat_fraction` a repeated random span; otherwise plain stdlib code."""
+    passkey_fraction = check_float("passkey_fraction", passkey_fraction, 0, 1)
+    repeat_fraction = check_float("repeat_fraction", repeat_fraction, 0, 1)
     lo = 128 if passkey_fraction > 0 else 16
-    if not (isinstance(length, int) and lo <= length <= SEQ):
-        raise ValueError(f"length: expected an int in [{lo}, {SEQ}], got {length!r}")
+    length = check_int("length", length, lo, SEQ)
     data = stdlib_corpus().train
     u = rng.random()
     mask = np.zeros(length + 1, dtype=bool)
@@ -229,39 +231,51 @@ def load_tinylm(path: str | os.PathLike | None = None, attn_implementation: str 
     from safetensors import SafetensorError
     from safetensors.torch import load_file
     from transformers import LlamaForCausalLM
+    if path is not None and not isinstance(path, (str, os.PathLike)):
+        raise type_fail("path", "None or a directory path (str or os.PathLike)", path)
+    check_choice("attn_implementation", attn_implementation, ("eager", "sdpa"))
     path = Path(path) if path is not None else DEFAULT_DIR
     wfile, cfile = path / WEIGHTS, path / CONFIG_FILE
     for f in (wfile, cfile):
         if not f.is_file():
-            raise ValueError(f"path: {f} is missing; retrain with "
-                             f"`python -m labkit.kvcache.train_tinylm --out {path}`")
+            raise fail("path", f"a directory holding {WEIGHTS} and {CONFIG_FILE} (retrain with "
+                       f"`python -m labkit.kvcache.train_tinylm --out {path}`)", f"{f} missing", described=True)
     try:
         got = json.loads(cfile.read_text())
     except json.JSONDecodeError as e:
-        raise ValueError(f"path: {cfile} is not valid JSON ({e})") from None
+        raise fail("path", f"valid JSON in {cfile}", f"a parse error ({e})", described=True) from None
     bad = {k: (got.get(k), v) for k, v in TINYLM_CONFIG.items() if got.get(k) != v}
     if bad:
-        raise ValueError(f"path: {cfile} differs from TINYLM_CONFIG (got, expected): {bad}")
+        raise fail("path", f"{cfile} equal to TINYLM_CONFIG", f"(found, expected) {bad}", described=True)
     size = wfile.stat().st_size
     if not 0 < size <= MAX_WEIGHTS_BYTES:
-        raise ValueError(f"path: {wfile} has {size} bytes, expected 1..{MAX_WEIGHTS_BYTES}")
+        raise fail("path", f"{wfile} of 1..{MAX_WEIGHTS_BYTES} bytes", f"{size} bytes", described=True)
     try:
         sd = load_file(str(wfile))
     except (SafetensorError, OSError, RuntimeError) as e:
-        raise ValueError(f"path: {wfile} is not a readable safetensors file ({e})") from None
+        raise fail("path", f"a readable safetensors file at {wfile}", f"an unreadable file ({e})",
+                   described=True) from None
     cfg = tinylm_config(attn_implementation)
     want = _expected_shapes(cfg)
     have = {k: tuple(v.shape) for k, v in sd.items()}
     if have != want:
         diff = sorted(set(have.items()) ^ set(want.items()))[:6]
-        raise ValueError(f"path: {wfile} tensors do not match TinyLM's (name, shape) set; first differences {diff}")
+        raise fail("path", f"tensors in {wfile} with TinyLM's (name, shape) set",
+                   f"tensors that do not match it, first differences {diff}", described=True)
     for k, v in sd.items():
         if not v.is_floating_point() or not torch.isfinite(v).all():
-            raise ValueError(f"path: tensor {k} in {wfile} is not finite floating point")
+            raise fail("path", f"finite floating-point tensors in {wfile}", f"tensor {k}", described=True)
     model = LlamaForCausalLM(cfg)
     model.load_state_dict({k: v.to(torch.float32) for k, v in sd.items()}, strict=False)
     model.tie_weights()
     return model.eval()
+
+
+@lru_cache(maxsize=2)
+def shared_tinylm(attn_implementation: str = "eager"):
+    """load_tinylm(), once per process: what `model=None` means in evaluate.py and capture.py.
+    Shared, so treat it as read-only (eval mode, no weight changes)."""
+    return load_tinylm(attn_implementation=attn_implementation)
 
 
 def n_params(model) -> int:

@@ -9,11 +9,14 @@ Recipe: AdamW (Loshchilov & Hutter 2019), three phases of 1-2k bytes per step:
      within a CPU budget only on short, copy-dense sequences (at 1024 bytes it had not after 450
      steps of 4 sequences, and passkey accuracy stayed 0);
   B. 128-byte sequences with short passkeys (200 steps);
-  C. SEQ=1024-byte sequences, the evaluation length (kv.md pitfall 1: a model trained at 256 and
-     evaluated at 1024 makes every eviction policy look like an improvement), 35% passkeys, 10%
+  C. SEQ=1024-byte sequences, the evaluation length (a RoPE model degrades past its training
+     length, Press et al. 2022, arXiv 2108.12409, Fig. 1; measured here, a first model trained at 256
+     and evaluated at 1024 made every eviction policy look like an improvement), 35% passkeys, 10%
      repeats, 55% code, cosine learning-rate decay.
 Loss = mean NLL of the code bytes + answer_weight x mean NLL of the key digits. One thread by
-default: on a shared 2-core machine OpenMP oversubscription stalls torch (pitfall 2).
+default: more threads than free cores oversubscribe OpenMP (PyTorch docs, "CPU threading and
+TorchScript inference"); measured on a shared 2-core machine, a step took ~1 s on one thread while
+two threads made no progress for minutes.
 Writes model.safetensors, config.json and PROVENANCE.md, each atomically (temp file + rename).
 """
 
@@ -34,6 +37,7 @@ import torch
 import torch.nn.functional as F
 
 from labkit.kvcache import tinylm as T
+from labkit.validate import check_bool, check_float, check_int, fail
 
 # (name, sequence length, sequences per step, repeat fraction, passkey fraction); steps set by train()
 PHASES = (("A", 32, 32, 0.6, 0.0), ("B", 128, 8, 0.3, 0.3), ("C", T.SEQ, None, 0.1, None))
@@ -85,15 +89,19 @@ def train(out: str | os.PathLike, steps: int = 900, curriculum: tuple[int, int] 
           eval_windows: int = 16, eval_passkeys: int = 50) -> dict:
     """Train (phases A and B: `curriculum` steps; phase C: `steps` steps of `batch_size` x 1024 bytes),
     evaluate with the full cache, and write the model to `out`; returns the provenance numbers."""
-    for name, val, lo in (("steps", steps, 1), ("batch_size", batch_size, 1), ("threads", threads, 1)):
-        if not (isinstance(val, int) and val >= lo):
-            raise ValueError(f"{name}: expected an int >= {lo}, got {val!r}")
-    if not (len(curriculum) == 2 and all(isinstance(c, int) and c >= 0 for c in curriculum)):
-        raise ValueError(f"curriculum: expected two step counts >= 0 (phases A, B), got {curriculum!r}")
-    if not 0.0 <= passkey_fraction <= 0.9:
-        raise ValueError(f"passkey_fraction: expected a float in [0, 0.9], got {passkey_fraction!r}")
-    if seconds is not None and seconds <= 0:
-        raise ValueError(f"seconds: expected a positive time limit or None, got {seconds!r}")
+    steps, batch_size = check_int("steps", steps, low=1), check_int("batch_size", batch_size, low=1)
+    threads, seed = check_int("threads", threads, low=1), check_int("seed", seed, low=0)
+    if not isinstance(curriculum, (tuple, list)) or len(curriculum) != 2:
+        raise fail("curriculum", "two step counts >= 0 (phases A, B)", curriculum)
+    curriculum = tuple(check_int(f"curriculum[{i}]", c, low=0) for i, c in enumerate(curriculum))
+    passkey_fraction = check_float("passkey_fraction", passkey_fraction, 0.0, 0.9)
+    lr = check_float("lr", lr, 0.0, low_open=True)
+    answer_weight = check_float("answer_weight", answer_weight, 0.0)
+    if seconds is not None:
+        seconds = check_float("seconds", seconds, 0.0, low_open=True)
+    progress = check_bool("progress", progress)
+    eval_windows = check_int("eval_windows", eval_windows, low=1)
+    eval_passkeys = check_int("eval_passkeys", eval_passkeys, low=1)
     from tqdm.auto import tqdm
     from transformers import LlamaForCausalLM
     torch.set_num_threads(threads)
