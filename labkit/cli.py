@@ -166,7 +166,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=int, default=None, help="LocalCluster worker processes")
     p.add_argument("--out", default="build/sweep")
     p.add_argument("--timeout", type=float, default=1800, help="seconds per cell")
-    p.add_argument("--wall-timeout", type=float, default=None, help="seconds per run (a longer run fails)")
+    p.add_argument("--wall-timeout", type=float, default=None,
+                   help="seconds per run: a longer run is killed with its kernel and fails "
+                        "(default: 180 + (code cells + 1) x --timeout, which a run that makes progress never reaches)")
     p.set_defaults(func=cmd_sweep)
 
     p = sub.add_parser("papers", help="the papers ledger: each claim, the paper's number and labkit's")

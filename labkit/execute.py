@@ -10,8 +10,12 @@ from pathlib import Path
 from typing import Any
 
 from labkit.record import read_records
+from labkit.validate import check_float
 
 DEFAULT_TIMEOUT = 1800  # seconds per cell; papermill's own default is "never"
+#: Seconds a kernel may take to start and answer (papermill's default, 60 s, was seen to be short
+#: with several kernels starting at once on a loaded 2-core machine: one took 40 s there).
+KERNEL_START_TIMEOUT = 120
 
 
 @dataclass(frozen=True)
@@ -57,7 +61,8 @@ def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike,
     try:
         pm.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel_name,
                             cwd=str(cwd or notebook.parent), progress_bar=False, log_output=log_output,
-                            execution_timeout=timeout, request_save_on_cell_execute=False)
+                            execution_timeout=timeout, start_timeout=KERNEL_START_TIMEOUT,
+                            request_save_on_cell_execute=False)
     except pm.PapermillExecutionError as e:
         status, error = "failed", f"{e.ename}: {e.evalue}"
         tb = _strip_ansi("\n".join(e.traceback))
@@ -69,14 +74,43 @@ def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike,
     return RunResult(str(notebook), str(output), parameters, status, records, error, tb, duration)
 
 
+#: Seconds a run may take beyond its cells: kernel start-up (KERNEL_START_TIMEOUT), the runner's
+#: own start and imports, and kernel shutdown (jupyter_client waits 5 s before SIGKILL), with margin.
+RUN_OVERHEAD = KERNEL_START_TIMEOUT + 60
+
+
+def default_wall_timeout(notebook: str | os.PathLike, timeout: float = DEFAULT_TIMEOUT) -> float:
+    """The wall-clock bound of one run when none is given, in seconds:
+
+        RUN_OVERHEAD + (code cells + 1) * timeout
+
+    nbclient already stops any cell after `timeout` seconds, and papermill adds one cell (the
+    injected parameters), so a run that is making progress can never reach this bound: one that
+    does is hung outside every cell (a kernel that never answers, a frozen runner). With
+    `--timeout 60`, 00_welcome.ipynb (9 code cells) is bounded to 180 + 10 * 60 s = 13 minutes.
+    """
+    import json
+    timeout = check_float("timeout", timeout, 0, low_open=True)
+    cells = json.loads(Path(notebook).read_text()).get("cells", [])
+    n_code = sum(c.get("cell_type") == "code" for c in cells)
+    return RUN_OVERHEAD + (n_code + 1) * timeout
+
+
 def run_notebook_subprocess(notebook: str | os.PathLike, output: str | os.PathLike,
                             parameters: dict[str, Any] | None = None, *, timeout: float = DEFAULT_TIMEOUT,
                             wall_timeout: float | None = None) -> RunResult:
-    """`run_notebook` in a fresh Python process, killed after `wall_timeout` seconds.
+    """`run_notebook` in a fresh Python process (the runner), killed after `wall_timeout` seconds.
 
     Sweeps use this: a worker of Dask distributed runs tasks in threads beside its own event
     loop, and nbclient's kernel client driven from such a thread was seen to wait forever for
     a kernel that had gone idle. A child process isolates each run and makes a hang a failed row.
+
+    Nothing here waits for ever. `wall_timeout=None` means `default_wall_timeout(notebook, timeout)`.
+    The runner's output goes to a file, not a pipe: the kernel inherits the runner's stdout and
+    stderr, and a pipe held open by a kernel that outlives its runner never reaches end-of-file,
+    so reading it would wait for that kernel. At the bound, or when the runner exits and leaves
+    a process behind, the runner's process group and every group its descendants lead (the kernel
+    runs in a session of its own) are killed: no kernel outlives its run.
     """
     import json
     import subprocess
@@ -84,21 +118,93 @@ def run_notebook_subprocess(notebook: str | os.PathLike, output: str | os.PathLi
     import tempfile
 
     parameters = dict(parameters or {})
+    timeout = check_float("timeout", timeout, 0, low_open=True)
+    if wall_timeout is None:
+        wall_timeout = default_wall_timeout(notebook, timeout)
+    wall_timeout = check_float("wall_timeout", wall_timeout, 0, low_open=True)
     with tempfile.TemporaryDirectory(prefix="labkit-run-") as tmp:
         result_file = Path(tmp) / "result.json"
         cmd = [sys.executable, "-m", "labkit.execute", str(notebook), str(output), "--timeout", str(timeout),
                "--parameters", json.dumps(parameters), "--result", str(result_file)]
+        # connection files live (and die) with this run
+        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(Path(tmp) / "runtime")}
         t0 = time.perf_counter()
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=wall_timeout)
-        except subprocess.TimeoutExpired:
+        with open(Path(tmp) / "runner.log", "w+") as log:
+            proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                    env=env, start_new_session=True)
+            rc, seen = _wait_bounded(proc, wall_timeout)
+            _kill_groups(proc, seen, hung=rc is None)  # a hung runner, and anything a run left behind
+            log.seek(0)
+            log_text = log.read()
+        duration = time.perf_counter() - t0
+        if rc is None:
             return RunResult(str(notebook), str(output), parameters, "failed",
-                             error=f"TimeoutError: run exceeded {wall_timeout} s", duration=time.perf_counter() - t0)
+                             error=f"TimeoutError: run exceeded its wall-clock bound of {wall_timeout:g} s "
+                                   f"(cell timeout {timeout:g} s); the runner and its kernel were killed",
+                             traceback=log_text[-5000:], duration=duration)
         if not result_file.is_file():
             return RunResult(str(notebook), str(output), parameters, "failed",
-                             error=f"run process exited with code {proc.returncode}",
-                             traceback=proc.stderr[-5000:], duration=time.perf_counter() - t0)
+                             error=f"run process exited with code {rc}", traceback=log_text[-5000:],
+                             duration=duration)
         return RunResult(**json.loads(result_file.read_text()))
+
+
+def _wait_bounded(proc, wall_timeout: float):
+    """Wait for `proc` at most `wall_timeout` s; return (exit code or None, processes seen below it).
+
+    The runner's descendants (the kernel and whatever it starts) are recorded once a second while
+    it runs: a kernel orphaned by a crashed runner can still be found and killed afterwards."""
+    import subprocess
+
+    import psutil
+    deadline = time.monotonic() + wall_timeout
+    seen: dict[int, Any] = {}
+    while True:
+        try:
+            return proc.wait(timeout=max(0.0, min(1.0, deadline - time.monotonic()))), seen
+        except subprocess.TimeoutExpired:
+            pass
+        try:
+            for p in psutil.Process(proc.pid).children(recursive=True):
+                seen.setdefault(p.pid, p)
+        except psutil.Error:
+            pass
+        if time.monotonic() >= deadline:
+            return None, seen
+
+
+def _kill_groups(proc, seen: dict, hung: bool) -> None:
+    """SIGKILL the group and process of every descendant still alive (psutil's is_running() compares
+    start times, so a reused pid is never hit) and, when `hung`, the runner's own group (it is not
+    reaped yet, so its pid cannot have been reused); then reap them."""
+    import signal
+
+    import psutil
+    alive = [p for p in seen.values() if p.is_running()]
+    if not hung and not alive:
+        return
+    groups = {proc.pid} if hung else set()  # start_new_session: the runner leads its own group
+    for p in alive:
+        try:
+            groups.add(os.getpgid(p.pid))
+        except OSError:
+            pass
+    groups.discard(os.getpgrp())  # never our own group
+    for g in groups:
+        try:
+            os.killpg(g, signal.SIGKILL)
+        except OSError:
+            pass
+    for p in alive:  # one that left its group
+        try:
+            p.kill()
+        except psutil.Error:
+            pass
+    try:
+        proc.wait(timeout=30)
+    except Exception:
+        pass
+    psutil.wait_procs(alive, timeout=30)
 
 
 def _main(argv=None) -> int:
@@ -114,11 +220,36 @@ def _main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT)
     ap.add_argument("--result", required=True)
     args = ap.parse_args(argv)
+    _exit_with_parent(os.getppid())
     r = run_notebook(args.notebook, args.output, json.loads(args.parameters), timeout=args.timeout)
     tmp = Path(args.result).with_suffix(".tmp")
     tmp.write_text(json.dumps(dataclasses.asdict(r)))
     os.replace(tmp, args.result)
     return 0
+
+
+def _exit_with_parent(parent_pid: int) -> None:
+    """The runner's watch on its parent (a sweep worker): when the parent is gone (killed with its
+    sweep), kill the kernel's process group and exit, rather than run on as an orphan. The kernel
+    itself watches the runner the same way (ipykernel's ParentPollerUnix)."""
+    import signal
+    import threading
+
+    def watch():
+        import psutil
+        while os.getppid() == parent_pid:
+            time.sleep(1.0)
+        for p in psutil.Process().children(recursive=True):
+            try:
+                group = os.getpgid(p.pid)
+                if group != os.getpgrp():  # the kernel's own session; never the runner's group
+                    os.killpg(group, signal.SIGKILL)
+                p.kill()
+            except (OSError, psutil.Error):
+                pass
+        os._exit(3)
+
+    threading.Thread(target=watch, name="labkit-parent-watch", daemon=True).start()
 
 
 def _format_exc(e: BaseException) -> str:

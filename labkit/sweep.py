@@ -11,24 +11,29 @@ from __future__ import annotations
 
 import itertools
 import os
+import time
+import uuid
 from pathlib import Path
 from typing import Any, Mapping, Sequence
+
+from labkit.execute import DEFAULT_TIMEOUT, default_wall_timeout
+from labkit.validate import check_float, check_int, fail
 
 
 def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     """The cartesian product of `grid` ({name: [values]}) as a list of parameter dicts, in order."""
     if not isinstance(grid, Mapping) or not grid:
-        raise ValueError(f"grid: expected a non-empty mapping of parameter -> values, got {grid!r}")
+        raise fail("grid", "a non-empty mapping of parameter -> values", grid)
     for k, vs in grid.items():
         if not isinstance(k, str) or not k.isidentifier():
-            raise ValueError(f"grid: parameter names must be identifiers, got {k!r}")
+            raise fail("grid", "parameter names that are identifiers", k)
         if isinstance(vs, (str, bytes)) or not isinstance(vs, Sequence) or len(vs) == 0:
-            raise ValueError(f"grid: values of {k!r} must be a non-empty list, got {vs!r}")
+            raise fail(f"grid[{k!r}]", "a non-empty list of values", vs)
     keys = list(grid)
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
-def _run_point(notebook: str, output: str, params: dict, timeout: float, wall_timeout: float | None) -> dict:
+def _run_point(notebook: str, output: str, params: dict, timeout: float, wall_timeout: float) -> dict:
     """Worker task: one papermill run in a child process, always returning a row (never raising)."""
     from labkit.execute import run_notebook_subprocess
     r = run_notebook_subprocess(notebook, output, params, timeout=timeout, wall_timeout=wall_timeout)
@@ -36,78 +41,117 @@ def _run_point(notebook: str, output: str, params: dict, timeout: float, wall_ti
             "output": r.output, "records": r.records}
 
 
+#: Seconds the sweep allows each run beyond its wall-clock bound (killing a hung run and reaping
+#: it takes at most 60 s) and the sweep itself (cluster start and shutdown).
+_KILL_GRACE = 60
+_SWEEP_OVERHEAD = 300
+
+
 def sweep(notebook: str | os.PathLike, grid: Mapping[str, Sequence[Any]], *, out: str | os.PathLike = "build/sweep",
-          scheduler: str | None = None, client=None, workers: int | None = None, timeout: float = 1800,
+          scheduler: str | None = None, client=None, workers: int | None = None, timeout: float = DEFAULT_TIMEOUT,
           progress: bool = True, fixed: Mapping[str, Any] | None = None, wall_timeout: float | None = None):
     """Run `notebook` at every point of `grid` on Dask; return a pandas DataFrame, one row per run.
 
     Columns: `run`, the grid parameters, `status` ("ok" | "failed"), `error`, `duration_s`,
-    `output` (the executed notebook) and one `record.<key>` column per record. The table is also
-    written to `<out>/results.csv`. `fixed` parameters are passed to every run but not varied.
-    `workers` sets the LocalCluster size (default: number of cores); ignored with `scheduler`.
-    `timeout` bounds each cell; `wall_timeout` (seconds) bounds a whole run, which then fails.
+    `output` (the executed notebook) and one `record.<key>` column per record. The table is
+    written to `<out>/results.csv` as each run finishes (an interrupted sweep keeps the rows it
+    has). `fixed` parameters are passed to every run but not varied. `workers` sets the
+    LocalCluster size (default: number of cores); ignored with `scheduler`.
+
+    Nothing waits for ever. `timeout` bounds each cell (seconds). `wall_timeout` bounds a whole run;
+    by default it is `labkit.execute.default_wall_timeout(notebook, timeout)`, i.e.
+    180 + (code cells + 1) * timeout, a bound a run making progress never reaches. A run past it
+    is killed with its kernel (their process groups) and becomes a failed row saying so. The sweep
+    as a whole waits at most n_points * (wall_timeout + 60) + 300 s for Dask (as if every run ran
+    one after another): a point whose task never resolves (a lost worker, ...) is a failed row too.
     """
     import pandas as pd
     from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import TimeoutError as DaskTimeoutError
     from tqdm.auto import tqdm
 
     notebook = Path(notebook).resolve()
     if not notebook.is_file():
         raise FileNotFoundError(f"notebook: no such file {notebook}")
-    if workers is not None and (not isinstance(workers, int) or workers < 1):
-        raise ValueError(f"workers: expected a positive integer, got {workers!r}")
+    if workers is not None:
+        workers = check_int("workers", workers, low=1)
+    timeout = check_float("timeout", timeout, 0, low_open=True)
+    if wall_timeout is None:
+        wall_timeout = default_wall_timeout(notebook, timeout)
+    wall_timeout = check_float("wall_timeout", wall_timeout, 0, low_open=True)
     points = expand_grid(grid)
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     fixed = dict(fixed or {})
+    deadline = time.monotonic() + len(points) * (wall_timeout + _KILL_GRACE) + _SWEEP_OVERHEAD
 
     cluster = None
     own_client = client is None
     if client is None:
         if scheduler:
-            client = Client(scheduler)
+            client = Client(scheduler, timeout=_SWEEP_OVERHEAD)
         else:
             cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
                                    processes=True, dashboard_address=None)
             client = Client(cluster)
     rows: list[dict] = []
+
+    def add_row(i, p, res):
+        row = {"run": i, **p, "status": res["status"], "error": res["error"],
+               "duration_s": res["duration_s"], "output": res["output"]}
+        for k, v in res["records"].items():
+            row[f"record.{k}"] = v
+        rows.append(row)
+        _write_csv_atomic(_table(pd, rows), out / "results.csv")
+
     try:
         futures = {}
         for i, p in enumerate(points):
             output = str(out / f"{notebook.stem}-run{i:03d}.ipynb")
             fut = client.submit(_run_point, str(notebook), output, {**fixed, **p}, timeout, wall_timeout, pure=False,
-                                key=f"labkit-sweep-{notebook.stem}-{i}-{os.getpid()}-{id(points)}")
+                                key=f"labkit-sweep-{notebook.stem}-{i}-{os.getpid()}-{uuid.uuid4().hex}")
             futures[fut] = (i, p, output)
         bar = tqdm(total=len(points), desc=f"sweep {notebook.name}", disable=not progress)
-        for fut in as_completed(futures):
-            i, p, output = futures[fut]
-            try:
-                res = fut.result()
-            except Exception as e:  # the task itself died (worker lost, ...): still a row
-                res = {"status": "failed", "error": f"{type(e).__name__}: {e}", "duration_s": None,
-                       "output": output, "records": {}}
-            row = {"run": i, **p, "status": res["status"], "error": res["error"],
-                   "duration_s": res["duration_s"], "output": res["output"]}
-            for k, v in res["records"].items():
-                row[f"record.{k}"] = v
-            rows.append(row)
-            bar.set_postfix(failed=sum(r["status"] != "ok" for r in rows))
-            bar.update(1)
+        pending = dict(futures)
+        try:
+            for fut in as_completed(futures, timeout=max(1.0, deadline - time.monotonic())):
+                i, p, output = pending.pop(fut)
+                try:
+                    res = fut.result(timeout=60)
+                except Exception as e:  # the task itself died (worker lost, ...): still a row
+                    res = {"status": "failed", "error": f"{type(e).__name__}: {e}", "duration_s": None,
+                           "output": output, "records": {}}
+                add_row(i, p, res)
+                bar.set_postfix(failed=sum(r["status"] != "ok" for r in rows))
+                bar.update(1)
+        except (DaskTimeoutError, TimeoutError):
+            for fut, (i, p, output) in sorted(pending.items(), key=lambda kv: kv[1][0]):
+                fut.cancel()
+                add_row(i, p, {"status": "failed", "duration_s": None, "output": output, "records": {},
+                               "error": "TimeoutError: no result from Dask within the sweep's bound "
+                                        f"({len(points)} x ({wall_timeout:g} + {_KILL_GRACE}) + "
+                                        f"{_SWEEP_OVERHEAD} s)"})
         bar.close()
     finally:
         if own_client:
-            client.close()
+            client.close(timeout=60)
         if cluster is not None:
-            cluster.close()
-    table = pd.DataFrame(rows).sort_values("run").reset_index(drop=True).convert_dtypes()
-    _write_csv_atomic(table, out / "results.csv")
-    return table
+            cluster.close(timeout=60)
+    return _table(pd, rows)
+
+
+def _table(pd, rows: list[dict]):
+    return pd.DataFrame(rows).sort_values("run").reset_index(drop=True).convert_dtypes()
 
 
 def _write_csv_atomic(table, path: Path) -> None:
+    """Write `table` to `path` through a temp file of this writer's own, renamed over it."""
     import json
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     # lists and dicts (array records) are written as JSON so the CSV can be read back exactly
     as_text = table.map(lambda v: json.dumps(v) if isinstance(v, (list, dict)) else v)
-    as_text.to_csv(tmp, index=False)
-    os.replace(tmp, path)
+    try:
+        as_text.to_csv(tmp, index=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)

@@ -1,13 +1,20 @@
 """Sweeps: the cartesian grid on Dask distributed, a row per run, failed runs reported."""
 
+import os
 import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
 
+import nbformat
 import pandas as pd
+import psutil
 import pytest
 
+from labkit import execute
 from labkit.cli import parse_grid
+from labkit.execute import default_wall_timeout, run_notebook_subprocess
 from labkit.sweep import expand_grid, sweep
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,6 +45,106 @@ def test_sweep_bad_arguments(tmp_path):
         sweep(tmp_path / "none.ipynb", {"a": [1]})
     with pytest.raises(ValueError, match="workers"):
         sweep(WELCOME, {"a": [1]}, workers=0)
+    with pytest.raises(ValueError, match="wall_timeout"):
+        sweep(WELCOME, {"a": [1]}, wall_timeout=0)
+    with pytest.raises(TypeError, match="timeout"):
+        sweep(WELCOME, {"a": [1]}, timeout="long")
+
+
+# -- nothing waits for ever -----------------------------------------------------------------------
+
+#: a notebook whose run hangs on demand: `hang="runner"` freezes papermill's process (the kernel's
+#: parent: nbclient's own cell timeout can never fire), `hang="kernel"` freezes the kernel (it never
+#: answers). Before hanging, the kernel writes its pid and the runner's to `<pidfile>.<hang>`.
+HANG = """import os, signal, time
+from pathlib import Path
+Path(f"{pidfile}.{hang}").write_text(f"{os.getpid()} {os.getppid()}")
+if hang == "runner":
+    os.kill(os.getppid(), signal.SIGSTOP)
+    time.sleep(10**6)
+elif hang == "kernel":
+    os.kill(os.getpid(), signal.SIGSTOP)
+print("done")"""
+
+
+def _hang_notebook(path: Path) -> Path:
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell('hang: str = ""\npidfile: str = ""')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(HANG)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.fixture
+def marked(monkeypatch):
+    """An environment mark every process started from here inherits (Dask workers, runners, kernels):
+    `leftovers()` waits up to 20 s for them to end and returns the ones still running (but for the
+    resource tracker multiprocessing keeps for this test process's whole life)."""
+    mark = f"labkit-test-{uuid.uuid4().hex}"
+    monkeypatch.setenv("LABKIT_TEST_MARK", mark)
+
+    def leftovers(wait=20.0):
+        deadline = time.monotonic() + wait
+        while True:
+            alive = []
+            for p in psutil.process_iter():
+                try:
+                    if (p.pid != os.getpid() and p.status() != psutil.STATUS_ZOMBIE
+                            and p.environ().get("LABKIT_TEST_MARK") == mark
+                            and "multiprocessing.resource_tracker" not in " ".join(p.cmdline())):
+                        alive.append(" ".join(p.cmdline())[:150])
+                except psutil.Error:
+                    pass
+            if not alive or time.monotonic() > deadline:
+                return alive
+            time.sleep(0.5)
+    return leftovers
+
+
+def test_default_wall_timeout_formula(tmp_path):
+    # 180 s (kernel start-up, runner start, shutdown) + (code cells + papermill's parameters cell) x timeout
+    assert default_wall_timeout(WELCOME, 60) == 180 + (9 + 1) * 60          # --timeout 60: 13 minutes
+    assert default_wall_timeout(_hang_notebook(tmp_path / "h.ipynb"), 10) == 180 + 3 * 10
+    with pytest.raises(ValueError, match="timeout"):
+        default_wall_timeout(WELCOME, 0)
+
+
+@pytest.mark.timeout(240)
+def test_a_hung_runner_is_killed_at_the_default_bound_with_its_kernel(tmp_path, monkeypatch, marked):
+    """No wall_timeout given: the bound is derived from the cell timeout (its overhead made small here)."""
+    monkeypatch.setattr(execute, "RUN_OVERHEAD", 30)
+    nb = _hang_notebook(tmp_path / "hang.ipynb")
+    t0 = time.monotonic()
+    r = run_notebook_subprocess(nb, tmp_path / "out.ipynb", {"hang": "runner", "pidfile": str(tmp_path / "p")},
+                                timeout=5)
+    elapsed = time.monotonic() - t0
+    assert r.status == "failed" and "wall-clock bound of 45 s" in r.error, r.error     # 30 + 3 x 5
+    assert 45 <= elapsed < 45 + 60
+    assert marked() == [], "the hung run left processes behind"
+
+
+@pytest.mark.timeout(400)
+def test_a_sweep_whose_runs_hang_finishes_with_failed_rows_and_no_kernel_left(tmp_path, marked):
+    """One run's runner freezes (only the wall-clock bound can end it), another's kernel never
+    answers (the cell timeout ends it): the sweep returns by itself with a failed row per point
+    and its reason, the table on disk, and no kernel, runner or worker left running."""
+    nb = _hang_notebook(tmp_path / "hang.ipynb")
+    out = tmp_path / "sweep"
+    pidfile = tmp_path / "pids"
+    t0 = time.monotonic()
+    table = sweep(nb, {"hang": ["runner", "kernel"]}, fixed={"pidfile": str(pidfile)}, out=out, workers=2,
+                  timeout=20, wall_timeout=120, progress=False)
+    assert time.monotonic() - t0 < 120 + 120
+    assert list(table["hang"]) == ["runner", "kernel"] and list(table["status"]) == ["failed", "failed"]
+    assert "wall-clock bound of 120 s" in table["error"][0], table["error"][0]
+    assert "CellTimeoutError" in table["error"][1], table["error"][1]
+    assert len(pd.read_csv(out / "results.csv")) == 2
+    assert not list(out.glob(".results.csv*")), "a temp file was left behind"
+    for hang in ("runner", "kernel"):  # each run did reach its hang
+        assert Path(f"{pidfile}.{hang}").is_file(), hang
+    assert marked() == [], "processes outlived the sweep"
 
 
 @pytest.mark.timeout(300)
