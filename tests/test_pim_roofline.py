@@ -1,7 +1,7 @@
 """The roofline: LLM-Viewer's numbers by hand, its hardware table, invariants (time >= bytes/bandwidth
 and >= ops/peak, doubling bandwidth halves memory-bound time, monotone in seq_len), efficiency
-factors, bad input, the fast path (one layer computed, repeated) against the explicit per-op graph,
-and (with LLM_VIEWER_DIR set) parity against LLM-Viewer's own code."""
+factors, bad input, the fast path (one layer computed, repeated) against the explicit per-op graph
+(backend="fast" against backend="readable"), and (with LLM_VIEWER_DIR set) parity against LLM-Viewer's own code."""
 
 import dataclasses
 import os
@@ -170,19 +170,20 @@ def test_decode_bytes_are_weights_plus_kv():
 
 
 @pytest.mark.parametrize("bad, match", [
-    ({"hardware": "nvidia_B200"}, "hardware: unknown hardware 'nvidia_B200'; known hardware is .*nvidia_H100"),
-    ({"hardware": {"FP16": 1e12}}, "hardware: bandwidth must be a positive number"),
+    ({"hardware": "nvidia_B200"}, "hardware: expected one of the known hardware .*nvidia_H100.*got 'nvidia_B200'"),
+    ({"hardware": {"FP16": 1e12}}, "hardware\\['bandwidth'\\]: expected a positive number"),
     ({"hardware": 3}, "hardware: expected"),
-    ({"model": "llama-9b"}, "model: unknown model .*known models are"),
+    ({"model": "llama-9b"}, "model: expected one of the known models"),
     ({"bandwidth_efficiency": 0}, "bandwidth_efficiency"),
-    ({"bandwidth_efficiency": 1.5}, "bandwidth_efficiency: expected a fraction"),
+    ({"bandwidth_efficiency": 1.5}, "bandwidth_efficiency: expected a finite number in \\(0, 1\\]"),
     ({"compute_efficiency": float("nan")}, "compute_efficiency"),
     ({"kernel_overhead": -1e-6}, "kernel_overhead"),
     ({"stage": "generate"}, "stage: expected one of"),
-    ({"batch": 0}, "batch: must be >= 1"),
-    ({"seq_len": 0}, "seq_len: must be >= 1"),
-    ({"kv_bits": 0}, "kv_bits: must be in 1..32"),
+    ({"batch": 0}, "batch: expected an integer >= 1"),
+    ({"seq_len": 0}, "seq_len: expected an integer >= 1"),
+    ({"kv_bits": 0}, "kv_bits: expected an integer in \\[1, 32\\]"),
     ({"mode": "LLM-Viewer"}, "mode: expected one of"),
+    ({"backend": "numba"}, "backend: expected one of \\['fast', 'readable'\\]"),
 ])
 def test_bad_input_names_the_argument(bad, match):
     with pytest.raises((ValueError, TypeError), match=match):
@@ -228,6 +229,13 @@ def test_fast_path_equals_the_explicit_per_op_graph(model, stage, batch, seq_len
     # the totals are the explicit table's column sums, bit for bit (LLM-Viewer parity rests on the order)
     assert (r.total_time, r.total_ops, r.total_bytes) == (float(explicit["time"].sum()), float(explicit["ops"].sum()),
                                                          float(explicit["bytes"].sum()))
+    # the public switch: backend="readable" runs that per-op path inside roofline, with the same result
+    readable = roofline(model, hardware, stage, batch, seq_len, *bits, mode=mode, use_flashattention=flash,
+                        bandwidth_efficiency=be, compute_efficiency=ce, kernel_overhead=overhead, backend="readable")
+    pd.testing.assert_frame_equal(readable.layers, r.layers, check_exact=True)
+    assert (readable.total_time, readable.total_ops, readable.total_bytes) == (r.total_time, r.total_ops,
+                                                                               r.total_bytes)
+    assert readable.graph == r.graph
 
 
 def test_layers_and_graph_are_built_once_on_first_access():

@@ -42,10 +42,33 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
 from labkit.pim.systems import DramPim, System, load_system
+from labkit.validate import check_choice, check_float, check_int
+
+BITS = (1, 2, 4, 8, 16, 32)
+
+
+class TileClass(NamedTuple):
+    """`count` DRAM-row tiles of `bursts` column bursts each (one row of the partition / concatenate rule)."""
+    count: int
+    bursts: int
+
+
+class BufferPass(NamedTuple):
+    """`count` passes over the tiles, each with `vectors` input vectors in the global buffer."""
+    count: int
+    vectors: int
+
+
+class UnitWork(NamedTuple):
+    """Per MAC unit, arrays (C, U): seconds until its last round ends, DRAM rows opened, bursts read."""
+    busy: np.ndarray
+    rows: np.ndarray
+    bursts: np.ndarray
 
 # ---------------------------------------------------------------- the mapping
 
@@ -62,7 +85,7 @@ def _count(bound, offset, stride):
 class GemvMapping:
     """One weight set (``heads`` x ``N`` x ``K``, ``M`` input vectors) on a :class:`DramPim`.
 
-    ``classes``: (tile count, bursts per tile) over all heads, non-increasing bursts, in dealing order.
+    ``classes``: TileClass(count, bursts) over all heads, non-increasing bursts, in dealing order.
     ``bounds`` (C, k+1): cumulative tile counts per class in each channel's own tile sequence.
     ``by_head``: heads dealt whole to channels (head h -> channel h mod C) instead of tiles.
     Per channel (length C): ``rows`` DRAM rows opened per unit, ``cols`` column MAC bursts per unit
@@ -75,7 +98,7 @@ class GemvMapping:
     bits: int
     by_head: bool
     classes: tuple
-    passes: tuple  # ((number of passes, vectors per pass), ...)
+    passes: tuple  # (BufferPass(count, vectors), ...)
     bounds: np.ndarray
     rows: np.ndarray
     cols: np.ndarray
@@ -86,29 +109,30 @@ class GemvMapping:
 
     @property
     def total_tiles(self) -> int:
-        return int(sum(n for n, _ in self.classes))
+        return int(sum(c.count for c in self.classes))
 
 
 def tile_classes(N: int, K: int, heads: int, dram: DramPim, bits: int) -> tuple:
-    """(count, bursts) of the DRAM-row tiles of ``heads`` N x K matrices (the partition/concatenate rule)."""
-    R = dram.row_bytes * 8 // bits
-    E = dram.burst_bytes * 8 // bits
+    """TileClass(count, bursts) of the DRAM-row tiles of ``heads`` N x K matrices (the partition /
+    concatenate rule of the module doc)."""
+    R = dram.row_bytes * 8 // bits  # weights per DRAM row
+    E = dram.burst_bytes * 8 // bits  # weights per column burst
     S = R // E  # bursts in a full row
     classes = []
     full, r = divmod(K, R)
-    if full:
-        classes.append((heads * N * full, S))
-    if r:
+    if full:  # partition: every output row's full segments, one DRAM row each
+        classes.append(TileClass(heads * N * full, S))
+    if r:  # concatenate: the remainders of p consecutive output rows share a DRAM row
         kb = -(-r // E)
         p = S // kb
         n_tiles = -(-N // p)
         last = N - (n_tiles - 1) * p
         if last == p:
-            classes.append((heads * n_tiles, p * kb))
+            classes.append(TileClass(heads * n_tiles, p * kb))
         else:
             if n_tiles > 1:
-                classes.append((heads * (n_tiles - 1), p * kb))
-            classes.append((heads, last * kb))
+                classes.append(TileClass(heads * (n_tiles - 1), p * kb))
+            classes.append(TileClass(heads, last * kb))
     return tuple(classes)
 
 
@@ -116,15 +140,16 @@ def _round_time(dram: DramPim, bursts: np.ndarray, passes, bits: int) -> np.ndar
     """Seconds of one lockstep round per class, summed over the input-buffer passes."""
     tb = dram.t_burst(bits)
     t = np.zeros(len(bursts))
-    for n_pass, m in passes:
-        t += n_pass * (np.maximum(dram.tRCD + m * bursts * tb, dram.tRAS) + dram.tRP)
+    for p in passes:  # max(tRCD + m*c*tB, tRAS) + tRP per round (module doc)
+        t += p.count * (np.maximum(dram.tRCD + p.vectors * bursts * tb, dram.tRAS) + dram.tRP)
     return t
 
 
 def _passes(dram: DramPim, M: int) -> tuple:
+    """The M input vectors in global-buffer loads: full loads of v vectors, then the rest."""
     v = max(1, dram.gb_bytes // dram.row_bytes)  # input vectors the buffer holds at once
     full, last = divmod(M, v)
-    return tuple(p for p in ((full, v), (1, last)) if p[0] and p[1])
+    return tuple(p for p in (BufferPass(full, v), BufferPass(1, last)) if p.count and p.vectors)
 
 
 def _rounds_by_class(bounds, U, limit):
@@ -138,16 +163,13 @@ def map_gemv(N: int, K: int, dram: DramPim, M: int = 1, heads: int = 1, bits: in
              by_head: bool = False) -> GemvMapping:
     """Map ``heads`` independent N x K weight matrices times ``M`` input vectors (see the module doc).
     ``by_head``: deal whole heads to channels (each channel then needs only its heads' inputs)."""
-    for name, v in (("N", N), ("K", K), ("M", M), ("heads", heads)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
-    if bits not in (1, 2, 4, 8, 16, 32):
-        raise ValueError(f"bits must be one of 1, 2, 4, 8, 16, 32, got {bits!r}")
+    N, K, M, heads = (check_int(name, v, low=1) for name, v in (("N", N), ("K", K), ("M", M), ("heads", heads)))
+    bits = check_choice("bits", check_int("bits", bits, low=1), BITS)
     classes = tile_classes(N, K, heads, dram, bits)
     passes = _passes(dram, M)
     C, U = dram.channels, dram.units_per_channel
     ch = np.arange(C)
-    glob = np.cumsum([0] + [n for n, _ in classes])
+    glob = np.cumsum([0] + [c.count for c in classes])
     if by_head:  # channel c holds heads c, c + C, ...: its sequence is heads_c copies of one head's classes
         heads_c = _count(heads, ch, C)
         bounds = heads_c[:, None] * (glob // heads)[None, :]
@@ -156,10 +178,11 @@ def map_gemv(N: int, K: int, dram: DramPim, M: int = 1, heads: int = 1, bits: in
         bounds = _count(glob[None, :], ch[:, None], C)
         share = np.ones(C)
     tiles_c = bounds[:, -1]
-    rounds_c = _ceil_div(tiles_c, U)
+    rounds_c = _ceil_div(tiles_c, U)  # lockstep rounds: within a channel, tile i goes to unit i mod U
     per_class = _rounds_by_class(bounds, U, rounds_c)  # (C, k)
-    b = np.array([c for _, c in classes], dtype=float)
-    n_pass = sum(p for p, _ in passes)
+    b = np.array([c.bursts for c in classes], dtype=float)
+    n_pass = sum(p.count for p in passes)
+    # busy = rows * (tRCD + tRP) + cols * tB when tRAS does not bind (module doc)
     rows = n_pass * rounds_c
     cols = M * (per_class @ b)
     busy = per_class @ _round_time(dram, b, passes, bits)
@@ -170,7 +193,7 @@ def map_gemv(N: int, K: int, dram: DramPim, M: int = 1, heads: int = 1, bits: in
                        share)
 
 
-def unit_work(m: GemvMapping, dram: DramPim):
+def unit_work(m: GemvMapping, dram: DramPim) -> UnitWork:
     """Per MAC unit (arrays (C, U)): seconds until the unit's last round ends (a prefix of its channel's
     lockstep rounds; no refresh), rows opened, bursts read (all passes)."""
     C, U = dram.channels, dram.units_per_channel
@@ -179,16 +202,17 @@ def unit_work(m: GemvMapping, dram: DramPim):
     jj = np.tile(j, C)
     own_rounds = _count(bounds[:, -1], jj, U)  # rounds in which unit j holds a tile
     per_class = _rounds_by_class(bounds, U, own_rounds)
-    b = np.array([c for _, c in m.classes], dtype=float)
+    b = np.array([c.bursts for c in m.classes], dtype=float)
     busy = per_class @ _round_time(dram, b, m.passes, m.bits)
     own = np.diff(_count(bounds, jj[:, None], U), axis=1)  # the unit's own tiles per class
-    n_pass = sum(p for p, _ in m.passes)
-    return busy.reshape(C, U), (n_pass * own_rounds).reshape(C, U), (n_pass * (own @ b)).reshape(C, U)
+    n_pass = sum(p.count for p in m.passes)
+    return UnitWork(busy.reshape(C, U), (n_pass * own_rounds).reshape(C, U), (n_pass * (own @ b)).reshape(C, U))
 
 
 def gemv_time(N: int, K: int, system: str | dict | System = "aim-like", M: int = 1, heads: int = 1,
               bits: int = 16, start: float = 0.0) -> float:
     """Seconds for one PIM GEMV (the slowest channel), refresh included when the preset refreshes."""
+    start = check_float("start", start, low=0)
     dram = load_system(system).dram
     m = map_gemv(N, K, dram, M, heads, bits)
     return float(np.max(refresh_finish(np.full(dram.channels, start), m.busy, dram)) - start)

@@ -26,6 +26,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from labkit.validate import check_choice
+
 # FGDRAM segments, pJ/bit (attacc_simulator src/config.py comments and ENERGY_TABLE)
 CELL_ACT_PRE = 0.11
 CELL_RD_WR = 0.44
@@ -60,8 +62,8 @@ PATHS = {
 
 def path_pj_per_bit(path: str) -> float:
     """Total pJ/bit of a path: gpu 3.59, bank 0.55, bankgroup 1.56, buffer 3.29, io 3.04."""
-    if path not in PATHS:
-        raise ValueError(f"path must be one of {sorted(PATHS)}, got {path!r}")
+    if path not in PATHS:  # (checked this way round: movement() runs once per event)
+        check_choice("path", path, sorted(PATHS))
     return sum(PATHS[path].values())
 
 
@@ -72,8 +74,8 @@ def zeros(n: int) -> dict:
 
 def movement(nbytes, path: str) -> dict:
     """Joules per component for moving ``nbytes`` (scalar or array) along ``path``."""
-    if path not in PATHS:
-        raise ValueError(f"path must be one of {sorted(PATHS)}, got {path!r}")
+    if path not in PATHS:  # (checked this way round: movement() runs once per event)
+        check_choice("path", path, sorted(PATHS))
     bits = nbytes * 8.0
     return {c: bits * PATHS[path].get(c, 0.0) * 1e-12 for c in DATA_COMPONENTS}
 

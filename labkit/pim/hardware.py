@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from labkit.validate import check_float, check_int, fail, type_fail
+
 HARDWARE_FILE = Path(__file__).parent / "data" / "hardware.json"
 
 
@@ -35,6 +37,8 @@ class Hardware:
     def peak_ops(self, w_bits: int, a_bits: int, kv_bits: int) -> float:
         """LLM-Viewer's rule (model_analyzer.get_hardware_info): the INT8 peak when weights,
         activations and KV are all <= 8 bits, else the FP16 peak. No INT8 figure -> FP16."""
+        w_bits, a_bits, kv_bits = (check_int(n, v, low=1, high=32) for n, v in
+                                   (("w_bits", w_bits), ("a_bits", a_bits), ("kv_bits", kv_bits)))
         if w_bits <= 8 and a_bits <= 8 and kv_bits <= 8 and self.int8 is not None:
             return self.int8
         return self.fp16
@@ -62,13 +66,13 @@ def load_hardware(hardware) -> Hardware:
         return hardware
     if isinstance(hardware, str):
         if hardware not in _table():
-            raise ValueError(f"hardware: unknown hardware {hardware!r}; known hardware is {list_hardware()} "
-                             "(or pass a dict with bandwidth, FP16, INT8, onchip_buffer)")
+            raise fail("hardware", f"one of the known hardware {list_hardware()} "
+                       "(or a dict with bandwidth, FP16, INT8, onchip_buffer)", hardware)
         entry = dict(_table()[hardware], name=hardware)
     elif isinstance(hardware, dict):
         entry = dict(hardware)
     else:
-        raise TypeError(f"hardware: expected a hardware name, a dict or a Hardware, got {type(hardware).__name__}")
+        raise type_fail("hardware", "a hardware name, a dict or a Hardware", hardware)
     values = {}
     for key in ("bandwidth", "FP16", "INT8", "onchip_buffer"):
         v = entry.get(key)
@@ -77,9 +81,9 @@ def load_hardware(hardware) -> Hardware:
             continue
         if v is None and key == "onchip_buffer":
             v = math.inf  # only the FlashAttention block size reads it
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0:
-            raise ValueError(f"hardware: {key} must be a positive number, got {v!r}")
-        values[key] = float(v)
+        if v is None:
+            raise fail(f"hardware[{key!r}]", "a positive number", "nothing (missing)", described=True)
+        values[key] = check_float(f"hardware[{key!r}]", v, low=0, low_open=True, finite=key != "onchip_buffer")
     return Hardware(name=str(entry.get("name", "custom")), bandwidth=values["bandwidth"], fp16=values["FP16"],
                     int8=values["INT8"], onchip_buffer=values["onchip_buffer"],
                     origin=str(entry.get("origin", "user")), note=str(entry.get("note", "")),

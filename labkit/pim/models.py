@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
+from labkit.validate import fail, type_fail
+
 MODELS_DIR = Path(__file__).parent / "data" / "models"
 
 
@@ -93,13 +95,11 @@ def load_model(model) -> ModelConfig:
         return model
     if isinstance(model, str):
         if model not in _shipped():
-            raise ValueError(f"model: unknown model {model!r}; known models are {list_models()} "
-                             "(or pass an HF-style config dict)")
+            raise fail("model", f"one of the known models {list_models()} (or an HF-style config dict)", model)
         return _load_shipped(model)
     if isinstance(model, dict):
         return _normalise(model)
-    raise TypeError(f"model: expected a model name, an HF-style config dict or a ModelConfig, "
-                    f"got {type(model).__name__}")
+    raise type_fail("model", "a model name, an HF-style config dict or a ModelConfig", model)
 
 
 @lru_cache(maxsize=64)
@@ -114,7 +114,7 @@ def _get(cfg: dict, *keys, default=None, required=True):
         if cfg.get(k) is not None:
             return cfg[k]
     if default is None and required:
-        raise ValueError(f"model: config dict lacks {' / '.join(keys)}")
+        raise fail("model", f"a config dict with {' / '.join(keys)}", "one without it", described=True)
     return default
 
 
@@ -150,13 +150,13 @@ def _normalise(cfg: dict) -> ModelConfig:
                 "intermediate_size", "vocab_size", "num_local_experts", "num_experts_per_tok"):
         v = kw[key]
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"model: {key} must be a positive integer, got {v!r}")
+            raise fail("model", f"a config whose {key} is a positive integer", v)
     if kw["num_attention_heads"] % kw["num_key_value_heads"]:
-        raise ValueError(f"model: num_attention_heads ({kw['num_attention_heads']}) must be a multiple of "
-                         f"num_key_value_heads ({kw['num_key_value_heads']})")
+        raise fail("model", f"num_attention_heads a multiple of num_key_value_heads "
+                   f"({kw['num_key_value_heads']})", kw["num_attention_heads"])
     if kw["num_experts_per_tok"] > kw["num_local_experts"]:
-        raise ValueError(f"model: num_experts_per_tok ({kw['num_experts_per_tok']}) exceeds "
-                         f"num_local_experts ({kw['num_local_experts']})")
+        raise fail("model", f"num_experts_per_tok <= num_local_experts ({kw['num_local_experts']})",
+                   kw["num_experts_per_tok"])
     if kw["num_local_experts"] == 1:
         kw["num_experts_per_tok"] = 1
     raw = {k: v for k, v in cfg.items() if k not in ("name", "source")}

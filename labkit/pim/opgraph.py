@@ -43,11 +43,11 @@ weighted sum of the k expert outputs, token ids. Prefill attention is dense q x 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from numbers import Integral, Real
+from dataclasses import dataclass, fields
 from typing import NamedTuple
 
 from labkit.pim.models import ModelConfig, load_model
+from labkit.validate import check_bool, check_choice, check_float, check_instance, check_int, check_str
 
 KINDS = ("linear", "attention", "elementwise", "norm", "softmax")
 STAGES = ("prefill", "decode")
@@ -74,32 +74,38 @@ class Op:
     experts: int = 1  # distinct weight matrices read (MoE experts touched); 1 otherwise
     inputs: tuple = ()  # (layer, name) of the ops whose outputs this op reads
 
+    def __post_init__(self):
+        check_str("name", self.name)
+        check_int("layer", self.layer, low=-1)
+        check_choice("kind", self.kind, KINDS)
+        for name in ("M", "K", "N", "heads", "experts"):
+            check_int(name, getattr(self, name), low=1)
+        for name in _OP_AMOUNTS:
+            check_float(name, getattr(self, name), low=0)
+        check_instance("inputs", self.inputs, tuple, "a tuple of (layer, name) pairs")
+
+    @classmethod
+    def _from_row(cls, row: tuple) -> Op:
+        """The record of a row made by `_op` (already typed and in range): skips the constructor's
+        checks, which would double the cost of unrolling a 32-layer graph (~500 ops)."""
+        op = object.__new__(cls)
+        op.__dict__.update(zip(_OP_FIELDS, row, strict=True))
+        return op
+
+    def _with(self, **changes) -> Op:
+        """`dataclasses.replace` without the constructor's checks, for changes computed from checked ops
+        (simulate's fused sibling matrices)."""
+        op = object.__new__(type(self))
+        op.__dict__.update(self.__dict__, **changes)
+        return op
+
     @property
     def bytes(self) -> float:
         return self.weight_bytes + self.act_load_bytes + self.act_store_bytes + self.kv_load_bytes + self.kv_store_bytes
 
 
-def check_int(name: str, value, low: int, high: int | None = None) -> int:
-    """An integer in [low, high], else a ValueError/TypeError naming the argument."""
-    if isinstance(value, bool) or not isinstance(value, Integral):
-        raise TypeError(f"{name}: expected an integer, got {value!r}")
-    if value < low or (high is not None and value > high):
-        bound = f">= {low}" if high is None else f"in {low}..{high}"
-        raise ValueError(f"{name}: must be {bound}, got {value}")
-    return int(value)
-
-
-def check_choice(name: str, value, choices) -> str:
-    if value not in choices:
-        raise ValueError(f"{name}: expected one of {list(choices)}, got {value!r}")
-    return value
-
-
-def check_positive(name: str, value, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value) \
-            or value < 0 or (value == 0 and not allow_zero):
-        raise ValueError(f"{name}: expected a finite number {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-    return float(value)
+_OP_FIELDS = tuple(f.name for f in fields(Op))
+_OP_AMOUNTS = ("flops", "weight_bytes", "act_load_bytes", "act_store_bytes", "kv_load_bytes", "kv_store_bytes")
 
 
 def flash_block_rows(onchip_buffer: float | None, kv_bytes: float, head_dim: int) -> int:
@@ -138,13 +144,12 @@ def graph_parts(model="llama-2-7b", stage: str = "decode", batch: int = 1, seq_l
     cfg = load_model(model)
     check_choice("stage", stage, STAGES)
     check_choice("mode", mode, MODES)
-    b = check_int("batch", batch, 1)
-    s = check_int("seq_len", seq_len, 1)
-    bits = [check_int(n, v, 1, 32) for n, v in (("w_bits", w_bits), ("a_bits", a_bits), ("kv_bits", kv_bits))]
-    if not isinstance(use_flashattention, bool):
-        raise TypeError(f"use_flashattention: expected a bool, got {use_flashattention!r}")
-    if onchip_buffer is not None and not (isinstance(onchip_buffer, Real) and onchip_buffer > 0):
-        raise ValueError(f"onchip_buffer: expected bytes > 0 (inf: unlimited) or None, got {onchip_buffer!r}")
+    b = check_int("batch", batch, low=1)
+    s = check_int("seq_len", seq_len, low=1)
+    bits = [check_int(n, v, low=1, high=32) for n, v in (("w_bits", w_bits), ("a_bits", a_bits), ("kv_bits", kv_bits))]
+    check_bool("use_flashattention", use_flashattention)
+    if onchip_buffer is not None:  # bytes; inf = unlimited
+        check_float("onchip_buffer", onchip_buffer, low=0, low_open=True, finite=False)
     wB, aB, kvB = (x / 8 for x in bits)
     q = 1 if stage == "decode" else s
     physics = mode == "physics"
@@ -155,19 +160,19 @@ def graph_parts(model="llama-2-7b", stage: str = "decode", batch: int = 1, seq_l
 
 def unroll(parts: GraphParts) -> list[Op]:
     """The Op records of every layer, in execution order; layer i reads layer i-1's mlp_add."""
-    ops = [Op(*row) for row in parts.before]
+    ops = [Op._from_row(row) for row in parts.before]
     first = (-1, "embed") if parts.before else None  # llm-viewer: layer 0's input is not an op
     for i in range(parts.cfg.num_hidden_layers):
         x = (i - 1, "mlp_add") if i else first
         for row in parts.layer:
             inputs = tuple(x if n == "x" else (i, n) for n in row[-1] if n != "x" or x is not None)
-            ops.append(Op(row[0], i, *row[2:-1], inputs))
-    ops.extend(Op(*row) for row in parts.after)
+            ops.append(Op._from_row((row[0], i, *row[2:-1], inputs)))
+    ops.extend(Op._from_row(row) for row in parts.after)
     return ops
 
 
 def _op(name, kind, M, K, N, heads, flops, w=0.0, al=0.0, st=0.0, kl=0.0, ks=0.0, experts=1, inputs=(), layer=0):
-    """One op as a tuple in Op's field order (Op(*row) makes the record)."""
+    """One op as a tuple in Op's field order (Op(*row) makes the record; unroll uses Op._from_row)."""
     return (name, layer, kind, int(M), int(K), int(N), int(heads), float(flops), float(w), float(al), float(st),
             float(kl), float(ks), experts, tuple(inputs))
 

@@ -19,6 +19,7 @@ import pandas as pd
 from labkit.pim.models import load_model
 from labkit.pim.simulate import simulate
 from labkit.pim.systems import load_system
+from labkit.validate import check_choice, check_float, check_int
 
 GPT2_FAMILY = ("gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl")
 
@@ -32,27 +33,29 @@ def pim_gpt_table(models=GPT2_FAMILY, seq_lens=(128, 1024), system="aim-like", b
         matrices sharing an input concatenated (PIM-GPT), non-linear ops on a 128-lane 1 GHz ASIC, 25 ns
         DRAM I/O latency per PIM<->ASIC transfer; energy from AttAcc's FGDRAM pJ/bit table (bank path
         0.55 pJ/bit) and Horowitz FP16 MACs (1.5 pJ), 66 mW/channel background + 0.5 W ASIC.
-      * GPU (T4 for aim-like): part A's physics roofline per op, 0.85 x 320 GB/s, 0.8 x 65 TFLOPS, plus
-        ``launch_us`` per kernel (the preset's 7 us unless given) — the term that dominates at batch 1
-        and makes the ratio exceed the bandwidth ratio; energy 3.59 pJ/bit (AttAcc's GPU path; GDDR6
-        assumed alike), 1.5 pJ/MAC, 25 W board power above that.
+      * GPU (T4 for aim-like): the physics roofline per op (labkit.pim.roofline), 0.85 x 320 GB/s,
+        0.8 x 65 TFLOPS, plus ``launch_us`` per kernel (the preset's 7 us unless given) — the term that
+        dominates at batch 1 and makes the ratio exceed the bandwidth ratio; energy 3.59 pJ/bit (AttAcc's
+        GPU path; GDDR6 assumed alike), 1.5 pJ/MAC, 25 W board power above that.
     Columns: speedup = gpu_ms / pim_ms; energy_ratio = GPU J / PIM J; energy_ratio_dynamic leaves out
     background power on both sides; energy_ratio_tdp charges the GPU its whole ``gpu_tdp_w`` for the step."""
-    sysm = load_system(system)
+    check_float("gpu_tdp_w", gpu_tdp_w, low=0)
+    pim_system = load_system(system)
     if launch_us is not None:
-        sysm = load_system({"base": sysm.name, "gpu": {"launch_us": float(launch_us)}})
+        launch_us = check_float("launch_us", launch_us, low=0)
+        pim_system = load_system({"base": pim_system.name, "gpu": {"launch_us": launch_us}})
     rows = []
     for model in models:
         params = load_model(model).num_parameters()["total"]
         for s in seq_lens:
-            p = simulate(model, sysm, batch=batch, seq_len=s, placement="pim")
-            g = simulate(model, sysm, batch=batch, seq_len=s, placement="gpu")
+            p = simulate(model, pim_system, batch=batch, seq_len=s, placement="pim")
+            g = simulate(model, pim_system, batch=batch, seq_len=s, placement="gpu")
             ps, gs = (t.energy_breakdown().loc["total", "static"] for t in (p, g))
             launches = int((g.events["kind"] != "background").sum())
             rows.append({
                 "model": model, "params_M": params / 1e6, "seq_len": s,
                 "pim_us": p.latency * 1e6, "gpu_ms": g.latency * 1e3, "speedup": g.latency / p.latency,
-                "gpu_launch_share": launches * sysm.gpu.launch_us * 1e-6 / g.latency,
+                "gpu_launch_share": launches * pim_system.gpu.launch_us * 1e-6 / g.latency,
                 "pim_mJ": p.energy * 1e3, "gpu_mJ": g.energy * 1e3, "energy_ratio": g.energy / p.energy,
                 "energy_ratio_dynamic": (g.energy - gs) / (p.energy - ps),
                 "energy_ratio_tdp": gpu_tdp_w * g.latency / p.energy,
@@ -67,8 +70,7 @@ def gpt3_7b_shard(tp: int = 4) -> dict:
     n_embd 4096, 32 heads, vocab 50304, n_tp 4; 32 layers as GPT-3 6.7B): heads, MLP width (4 x 4096)
     and vocabulary split ``tp`` ways, hidden size whole (Megatron-style). Assumption: the all-reduces
     between shards cost nothing."""
-    if tp not in (1, 2, 4, 8, 16, 32):
-        raise ValueError(f"tp: expected a power of two dividing 32 heads, got {tp!r}")
+    check_choice("tp", check_int("tp", tp, low=1), (1, 2, 4, 8, 16, 32))  # a power of two dividing 32 heads
     return {"name": f"gpt3-7b-tp{tp}", "model_type": "gpt2", "n_embd": 4096, "n_layer": 32, "n_head": 32 // tp,
             "head_dim": 128, "n_inner": 4 * 4096 // tp, "vocab_size": -(-50304 // tp), "n_positions": 2048}
 

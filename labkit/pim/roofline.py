@@ -52,8 +52,10 @@ import pandas as pd
 
 from labkit.pim.hardware import Hardware, load_hardware
 from labkit.pim.models import load_model
-from labkit.pim.opgraph import GraphParts, Op, check_positive, graph_parts, unroll
+from labkit.pim.opgraph import GraphParts, Op, graph_parts, unroll
+from labkit.validate import check_choice, check_float
 
+BACKENDS = ("fast", "readable")
 COLUMNS = ["layer", "op", "kind", "ops", "bytes", "intensity", "bound", "time",
            "load_weight", "load_act", "store_act", "load_kv_cache", "store_kv_cache"]
 _NUMBERS = ["ops", "load_weight", "load_act", "store_act", "load_kv_cache", "store_kv_cache", "bytes", "intensity",
@@ -106,6 +108,15 @@ class RooflineResult:
         return pd.DataFrame({"layer": layer, "op": [r[0] for r in rows], "kind": [r[2] for r in rows], **num,
                              "bound": np.where(memory, "memory", "compute")}, columns=COLUMNS)
 
+    def snapshot(self) -> dict:
+        """Plain data: the per-op table (`layers`), the totals and the arguments it was made with."""
+        return {"layers": self.layers, "total_time": self.total_time, "total_ops": self.total_ops,
+                "total_bytes": self.total_bytes, "model": self.model, "hardware": self.hardware.name,
+                "stage": self.stage, "mode": self.mode, "batch": self.batch, "seq_len": self.seq_len,
+                "w_bits": self.w_bits, "a_bits": self.a_bits, "kv_bits": self.kv_bits,
+                "use_flashattention": self.use_flashattention, "bandwidth": self.bandwidth,
+                "peak_ops": self.peak_ops, "kernel_overhead": self.kernel_overhead}
+
     def summary(self) -> pd.DataFrame:
         """Per op name, summed over layers: count, ops, bytes, time and share of the step time."""
         df = self.layers
@@ -120,32 +131,35 @@ class RooflineResult:
 def roofline(model="llama-2-7b", hardware="nvidia_H100", stage: str = "decode", batch: int = 1,
              seq_len: int = 1024, w_bits: int = 16, a_bits: int = 16, kv_bits: int = 16,
              mode: str = "llm-viewer", use_flashattention: bool = False, bandwidth_efficiency: float = 1.0,
-             compute_efficiency: float = 1.0, kernel_overhead: float = 0.0) -> RooflineResult:
+             compute_efficiency: float = 1.0, kernel_overhead: float = 0.0, backend: str = "fast") -> RooflineResult:
     """Roofline time of one prefill or decode step of `model` on `hardware`.
 
     model: shipped name (pim.list_models()), HF-style config dict or ModelConfig; hardware: shipped
     name (pim.list_hardware()), dict or Hardware. seq_len: prompt length (prefill) or tokens
     attended (decode). Efficiencies in (0, 1] derate peak bandwidth and compute; kernel_overhead
-    (seconds, >= 0) is added once per op."""
+    (seconds, >= 0) is added once per op. backend: "fast" computes each distinct op once and repeats
+    it over the L identical layers (`_fast_table`); "readable" computes every op of the explicit graph
+    (`table(build_graph(...))`); both give the same result, value for value."""
     cfg = load_model(model)
     hw = load_hardware(hardware)
-    be = check_positive("bandwidth_efficiency", bandwidth_efficiency)
-    ce = check_positive("compute_efficiency", compute_efficiency)
-    for name, v in (("bandwidth_efficiency", be), ("compute_efficiency", ce)):
-        if v > 1:
-            raise ValueError(f"{name}: expected a fraction in (0, 1], got {v}")
-    overhead = check_positive("kernel_overhead", kernel_overhead, allow_zero=True)
+    be = check_float("bandwidth_efficiency", bandwidth_efficiency, low=0, high=1, low_open=True)
+    ce = check_float("compute_efficiency", compute_efficiency, low=0, high=1, low_open=True)
+    overhead = check_float("kernel_overhead", kernel_overhead, low=0)
+    check_choice("backend", backend, BACKENDS)
     parts = graph_parts(cfg, stage, batch, seq_len, w_bits, a_bits, kv_bits, mode=mode,
                         use_flashattention=use_flashattention, onchip_buffer=hw.onchip_buffer)
     bw = hw.bandwidth * be
     peak = hw.peak_ops(w_bits, a_bits, kv_bits) * ce
-    table = _fast_table(parts, bw, peak, overhead)
+    if backend == "fast":
+        numbers = _fast_table(parts, bw, peak, overhead)
+    else:  # the readable per-op path, stored in the same (columns x ops) layout
+        numbers = table(unroll(parts), bw, peak, overhead)[_NUMBERS].to_numpy().T.copy()
     # totals: numpy's (pairwise) sum over every op in execution order, as pandas' Series.sum does
-    ops, nbytes, time = table[0].sum(), table[6].sum(), table[8].sum()
+    ops, nbytes, time = numbers[0].sum(), numbers[6].sum(), numbers[8].sum()
     return RooflineResult(
         model=cfg.name, hardware=hw, stage=stage, mode=mode, batch=batch, seq_len=seq_len, w_bits=w_bits,
         a_bits=a_bits, kv_bits=kv_bits, use_flashattention=use_flashattention, bandwidth=bw, peak_ops=peak,
-        kernel_overhead=overhead, _parts=parts, _table=table, total_time=float(time), total_ops=float(ops),
+        kernel_overhead=overhead, _parts=parts, _table=numbers, total_time=float(time), total_ops=float(ops),
         total_bytes=float(nbytes))
 
 

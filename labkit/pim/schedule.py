@@ -14,6 +14,7 @@ few hundred numpy calls, not ten thousand Python objects.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -21,6 +22,18 @@ import pandas as pd
 from labkit.pim.energy import COMPONENTS
 
 EVENT_COLUMNS = ("unit", "lane", "op", "layer", "start", "end", "bytes", "flops", "energy")
+
+
+class Added(NamedTuple):
+    """The events one :meth:`EventLog.add` scheduled, one per lane: their row indices and end times."""
+    index: np.ndarray
+    end: np.ndarray
+
+
+class Slot(NamedTuple):
+    """Where an event would go on each lane (:meth:`EventLog.peek`): its start and its ``pred``."""
+    start: np.ndarray
+    pred: np.ndarray
 
 
 class EventLog:
@@ -59,7 +72,8 @@ class EventLog:
         lane_ids = np.asarray(lane_ids, dtype=np.int64)
         free = self._free[lane_ids]
         ready = np.broadcast_to(np.asarray(ready, dtype=float), free.shape)
-        return np.maximum(ready, free), np.where(ready >= free, ready_pred, self._last[lane_ids])
+        # start = max(ready, lane free); pred = the dependency if it binds, else the lane's last event
+        return Slot(np.maximum(ready, free), np.where(ready >= free, ready_pred, self._last[lane_ids]))
 
     def occupy(self, lane_ids, end, last):
         """Mark lanes busy until ``end`` by events ``last`` that were placed on finer lanes (a channel
@@ -72,7 +86,7 @@ class EventLog:
             nbytes=0.0, flops=0.0, energy=None, finish=None):
         """Schedule one event per lane in ``lane_ids`` (distinct lanes). ``ready``/``ready_pred``: end and
         index of the latest dependency (scalars or per-lane arrays; pred -1 for none). ``work`` seconds,
-        or ``finish(start, work) -> end`` for events that stretch (refresh). Returns (indices, ends).
+        or ``finish(start, work) -> end`` for events that stretch (refresh). Returns Added(index, end).
         Scalars are stored as scalars and expanded once, in :meth:`timeline`."""
         if len(lane_ids) == 1 and finish is None and np.ndim(ready) == 0 and np.ndim(work) == 0:
             # one lane, scalar times (link, ASIC and GPU events: most of them): plain floats, same result
@@ -84,7 +98,7 @@ class EventLog:
             n, first = 1, self.n
             self._free[lane], self._last[lane] = end, first
             times = {"lane_id": lane, "start": start, "end": end, "pred": pred}
-            out = np.array([first]), np.array([end])
+            out = Added(np.array([first]), np.array([end]))
         else:
             lane_ids = np.asarray(lane_ids, dtype=np.int64)
             n = len(lane_ids)
@@ -96,7 +110,7 @@ class EventLog:
             self._free[lane_ids] = end
             self._last[lane_ids] = idx
             times = {"lane_id": lane_ids, "start": start, "end": end, "pred": pred}
-            out = idx, end
+            out = Added(idx, end)
         c = self._cols
         c["layer"].append(layer)
         c["op_id"].append(self._code("op", op))
@@ -164,6 +178,10 @@ class Timeline:
     latency: float
     energy: float
     meta: dict = field(default_factory=dict, compare=False)
+
+    def snapshot(self) -> dict:
+        """Plain data: the events DataFrame, latency (s), energy (J) and the run's arguments (meta)."""
+        return {"events": self.events, "latency": self.latency, "energy": self.energy, "meta": dict(self.meta)}
 
     def critical_path(self) -> pd.DataFrame:
         """Events from t = 0 to the latency, each starting when its predecessor ends (or after a gap);

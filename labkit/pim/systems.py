@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from labkit.pim.energy import PATHS
+from labkit.validate import check_choice, check_float, check_instance, check_int, check_str, fail, type_fail
 
 SYSTEMS_DIR = Path(__file__).parent / "data" / "systems"
 _DRAM_INT = ("channels", "banks_per_channel", "units_per_channel", "banks_per_unit", "rows_per_bank",
@@ -120,6 +120,14 @@ class System:
     mac_pj: float
     preset: dict = field(compare=False, hash=False, repr=False)
 
+    def __post_init__(self):
+        check_str("name", self.name)
+        check_instance("dram", self.dram, DramPim)
+        check_instance("asic", self.asic, Asic)
+        check_instance("gpu", self.gpu, GpuSide)
+        check_float("mac_pj", self.mac_pj, low=0, low_open=True)
+        check_instance("preset", self.preset, dict)
+
     @property
     def cite(self) -> dict:
         return self.preset.get("cite", {})
@@ -138,14 +146,15 @@ def _merge(base: dict, over: dict) -> dict:
 
 
 def _number(section: dict, key: str, where: str, integer: bool, positive: bool = True):
+    """section[key], checked as system[where][key]: a positive integer, or a number > 0 (>= 0 if not
+    `positive`)."""
+    name = f"system[{where!r}][{key!r}]"
     if key not in section:
-        raise ValueError(f"system[{where!r}] lacks {key!r}")
+        raise fail(name, "a value", "nothing (missing)", described=True)
     v = section[key]
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) \
-            or (integer and int(v) != v) or (v <= 0 if positive else v < 0):
-        kind = "a positive integer" if integer else ("a positive number" if positive else "a number >= 0")
-        raise ValueError(f"system[{where!r}][{key!r}] must be {kind}, got {v!r}")
-    return int(v) if integer else float(v)
+    if integer:
+        return check_int(name, int(v) if isinstance(v, float) and v.is_integer() else v, low=1)
+    return check_float(name, v, low=0, low_open=positive)
 
 
 def load_system(system: str | dict | System = "aim-like") -> System:
@@ -156,27 +165,27 @@ def load_system(system: str | dict | System = "aim-like") -> System:
         return system
     if isinstance(system, str):
         if system not in list_systems():
-            raise ValueError(f"system={system!r} is unknown; known systems: {', '.join(list_systems())}")
+            raise fail("system", f"one of the known systems {list_systems()} (or a dict)", system)
         raw = json.loads((SYSTEMS_DIR / f"{system}.json").read_text())
     elif isinstance(system, dict):
         raw = dict(system)
         if "base" in raw:
             raw = _merge(load_system(raw.pop("base")).preset, raw)
     else:
-        raise TypeError(f"system must be a preset name or a dict, got {type(system).__name__}")
+        raise type_fail("system", "a preset name, a dict or a System", system)
     for sec in ("dram", "asic", "gpu"):
         if not isinstance(raw.get(sec), dict):
-            raise ValueError(f"system lacks the {sec!r} section (a dict)")
+            raise fail(f"system[{sec!r}]", "a dict (section)", raw.get(sec))
     d, a, g = raw["dram"], raw["asic"], raw["gpu"]
     vals = {k: _number(d, k, "dram", True) for k in _DRAM_INT}
     vals.update({k: _number(d, k, "dram", False, positive=k != "background_w_per_channel") for k in _DRAM_FLOAT})
     if vals["units_per_channel"] * vals["banks_per_unit"] != vals["banks_per_channel"]:
-        raise ValueError("system['dram']: units_per_channel * banks_per_unit must equal banks_per_channel")
+        raise fail("system['dram']['banks_per_channel']", "units_per_channel * banks_per_unit "
+                   f"({vals['units_per_channel']} * {vals['banks_per_unit']})", vals["banks_per_channel"])
     if vals["row_bytes"] % vals["burst_bytes"]:
-        raise ValueError("system['dram']['row_bytes'] must be a multiple of burst_bytes")
-    path = d.get("path", "bank")
-    if path not in PATHS:
-        raise ValueError(f"system['dram']['path'] must be one of {sorted(PATHS)}, got {path!r}")
+        raise fail("system['dram']['row_bytes']", f"a multiple of burst_bytes ({vals['burst_bytes']})",
+                   vals["row_bytes"])
+    path = check_choice("system['dram']['path']", d.get("path", "bank"), sorted(PATHS))
     tck = vals["tCK_ns"] * 1e-9
     dram = DramPim(
         channels=vals["channels"], banks_per_channel=vals["banks_per_channel"],
@@ -189,7 +198,7 @@ def load_system(system: str | dict | System = "aim-like") -> System:
         io_latency=vals["io_latency_ns"] * 1e-9, background_w_per_channel=vals["background_w_per_channel"],
         path=path)
     if dram.refresh and dram.tRFC >= dram.tREFI:
-        raise ValueError("system['dram']: nRFC must be shorter than nREFI")
+        raise fail("system['dram']['nRFC']", f"fewer cycles than nREFI ({vals['nREFI']})", vals["nRFC"])
     asic = Asic(**{k: _number(a, k, "asic", False, positive=k not in ("latency_ns", "background_w")) for k in _ASIC})
     gvals = {k: _number(g, k, "gpu", False, positive=k not in ("launch_us", "background_w")) for k in _GPU}
     gpu = GpuSide(name=str(g.get("name", "gpu")), path=str(g.get("path", "gpu")), **gvals)
