@@ -38,14 +38,14 @@ from widgets.kvcache import (
     QuantizedTensorView,
     kvcache_page,
 )
-from widgets.kvcache_data import POLICIES, default_capture, error_map, make_policy, run_policy
-from widgets.kvcache_frontier import check_table
+from widgets.kvcache.data import POLICIES, default_capture, error_map, make_policy, run_policy
+from widgets.kvcache.frontier import check_table
 
 
 @pytest.fixture(scope="module", autouse=True)
 def one_torch_thread():
     """The views work on one head of 512 tokens, where torch gains nothing from threads; on a shared
-    2-core machine its OpenMP pool then spins (kv.md, pitfall 2: an H2O run takes 4 s with 2 threads
+    2-core machine its OpenMP pool then spins (measured: an H2O run takes 4 s with 2 threads
     against 0.09 s with 1 while another process holds a core). One thread, as the notebooks and CI run."""
     before = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -73,7 +73,7 @@ def _synthetic(T=96, q_heads=4, kv_heads=2, D=32, seed=0) -> AttentionCapture:
 
 
 def _kivi(bits, G, R, **kw):
-    return KIVICache(bits, G, R, backend="torch", **kw)
+    return KIVICache(bits, G, R, backend="readable", **kw)
 
 
 # -- dispatch and models ------------------------------------------------------------------------
@@ -152,7 +152,7 @@ def test_readout_equals_labkits_numbers(cap, method, bits, G, R):
     if method == "KIVI":
         ref = _kivi(bits, G, R)
     elif method == "per-token K":
-        ref = _kivi(bits, G, R, k_quantizer=UniformQuantizer(bits, G, "token", backend="torch"))
+        ref = _kivi(bits, G, R, k_quantizer=UniformQuantizer(bits, G, "token", backend="readable"))
     elif method == "Hadamard":
         ref = _kivi(bits, G, R, k_quantizer=HadamardQuantizer(bits, G, "token", reorder=True, seed=0),
                     v_quantizer=HadamardQuantizer(bits, G, "token", reorder=False, seed=0))

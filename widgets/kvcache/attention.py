@@ -15,17 +15,9 @@ import panel as pn
 import param
 import torch
 
-from widgets.kvcache_data import (
-    METHODS,
-    POLICIES,
-    attention,
-    group_sizes,
-    is_causal,
-    quantize_head,
-    rel_error,
-    run_policy,
-)
-from widgets.kvcache_plots import ATTENTION, DIVERGING, CaptureViewer, deferred, query_key
+from labkit.kvcache.metrics import attention, rel_error
+from widgets.kvcache.data import METHODS, POLICIES, group_sizes, is_causal, quantize_head, run_policy
+from widgets.kvcache.plots import ATTENTION, DIVERGING, CaptureViewer, deferred, query_key
 
 _Q = ("layer", "head", "method", "bits", "group_size", "residual_length")
 _E = ("layer", "head", "policy", "budget")
@@ -38,6 +30,8 @@ class AttentionDiff(CaptureViewer):
 
     capture: an AttentionCapture (default: MiniLM on CPython source, shared with KVExplorer).
     """
+
+    memo_size = 48
 
     layer = param.Integer(default=0, bounds=(0, None))
     head = param.Integer(default=0, bounds=(0, None), doc="query head (reads kv head head // group)")
@@ -69,13 +63,6 @@ class AttentionDiff(CaptureViewer):
         cap = self.capture
         return self.head // (cap.q[self.layer].shape[1] // cap.k[self.layer].shape[1])
 
-    def _cached(self, key, fn):
-        if key not in self._cache:
-            if len(self._cache) > 48:
-                self._cache.clear()
-            self._cache[key] = fn()
-        return self._cache[key]
-
     def full(self) -> dict:
         """probs (T, T) and output (T, d) of full-precision attention for the query head."""
         cap = self.capture
@@ -84,7 +71,7 @@ class AttentionDiff(CaptureViewer):
             L, h, kv = self.layer, self.head, self._kv_head()
             p, out = attention(cap.q[L][0, h], cap.k[L][0, kv], cap.v[L][0, kv], is_causal(cap, L))
             return {"probs": p, "out": out}
-        return self._cached(("full", self.layer, self.head), make)
+        return self._cache.get_or(("full", self.layer, self.head), make)
 
     def quantized(self) -> dict:
         """probs, out over the quantized cache (KVExplorer's quantize_head for the kv head)."""
@@ -97,11 +84,11 @@ class AttentionDiff(CaptureViewer):
             p, out = attention(cap.q[L][0, self.head], torch.from_numpy(q.K_hat), torch.from_numpy(q.V_hat),
                                is_causal(cap, L))
             return {"probs": p, "out": out, "readout": q.readout}
-        return self._cached(("q", self.head) + tuple(getattr(self, k) for k in _Q), make)
+        return self._cache.get_or(("q", self.head) + tuple(getattr(self, k) for k in _Q), make)
 
     def eviction(self):
         """run_policy(capture, layer, policy, budget): the EvictionRun of a prefill of all tokens."""
-        return self._cached(("run", self.layer, self.policy, self.budget),
+        return self._cache.get_or(("run", self.layer, self.policy, self.budget),
                             lambda: run_policy(self.capture, self.layer, self.policy, self.budget))
 
     def evicted(self) -> dict:
@@ -113,7 +100,7 @@ class AttentionDiff(CaptureViewer):
             L, kv = self.layer, self._kv_head()
             p, out = attention(cap.q[L][0, self.head], cap.k[L][0, kv], cap.v[L][0, kv], is_causal(cap, L), keep)
             return {"probs": p, "out": out, "keep": keep.numpy()}
-        return self._cached(("e",) + tuple(getattr(self, k) for k in _E), make)
+        return self._cache.get_or(("e",) + tuple(getattr(self, k) for k in _E), make)
 
     def readout(self) -> dict:
         """Per compressed map: the attention-output error vs full precision, the mean total-variation

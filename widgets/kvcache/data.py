@@ -2,13 +2,13 @@
 configurations, attention over a quantized or an evicted cache, and eviction runs token by token.
 
 Everything is computed with labkit.kvcache's public API (KIVICache, the quantizers, the eviction
-stores, capture_minilm); the views in kvcache_*.py only draw what these functions return.
+stores, capture_minilm); the views beside this module only draw what these functions return.
 
 - The default text is CPython source read at run time (`inspect.getsource` of a stdlib module), so
   nothing is shipped; `default_capture()` runs MiniLM on it once per process (about 3 s cold).
 - The caches hold fp16 K/V (KIVI's setting), so full-precision residual tokens cost 2 bytes per element
   and the reference is the fp16 cache, 2·head_dim·2 bytes per token and head.
-- The widgets quantize one head of 512 tokens at a time; they use the quantizers' torch backend, which
+- The widgets quantize one head of 512 tokens at a time; they use the quantizers' readable (torch) path, which
   is sub-millisecond at that size and never starts numba's thread pool (whose spinning OpenMP workers
   slow torch's small ops by an order of magnitude on a loaded 2-core machine).
 """
@@ -35,12 +35,12 @@ from labkit.kvcache import (
     UniformQuantizer,
 )
 from labkit.kvcache.eviction import EvictionStore
-from labkit.kvcache.metrics import attention, rel_error  # noqa: F401  (re-exported)
+from labkit.kvcache.metrics import attention, rel_error
 
 DEFAULT_MODULE = "json.decoder"  # about 12 kB of stdlib source: more than MiniLM's 512 word pieces
 METHODS = {  # name -> (key axis, value axis, one line on what it is)
     "KIVI": ("channel", "token", "keys per channel, values per token (Liu et al. 2024, §3.2)"),
-    "per-token K": ("token", "token", "keys per token too: HF QuantizedCache's default axis (kv.md §2)"),
+    "per-token K": ("token", "token", "keys per token too: transformers' QuantizedCache default, axis_key=0"),
     "Hadamard": ("token", "token", "FWHT + random signs, then per token, keys reordered (QuaRot / RotateKV)"),
     "BFP": ("channel", "token", "block floating point: one shared exponent per group, 1 sign + bits−1 mantissa"),
 }
@@ -91,7 +91,7 @@ def group_sizes(head_dim: int) -> list[int]:
 # ----------------------------------------------------------------------------------- quantization
 def make_cache(method: str, bits: int, group_size: int, residual_length: int) -> KIVICache:
     """A KIVICache with KIVI's streaming rules (residual of R tokens) and the method's quantizers."""
-    G, R, kw = group_size, residual_length, {"backend": "torch"}
+    G, R, kw = group_size, residual_length, {"backend": "readable"}
     if method == "KIVI":
         return KIVICache(bits, G, R, **kw)
     if method == "per-token K":

@@ -10,7 +10,8 @@ import holoviews.plotting.bokeh  # noqa: F401  (registers the bokeh backend for 
 import numpy as np
 import panel as pn
 
-from widgets.kvcache_data import capture_ready, default_capture
+from widgets.kvcache.data import capture_ready, default_capture
+from widgets.views import Memo
 
 DIVERGING = "RdBu_r"        # K, V and difference maps: symmetric around 0, so outliers stand out
 ERROR = "YlOrRd"            # per-group error maps
@@ -87,10 +88,12 @@ class CaptureViewer(pn.viewable.Viewer):
     """Base of the views over an AttentionCapture: the capture given, or default_capture() on first
     use; subclasses set their parameter bounds from it in _bounds() and build in _build()."""
 
+    memo_size = 64  # settings whose plain data stay cached in self._cache
+
     def __init__(self, capture=None, **params):
         super().__init__(**params)
         self._capture = capture
-        self._cache: dict = {}
+        self._cache = Memo(self.memo_size)  # plain data per setting
         if capture is not None:
             self._bounds()
 

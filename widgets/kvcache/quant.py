@@ -16,8 +16,8 @@ import holoviews as hv
 import panel as pn
 import param
 
-from widgets.kvcache_data import METHODS, group_sizes, quantize_head
-from widgets.kvcache_plots import MAP_HEIGHT, CaptureViewer, channel_strip, deferred, heat_opts, token_channel
+from widgets.kvcache.data import METHODS, group_sizes, quantize_head
+from widgets.kvcache.plots import MAP_HEIGHT, CaptureViewer, channel_strip, deferred, heat_opts, token_channel
 
 _QUANT = ("layer", "head", "method", "bits", "group_size", "residual_length")
 
@@ -57,15 +57,11 @@ class KVExplorer(CaptureViewer):
         """quantize_head(...) for the current settings (cached): the maps and the readout."""
         capture = self.capture  # first: loading it may clamp layer / head to the capture's shape
         key = tuple(getattr(self, p) for p in _QUANT)
-        if key not in self._cache:
-            if len(self._cache) > 64:
-                self._cache.clear()
-            self._cache[key] = quantize_head(capture, *key)
-        return self._cache[key]
+        return self._cache.get_or(key, lambda: quantize_head(capture, *key))
 
     def readout(self) -> dict:
         """rel_error_k, rel_error_v, attention_error, nbytes, bytes_per_token, compression, ... (see
-        widgets.kvcache_data.quantize_head)."""
+        widgets.kvcache.data.quantize_head)."""
         return self.result().readout
 
     def readout_text(self) -> str:

@@ -19,8 +19,8 @@ import panel as pn
 import param
 
 from labkit.kvcache.eviction import EvictionStore
-from widgets.kvcache_data import POLICIES, attention_mass_kept, run_policy
-from widgets.kvcache_plots import CaptureViewer, deferred
+from widgets.kvcache.data import POLICIES, attention_mass_kept, run_policy
+from widgets.kvcache.plots import CaptureViewer, deferred
 
 KEPT_CMAP = ["#d4d4d4", "#1f4e79"]  # evicted, kept; NaN (not yet seen) is white
 
@@ -38,6 +38,8 @@ def kept_image(M: np.ndarray, labels, ylabel: str) -> hv.Image:
 class EvictionTimeline(CaptureViewer):
     """For each policy (or each head under one policy): kept / evicted over the token positions, the
     chosen policy's cache step by step, and what it kept of the model's own attention."""
+
+    memo_size = 16
 
     layer = param.Integer(default=0, bounds=(0, None))
     head = param.Integer(default=0, bounds=(0, None), doc="kv head of the per-policy rows and the timeline")
@@ -61,11 +63,8 @@ class EvictionTimeline(CaptureViewer):
         """{policy: EvictionRun} for the layer, budget and prefill (cached)."""
         cap = self.capture
         key = (self.layer, self.budget, self.prefill)
-        if key not in self._cache:
-            if len(self._cache) > 16:
-                self._cache.clear()
-            self._cache[key] = {p: run_policy(cap, self.layer, p, self.budget, self.prefill) for p in POLICIES}
-        return self._cache[key]
+        return self._cache.get_or(key, lambda: {p: run_policy(cap, self.layer, p, self.budget, self.prefill)
+                                                for p in POLICIES})
 
     def kept_matrix(self) -> tuple[np.ndarray, list]:
         """((rows, T) bool, row labels): rows = policies at `head`, or the heads of `policy`."""

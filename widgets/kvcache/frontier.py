@@ -21,7 +21,7 @@ import param
 import torch
 
 from labkit.kvcache import H2O, FullPrecisionStore, SnapKV, StreamingLLM
-from widgets.kvcache_data import make_cache
+from widgets.kvcache.data import make_cache
 
 FAMILY_COLORS = {"full": "#000000", "quantization": "#1f77b4", "eviction": "#d62728", "other": "#7f7f7f"}
 

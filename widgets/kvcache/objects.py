@@ -16,7 +16,7 @@ import panel as pn
 import param
 
 from labkit.kvcache import KIVICache, QuantizedTensor
-from widgets.kvcache_plots import heat_opts, token_channel
+from widgets.kvcache.plots import heat_opts, token_channel
 
 
 def _table(d: dict, width: int = 280) -> pn.pane.DataFrame:
