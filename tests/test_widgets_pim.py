@@ -13,6 +13,7 @@ from bokeh.models import ColumnDataSource, GlyphRenderer, Plot, Quad, Scatter, T
 
 import widgets
 from labkit import pim
+from labkit.pim import Timeline, load_system, simulate
 from widgets.pim import (
     EnergyView,
     PimControls,
@@ -26,17 +27,16 @@ from widgets.pim import (
     pim_points,
     redraw_time,
 )
-from widgets.pim_controls import Timeline, load_system, simulate
-from widgets.pim_timeline import BAR_COLUMNS, display_lanes, lane_order, layer_window, op_group
+from widgets.pim.timeline import BAR_COLUMNS, display_lanes, lane_order, layer_window, op_group
 
 OPS = ["attn_norm", "q_proj", "k_proj", "v_proj", "qk_matmul", "softmax", "sv_matmul", "out_proj", "attn_add",
        "mlp_norm", "gate_proj", "up_proj", "mlp_act", "down_proj", "mlp_add"]
 
 
 def synthetic_events(layers=32, channels=32, banks=0, seed=0) -> pd.DataFrame:
-    """Events with exactly part B's columns (unit, lane, op, layer, start, end, bytes, flops, energy): per
-    layer the 15 ops, each on the GPU lane and on every channel lane (or every bank lane of every channel
-    when banks > 0), one after the other with random durations and small gaps."""
+    """Events with exactly the columns of labkit.pim's Timeline.events (unit, lane, op, layer, start, end,
+    bytes, flops, energy): per layer the 15 ops, each on the GPU lane and on every channel lane (or every
+    bank lane of every channel when banks > 0), one after the other with random durations and small gaps."""
     rng = np.random.default_rng(seed)
     pim_lanes = [f"pim/ch{c:02d}" + (f"/bank{b:02d}" if banks else "") for c in range(channels)
                  for b in range(max(banks, 1))]

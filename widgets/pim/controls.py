@@ -17,10 +17,9 @@ from functools import lru_cache
 import param
 
 from labkit import pim
-from labkit.pim import RooflineResult, Timeline, list_systems, load_system, simulate
+from labkit.pim import RooflineResult, Timeline, list_systems, simulate
 
-__all__ = ["PimControls", "Timeline", "RooflineResult", "list_systems", "load_system", "simulate", "BITS",
-           "PLACEMENTS"]
+__all__ = ["PimControls", "BITS", "PLACEMENTS"]
 
 BITS = [4, 8, 16]
 PLACEMENTS = ["pim", "neupims", "gpu"]

@@ -11,11 +11,11 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, Range1d
+from bokeh.models import FixedTicker, HoverTool, Range1d
 from bokeh.plotting import figure
 
-from widgets.pim_controls import Timeline
-from widgets.pim_roofline import push
+from labkit.pim import Timeline
+from widgets.views import Memo, Renderings, legend_right, push, source
 
 __all__ = ["EnergyView", "energy_table", "stacked_bars", "COMPONENT_COLORS"]
 
@@ -69,18 +69,12 @@ class EnergyView(pn.viewable.Viewer):
                 raise TypeError(f"timelines[{k!r}]: expected a labkit.pim Timeline, got {type(v).__name__}")
         super().__init__(timelines=dict(timelines or {}), **params)
         self._text = pn.pane.Markdown(self.readout(), css_classes=["pim-energy-readout"], sizing_mode="stretch_width")
-        self._views: list = []
-        self._memo: dict = {}
+        self._views, self._memo = Renderings(), Memo(32)
 
     def _totals(self, tl: Timeline) -> pd.Series:
         """_totals(tl), cached per Timeline object (the page's Timelines come back from its cache); the
         entry holds `tl`, so a recycled id never matches."""
-        hit = self._memo.get(id(tl))
-        if hit is None or hit[0] is not tl:
-            if len(self._memo) > 32:
-                self._memo.clear()
-            hit = self._memo[id(tl)] = (tl, _totals(tl))
-        return hit[1]
+        return self._memo.of(tl, "totals", lambda: _totals(tl))
 
     def table(self) -> pd.DataFrame:
         return energy_table(self.timelines, self._totals)
@@ -102,8 +96,7 @@ class EnergyView(pn.viewable.Viewer):
         return "  \n".join(lines)
 
     def _figure(self):
-        src = ColumnDataSource({k: [] for k in ("left", "right", "bottom", "top", "path", "component", "mJ", "percent",
-                                                "color")})
+        src = source(("left", "right", "bottom", "top", "path", "component", "mJ", "percent", "color"))
         fig = figure(height=self.height, sizing_mode="stretch_width", min_width=300,
                      tools="xwheel_zoom,xpan,reset,save",
                      x_axis_label="energy per step (mJ)", title="energy per step by component",
@@ -113,8 +106,7 @@ class EnergyView(pn.viewable.Viewer):
                      legend_field="component")
         fig.add_tools(HoverTool(renderers=[r], tooltips=[("path", "@path"), ("component", "@component"),
                                                          ("energy", "@mJ{0,0.000} mJ"), ("share", "@percent{0.0} %")]))
-        fig.legend.label_text_font_size, fig.legend.padding, fig.legend.spacing = "8pt", 2, 0
-        fig.add_layout(fig.legend[0], "right")
+        legend_right(fig)
         fig.xgrid.grid_line_color = None
         return fig, src
 
@@ -136,9 +128,7 @@ class EnergyView(pn.viewable.Viewer):
             push(pane)
 
     def __panel__(self):
-        fig, src = self._figure()
-        pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width")
-        self._views = [*self._views[-7:], (pane, fig, src)]  # the latest renderings are kept up to date
+        view = self._views.add(*self._figure())  # kept up to date until 8 newer ones are made
         self._update()
-        return pn.Column(pn.Column(pane, css_classes=["pim-energy"], sizing_mode="stretch_width"), self._text,
+        return pn.Column(pn.Column(view.pane, css_classes=["pim-energy"], sizing_mode="stretch_width"), self._text,
                          sizing_mode="stretch_width")

@@ -24,13 +24,14 @@ import pandas as pd
 import panel as pn
 import param
 from bokeh.events import RangesUpdate
-from bokeh.models import ColumnDataSource, FixedTicker, HoverTool, Range1d
+from bokeh.models import FixedTicker, HoverTool, Range1d
 from bokeh.plotting import figure
 
-from widgets.pim_controls import Timeline
+from labkit.pim import Timeline
+from widgets.views import Memo, Renderings, legend_right, push, source
 
-__all__ = ["TimelineView", "aggregate", "display_lanes", "lane_order", "op_group", "layer_window", "row_positions",
-           "bar_columns", "OP_COLORS", "BAR_COLUMNS"]
+__all__ = ["TimelineView", "aggregate", "display_lanes", "lane_order", "op_group", "op_groups", "layer_window",
+           "row_positions", "bar_columns", "OP_COLORS", "BAR_COLUMNS"]
 
 BAR_COLUMNS = ["lane", "op", "group", "layer", "start", "end", "busy", "n", "bytes", "flops", "energy"]
 _SUMS = ("bytes", "flops", "energy")
@@ -56,7 +57,8 @@ def op_group(op: str) -> str:
     return _GROUP.get(name.split("+")[0], "other")
 
 
-def _groups(ops: pd.Series) -> np.ndarray:
+def op_groups(ops) -> np.ndarray:
+    """op_group of each op name (an array or Series of names; each distinct name looked up once)."""
     codes, names = pd.factorize(ops)
     return np.array([op_group(n) for n in names], dtype=object)[codes] if len(names) else np.array([], object)
 
@@ -152,7 +154,7 @@ def aggregate(events: pd.DataFrame, max_bars: int = 10_000, window: tuple | None
             if level == "bucket" or 1 + np.count_nonzero((c[1:] != c[:-1]) | (k[1:] != k[:-1])) <= max_bars:
                 out = _runs(order, c, key, a)
                 break
-    out["group"] = _groups(out["op"])
+    out["group"] = op_groups(out["op"])
     df = pd.DataFrame(out, columns=BAR_COLUMNS)
     df.attrs["level"] = level
     return df
@@ -234,7 +236,7 @@ class TimelineView(pn.viewable.Viewer):
         zoom = {k: params.pop(k) for k in ("layer", "channel") if k in params}  # valid once bounds are set
         super().__init__(timeline=timeline, **params)
         self._bank_source = bank_source
-        self._cache, self._views = {}, []  # memo; (pane, figure, source) per rendering
+        self._cache, self._views = Memo(size=None), Renderings()  # plain data per Timeline (trimmed in _bounds)
         self._bounds()
         self.param.update(**zoom)
 
@@ -252,15 +254,8 @@ class TimelineView(pn.viewable.Viewer):
             self.layer = "all"
         self.channel = min(self.channel, self.param.channel.bounds[1])
 
-    def _memo(self, owner, key, fn):
-        """fn() cached under (id(owner), key); the entry holds `owner`, so a recycled id never matches."""
-        hit = self._cache.get((id(owner), key))
-        if hit is None or hit[0] is not owner:
-            hit = self._cache[(id(owner), key)] = (owner, fn())
-        return hit[1]
-
     def _lane_names(self, tl) -> np.ndarray:
-        return self._memo(tl, ("lanes",), lambda: pd.unique(tl.events["lane"].to_numpy()))
+        return self._cache.of(tl, ("lanes",), lambda: pd.unique(tl.events["lane"].to_numpy()))
 
     def shown(self) -> Timeline | None:
         """The Timeline drawn now: the bank-level one for the chosen layer when detail="bank" and the
@@ -268,7 +263,7 @@ class TimelineView(pn.viewable.Viewer):
         tl = self.timeline
         if tl is None or self.detail != "bank" or self.layer == "all":
             return tl
-        has = self._memo(tl, ("banks", self.layer), lambda: bool(tl.events.loc[
+        has = self._cache.of(tl, ("banks", self.layer), lambda: bool(tl.events.loc[
             tl.events["layer"] == self.layer, "lane"].str.contains("/bank", regex=False).any()))
         return tl if has or self._bank_source is None else self._bank_source(self.layer)
 
@@ -280,13 +275,13 @@ class TimelineView(pn.viewable.Viewer):
         return parts + ([] if tl is None else [("", tl, detail)])
 
     def _window(self, tl, layer):
-        return self._memo(tl, ("window", layer), lambda: layer_window(tl.events, layer))
+        return self._cache.of(tl, ("window", layer), lambda: layer_window(tl.events, layer))
 
     def _lanes(self, tl, detail, prefix):
         def make():
             lanes = display_lanes(pd.Series(self._lane_names(tl)), detail, self.channel)
             return [prefix + r for r in lane_order(lanes)]
-        return self._memo(tl, ("rows", detail, self.channel, prefix), make)
+        return self._cache.of(tl, ("rows", detail, self.channel, prefix), make)
 
     def rows(self) -> list[str]:
         """Lane rows, top to bottom: the compared Timeline's, then the shown Timeline's."""
@@ -304,7 +299,8 @@ class TimelineView(pn.viewable.Viewer):
                          lane=(prefix + b["lane"]) if prefix else b["lane"])
             b.attrs["level"] = level
             return b
-        return self._memo(tl, ("bars", detail, self.channel, budget, window, origin, prefix), make) if memo else make()
+        key = ("bars", detail, self.channel, budget, window, origin, prefix)
+        return self._cache.of(tl, key, make) if memo else make()
 
     def bars(self, x_range=None) -> pd.DataFrame:
         """The bars drawn (BAR_COLUMNS; start and end in seconds since the layer (or step) began; compared
@@ -353,7 +349,7 @@ class TimelineView(pn.viewable.Viewer):
                 "ticks": dict(_yticks(rows)) or {0.0: ""}, "xlabel": f"time since {since} began (µs)"}
 
     def _figure(self):
-        src = ColumnDataSource({c: [] for c in _FIELDS})
+        src = source(_FIELDS)
         fig = figure(frame_height=self.height, sizing_mode="stretch_width", min_width=500, x_range=Range1d(0, 1),
                      y_range=Range1d(1, 0), tools="xwheel_zoom,xpan,xbox_zoom,reset,save", active_drag="xpan",
                      active_scroll="xwheel_zoom")  # y_range start > end: the first row on top
@@ -363,8 +359,7 @@ class TimelineView(pn.viewable.Viewer):
         fig.yaxis.ticker = FixedTicker(ticks=[])
         fig.title.text_font_size, fig.yaxis.major_label_text_font_size = "10pt", "7pt"
         fig.xgrid.grid_line_color = fig.ygrid.grid_line_color = None
-        fig.legend.label_text_font_size, fig.legend.padding, fig.legend.spacing = "8pt", 2, 0
-        fig.add_layout(fig.legend[0], "right")
+        legend_right(fig)
         return fig, src
 
     def _draw(self, view, x_range=None) -> None:
@@ -380,7 +375,7 @@ class TimelineView(pn.viewable.Viewer):
         fig.y_range.start, fig.y_range.end = d["ylim"]
         axis = fig.yaxis[0]
         axis.ticker.ticks, axis.major_label_overrides = list(d["ticks"]), d["ticks"]
-        pn.io.push_notebook(pane)
+        push(pane)
 
     def _zoom(self, view, event) -> None:
         """The browser's wheel zoom / pan / reset (a RangesUpdate): re-aggregate the visible window."""
@@ -392,9 +387,7 @@ class TimelineView(pn.viewable.Viewer):
             self._draw(view)
 
     def __panel__(self):
-        fig, src = self._figure()
-        view = (pn.pane.Bokeh(fig, sizing_mode="stretch_width"), fig, src)
-        fig.on_event(RangesUpdate, partial(self._zoom, view))
-        self._views = [*self._views[-7:], view]  # the latest renderings are kept up to date
+        view = self._views.add(*self._figure())  # kept up to date until 8 newer ones are made
+        view.figure.on_event(RangesUpdate, partial(self._zoom, view))
         self._draw(view)
-        return pn.Column(view[0], css_classes=["pim-timeline"], sizing_mode="stretch_width")
+        return pn.Column(view.pane, css_classes=["pim-timeline"], sizing_mode="stretch_width")

@@ -23,21 +23,17 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
-from bokeh.models import ColumnDataSource, HoverTool, Range1d
+from bokeh.models import HoverTool, Range1d
 from bokeh.plotting import figure
 
-from widgets.pim_controls import RooflineResult, Timeline, list_systems, load_system
-from widgets.pim_timeline import OP_COLORS, _groups
+from labkit.pim import RooflineResult, Timeline, list_systems, load_system
+from widgets.pim.timeline import OP_COLORS, op_groups
+from widgets.views import Memo, Renderings, legend_right, push, source
 
-__all__ = ["RooflineView", "gpu_points", "pim_points", "roof", "push"]
+__all__ = ["RooflineView", "gpu_points", "pim_points", "roof"]
 
 POINT_COLUMNS = ["op", "group", "intensity", "attained", "ops", "bytes", "time", "layers", "bound"]
 _X = (1e-2, 1e5)  # ops/byte drawn
-
-
-def push(pane) -> None:
-    """Send in-place Bokeh changes of `pane` to a notebook (a served page gets them by itself)."""
-    pn.io.push_notebook(pane)
 
 
 def _layers_text(layers) -> str:
@@ -64,7 +60,7 @@ def _by_op(op, layer, ops, nbytes, time) -> pd.DataFrame:
     order, first = _runs_of(codes)
     ops_s, bytes_s, time_s = (np.add.reduceat(np.asarray(v, float)[order], first) for v in (ops, nbytes, time))
     lay, ends = np.asarray(layer)[order], np.r_[first, len(order)]
-    out = pd.DataFrame({"op": np.asarray(names, dtype=object), "group": _groups(pd.Series(names)), "ops": ops_s,
+    out = pd.DataFrame({"op": np.asarray(names, dtype=object), "group": op_groups(names), "ops": ops_s,
                         "bytes": bytes_s, "time": time_s, "layers": [_layers_text(lay[i:j]) for i, j in
                                                                      zip(ends[:-1], ends[1:], strict=True)]})
     out["intensity"] = out["ops"] / out["bytes"]
@@ -136,8 +132,7 @@ class RooflineView(pn.viewable.Viewer):
         if result is not None and not isinstance(result, RooflineResult):
             raise TypeError(f"result: expected a labkit.pim RooflineResult, got {type(result).__name__}")
         super().__init__(result=result, **params)
-        self._views: list = []  # (pane, figure, sources) per rendering
-        self._memo: dict = {}
+        self._views, self._memo = Renderings(), Memo(16)
 
     def pim_roof(self) -> tuple[float, float] | None:
         """(peak flops/s, internal bandwidth B/s) of the PIM system, or None."""
@@ -146,12 +141,7 @@ class RooflineView(pn.viewable.Viewer):
         return _pim_roof(self.system, self.result.w_bits if self.result is not None else 16)
 
     def _cached(self, obj, fn, *args):
-        hit = self._memo.get((id(obj), args))
-        if hit is None or hit[0] is not obj:
-            if len(self._memo) > 16:
-                self._memo.clear()
-            hit = self._memo[(id(obj), args)] = (obj, fn(obj, *args))
-        return hit[1]
+        return self._memo.of(obj, args, lambda: fn(obj, *args))
 
     def points(self) -> dict[str, pd.DataFrame]:
         """{"gpu": gpu_points, "pim": pim_points} of what is shown (empty frames when absent)."""
@@ -183,9 +173,9 @@ class RooflineView(pn.viewable.Viewer):
                 "top": max([r.peak_ops if r else 0.0, roof_p[0] if roof_p else 0.0, 1e9])}
 
     def _figure(self):
-        srcs = {k: ColumnDataSource(_EMPTY_ROOF) for k in ("gpu_roof", "pim_roof")}
-        srcs["points"] = ColumnDataSource({c: [] for c in ("intensity", "attained", "op", "group", "on", "marker",
-                                                           "layers", "bound", "time_us", "TOPS", "color")})
+        srcs = {k: source(_EMPTY_ROOF) for k in ("gpu_roof", "pim_roof")}
+        srcs["points"] = source(("intensity", "attained", "op", "group", "on", "marker", "layers", "bound", "time_us",
+                                 "TOPS", "color"))
         fig = figure(x_axis_type="log", y_axis_type="log", x_range=Range1d(*_X), y_range=Range1d(1e9, 1e16),
                      height=self.height, sizing_mode="stretch_width", min_width=400,
                      tools="pan,wheel_zoom,box_zoom,reset,save",
@@ -198,8 +188,7 @@ class RooflineView(pn.viewable.Viewer):
         pts = fig.scatter("intensity", "attained", source=srcs["points"], color="color", marker="marker", size=11,
                           line_color="black", line_width=0.5, legend_field="group")
         fig.add_tools(HoverTool(renderers=[pts], tooltips=_TOOLTIPS))
-        fig.legend.label_text_font_size, fig.legend.padding, fig.legend.spacing = "8pt", 2, 0
-        fig.add_layout(fig.legend[0], "right")
+        legend_right(fig)
         return fig, srcs
 
     @param.depends("result", "timeline", "system", watch=True)
@@ -215,8 +204,6 @@ class RooflineView(pn.viewable.Viewer):
             push(pane)
 
     def __panel__(self):
-        fig, srcs = self._figure()
-        pane = pn.pane.Bokeh(fig, sizing_mode="stretch_width")
-        self._views = [*self._views[-7:], (pane, fig, srcs)]  # the latest renderings are kept up to date
+        view = self._views.add(*self._figure())  # kept up to date until 8 newer ones are made
         self._update()
-        return pn.Column(pane, css_classes=["pim-roofline"], sizing_mode="stretch_width")
+        return pn.Column(view.pane, css_classes=["pim-roofline"], sizing_mode="stretch_width")
