@@ -47,7 +47,7 @@ from typing import NamedTuple
 import numpy as np
 
 from labkit.pim.systems import DramPim, System, load_system
-from labkit.validate import check_choice, check_float, check_int
+from labkit.validate import check_bool, check_choice, check_float, check_instance, check_int
 
 BITS = (1, 2, 4, 8, 16, 32)
 
@@ -165,6 +165,8 @@ def map_gemv(N: int, K: int, dram: DramPim, M: int = 1, heads: int = 1, bits: in
     ``by_head``: deal whole heads to channels (each channel then needs only its heads' inputs)."""
     N, K, M, heads = (check_int(name, v, low=1) for name, v in (("N", N), ("K", K), ("M", M), ("heads", heads)))
     bits = check_choice("bits", check_int("bits", bits, low=1), BITS)
+    check_instance("dram", dram, DramPim, "a DramPim (load_system(...).dram)")
+    by_head = check_bool("by_head", by_head)
     classes = tile_classes(N, K, heads, dram, bits)
     passes = _passes(dram, M)
     C, U = dram.channels, dram.units_per_channel
