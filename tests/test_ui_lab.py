@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -142,12 +143,34 @@ def test_welcome_notebook_runs_and_renders_in_jupyterlab(page, jupyterlab):
     page.screenshot(path=str(screenshot_path("screenshots", "jupyterlab")))
 
 
-_TITLES = ("import gc\nfrom widgets.pim_timeline import TimelineView\n"
-           "print('\\n'.join(v._views[-1][1].title.text for v in gc.get_objects()\n"
-           "                  if isinstance(v, TimelineView) and v._views))")
+#: kernel side: {Bokeh figure id: title} of every rendering of every TimelineView (the title names the
+#: step, the window and the bar count, so it changes exactly when a zoom re-aggregates the bars)
+_TITLES = ("import gc, json\nfrom widgets.pim import TimelineView\n"
+           "print(json.dumps({r.figure.id: r.figure.title.text for v in gc.get_objects()\n"
+           "                  if isinstance(v, TimelineView) for r in v._views}))")
 
 
-@pytest.mark.timeout(150)
+def _titles(page) -> dict[str, str]:
+    import json
+    return json.loads(_kernel_print(page, _TITLES) or "{}")
+
+
+def _timeline_canvas(page):
+    """The largest canvas of the first timeline, scrolled into view (the notebook scrolls by wheel
+    events over its left margin); None if it never came into view."""
+    area = (lambda b: b["width"] * b["height"] if b else 0)
+    canvas = max(page.locator(".pim-timeline").first.locator("canvas").all(), key=lambda c: area(c.bounding_box()))
+    for _ in range(60):
+        box = canvas.bounding_box()
+        if box and 100 < box["y"] + box["height"] / 2 < 800:
+            return box
+        page.mouse.move(300, 500)
+        page.mouse.wheel(0, 300 if box is None or box["y"] > 400 else -300)
+        page.wait_for_timeout(100)
+    return None
+
+
+@pytest.mark.timeout(210)
 def test_pim_notebook_renders_and_its_timeline_zooms_in_jupyterlab(page, jupyterlab):
     _run_all(page, f"{jupyterlab}/lab/tree/{PIM_NOTEBOOK.name}")
     canvases = page.locator(".jp-OutputArea canvas")
@@ -156,26 +179,27 @@ def test_pim_notebook_renders_and_its_timeline_zooms_in_jupyterlab(page, jupyter
     assert sum(1 for b in boxes if b and b["width"] > 100 and b["height"] > 100) >= 5, f"plots missing: {boxes}"
     assert not [e for e in page.console_errors if "Panel: ERROR" in e], "Panel's JS did not load (not inline?)"
     assert page.locator(".jp-OutputArea-output", has_text="labkit.record").count() > 0
-    # wheel-zoom into the first timeline: the kernel re-aggregates the visible window (fewer, finer bars)
-    before = _kernel_print(page, _TITLES).split("\n")
-    area = (lambda b: b["width"] * b["height"] if b else 0)
-    canvas = max(page.locator(".pim-timeline").first.locator("canvas").all(), key=lambda c: area(c.bounding_box()))
-    for _ in range(60):  # scroll the notebook (wheel over its left margin) until the plot is in view
-        box = canvas.bounding_box()
-        if box and 100 < box["y"] + box["height"] / 2 < 800:
-            break
-        page.mouse.move(300, 500)
-        page.mouse.wheel(0, 300 if box is None or box["y"] > 400 else -300)
-        page.wait_for_timeout(100)
-    page.mouse.move(box["x"] + box["width"] * 0.15, box["y"] + box["height"] * 0.5)  # inside the frame, early
-    for _ in range(8):
-        page.mouse.wheel(0, -400)
-        page.wait_for_timeout(100)
-    for _ in range(40):
-        after = _kernel_print(page, _TITLES).split("\n")
-        if after != before:
-            break
-        page.wait_for_timeout(250)
+    # wheel-zoom into the first timeline: the kernel re-aggregates the visible window (fewer, finer bars).
+    # Wait for that state itself: poll the kernel's figures (by Bokeh id, not by position) until one
+    # shown before has a new title, zooming again every 5 s (a wheel event that reached Bokeh before
+    # its view was ready is lost), for at most 60 s.
+    before = _titles(page)
+    assert before, "no TimelineView rendering in the kernel"
+    changed, after = [], before
+    deadline = time.monotonic() + 60
+    while not changed and time.monotonic() < deadline:
+        box = _timeline_canvas(page)
+        assert box is not None, "the timeline never scrolled into view"
+        page.mouse.move(box["x"] + box["width"] * 0.15, box["y"] + box["height"] * 0.5)  # inside the frame, early
+        for _ in range(8):
+            page.mouse.wheel(0, -400)
+            page.wait_for_timeout(100)
+        zoomed = time.monotonic()
+        while time.monotonic() < min(zoomed + 5, deadline):
+            after = _titles(page)
+            changed = [(before[k], after[k]) for k in before.keys() & after.keys() if after[k] != before[k]]
+            if changed:
+                break
+            page.wait_for_timeout(250)
     page.screenshot(path=str(screenshot_path("screenshots", "jupyterlab-pim-zoom")))
-    changed = [(b, a) for b, a in zip(before, after, strict=True) if a != b]
-    assert changed, f"no timeline re-aggregated after the wheel zoom: {before}"
+    assert changed, f"no timeline re-aggregated within 60 s of wheel zooms: before {before}, after {after}"
