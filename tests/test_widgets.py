@@ -1,6 +1,12 @@
 """widgets: inspect() dispatch, the page registry, and the dataset inspector's behaviour
 (headless: Panel models are built without a browser; tests/test_ui_*.py use a real one)."""
 
+import ast
+import importlib
+import inspect
+import sys
+from pathlib import Path
+
 import numpy as np
 import panel as pn
 import pytest
@@ -78,3 +84,75 @@ def test_every_dashboard_page_builds():
     assert {f"/{p.slug}" for p in widgets.pages()} <= set(r)
     for _path, factory in r.items():
         pn.panel(factory()).get_root()
+
+
+# -- the layout: widgets/ mirrors labkit/ -------------------------------------------------------------
+ROOT = Path(__file__).resolve().parent.parent
+WIDGETS = ROOT / "widgets"
+TOP_LEVEL = {"__init__", "app", "data", "inspect", "views"}  # the modules of widgets/ that are no mechanism
+REGISTER = {"register_inspector", "register_page"}
+
+
+def _mechanisms() -> set[str]:
+    """labkit's mechanism subpackages (hnsw, sdr, kvcache, pim, ...)."""
+    return {p.parent.name for p in (ROOT / "labkit").glob("*/__init__.py")}
+
+
+def _packages() -> set[str]:
+    return {p.parent.name for p in WIDGETS.glob("*/__init__.py")}
+
+
+def _sources():
+    """(package, path, parsed tree) of every module of widgets/; package: the one relative imports start from."""
+    for path in sorted(WIDGETS.rglob("*.py")):
+        package = ".".join(path.parent.relative_to(ROOT).parts)
+        yield package, path, ast.parse(path.read_text())
+
+
+def test_each_mechanism_is_a_package_mirroring_labkit():
+    mechanisms, packages = _mechanisms(), _packages()
+    assert packages, "widgets/ has no mechanism packages"
+    assert packages <= mechanisms, f"widgets/{sorted(packages - mechanisms)}: not a labkit mechanism"
+    top = {p.stem for p in WIDGETS.glob("*.py")}
+    assert top <= TOP_LEVEL, f"widgets/{sorted(top - TOP_LEVEL)}.py: a mechanism's views go in widgets/<mechanism>/"
+    for mech in mechanisms:  # e.g. no widgets/pim_timeline.py: widgets/pim/timeline.py
+        counterpart = sorted(p.name for p in WIDGETS.glob(f"{mech}*") if p.name != "__pycache__")
+        assert counterpart in ([], [mech]), f"widgets/{counterpart}: labkit.{mech}'s views go in widgets/{mech}/"
+    # `import widgets` imports every package, so `widgets.inspect` knows every registered type
+    assert {f"widgets.{m}" for m in packages} <= set(sys.modules)
+
+
+def test_only_a_mechanism_packages_init_registers():
+    allowed = {WIDGETS / m / "__init__.py" for m in _packages()} | {WIDGETS / "data.py"}
+    for _package, path, tree in _sources():
+        calls = {n.func.id if isinstance(n.func, ast.Name) else n.func.attr for n in ast.walk(tree)
+                 if isinstance(n, ast.Call) and isinstance(n.func, (ast.Name, ast.Attribute))}
+        if calls & REGISTER:
+            assert path in allowed, f"{path.relative_to(ROOT)} registers; only widgets/<mechanism>/__init__.py may"
+    for m in _packages():
+        tree = ast.parse((WIDGETS / m / "__init__.py").read_text())
+        names = {n.func.id for n in ast.walk(tree) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        assert "register_page" in names, f"widgets/{m}/__init__.py registers no dashboard page"
+
+
+def _imports_from_widgets(tree, package: str):
+    """(module, name) of every `from widgets... import name` in `tree` (relative imports resolved)."""
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.ImportFrom):
+            continue
+        target = node.module or ""
+        if node.level:
+            base = package.split(".")[: len(package.split(".")) - node.level + 1]
+            target = ".".join(base + ([node.module] if node.module else []))
+        if target == "widgets" or target.startswith("widgets."):
+            yield from ((target, alias.name) for alias in node.names)
+
+
+def test_widgets_modules_import_no_private_names_and_labkit_types_from_labkit():
+    for package, path, tree in _sources():
+        for target, imported in _imports_from_widgets(tree, package):
+            where = f"{path.relative_to(ROOT)}: from {target} import {imported}"
+            assert not imported.startswith("_"), f"{where}: a private name of another module; make it public"
+            obj = getattr(importlib.import_module(target), imported)
+            if inspect.isclass(obj) or inspect.isfunction(obj):  # defined in widgets, not a labkit re-export
+                assert obj.__module__.split(".")[0] == "widgets", f"{where}: import it from {obj.__module__}"

@@ -2,14 +2,17 @@
 
     >>> import widgets
     >>> widgets.inspect(obj)        # the inspector for any registered labkit object
+
+Layout: `widgets/<mechanism>/` mirrors `labkit/<mechanism>/`. Its modules are named by concept
+(`pim/timeline.py`, `hnsw/graph.py`, ...) and only define views; `page.py` builds the dashboard page;
+its `__init__.py` re-exports the public views and is the one place that calls `register_inspector` and
+`register_page` for the mechanism. Machinery shared by every mechanism lives in `widgets/views.py`.
+`data.py` (datasets), `inspect.py` (the registry) and `app.py` (the dashboard) are not mechanisms.
 """
 
-# Each mechanism module registers its inspectors and its dashboard page on import.
-from widgets import data as _data  # noqa: E402,F401  (datasets)
-from widgets import hnsw as _hnsw  # noqa: E402,F401  (HNSW graphs)
-from widgets import kvcache as _kvcache  # noqa: E402,F401  (KV caches: quantization, eviction)
-from widgets import pim as _pim  # noqa: E402,F401  (PIM: timelines, roofline, energy)
-from widgets import sdr as _sdr  # noqa: E402,F401  (SDRs and their memories)
+# The datasets, then one package per mechanism: importing each registers its inspectors and its
+# dashboard page (the dashboard lists the pages in this order).
+from widgets import data, hnsw, kvcache, pim, sdr  # noqa: F401
 from widgets.inspect import inspect, pages, register_inspector, register_page, supported_types
 
 __all__ = ["inspect", "pages", "register_inspector", "register_page", "supported_types"]

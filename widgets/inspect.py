@@ -1,7 +1,8 @@
 """`inspect(obj)`: the right inspector for any labkit object, and the registry behind it.
 
-Each mechanism's module in `widgets/` calls `register_inspector(LabkitType, factory)` for its
-objects and `register_page(slug, title, factory)` for its dashboard page.
+Each mechanism's package, in its `widgets/<mechanism>/__init__.py` and nowhere else, calls
+`register_inspector(LabkitType, factory)` for its objects and `register_page(slug, title, factory,
+description)` for its dashboard page (`widgets/data.py` does the same for the datasets).
 """
 
 from __future__ import annotations
