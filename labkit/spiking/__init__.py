@@ -16,15 +16,14 @@ from __future__ import annotations
 import importlib
 
 from labkit.spiking.alif import ALIF
-from labkit.spiking.izhikevich import IZHIKEVICH_PRESETS, Izhikevich, IzhikevichPreset
+from labkit.spiking.izhikevich import IZHIKEVICH_PRESETS, Izhikevich
 from labkit.spiking.lif import LIF
 from labkit.spiking.meanfield import siegert
 from labkit.spiking.network import Network
 from labkit.spiking.rates import lif_rate
 from labkit.spiking.result import SpikeResult
 
-__all__ = ["LIF", "ALIF", "Izhikevich", "IzhikevichPreset", "IZHIKEVICH_PRESETS", "Network", "SpikeResult",
-           "lif_rate", "siegert"]
+__all__ = ["LIF", "ALIF", "Izhikevich", "IZHIKEVICH_PRESETS", "Network", "SpikeResult", "lif_rate", "siegert"]
 
 
 def __getattr__(name: str):

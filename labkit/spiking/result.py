@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
-from labkit.validate import check_float
+from labkit.validate import check_array, check_float, check_int, check_str, fail
 
 __all__ = ["SpikeResult"]
 
@@ -31,6 +31,19 @@ class SpikeResult:
     v: np.ndarray | None = None
     aux: np.ndarray | None = None
     aux_name: str = ""
+
+    def __post_init__(self):
+        spikes = check_array("spikes", self.spikes, ndim=2, kind="bool", min_size=1)
+        object.__setattr__(self, "spikes", spikes)
+        object.__setattr__(self, "dt", check_float("dt", self.dt, low=0.0, low_open=True))
+        for name in ("v", "aux"):
+            value = getattr(self, name)
+            if value is not None:
+                arr = check_array(name, value, ndim=2, finite=False)
+                if arr.shape != spikes.shape:
+                    raise fail(name, f"None or shape {spikes.shape} (as spikes)", f"shape {arr.shape}", described=True)
+                object.__setattr__(self, name, arr)
+        check_str("aux_name", self.aux_name)
 
     @property
     def n_steps(self) -> int:
@@ -75,11 +88,13 @@ class SpikeResult:
 
     def isi(self, neuron: int = 0) -> np.ndarray:
         """Inter-spike intervals of one neuron, in seconds."""
+        neuron = check_int("neuron", neuron, low=0, high=self.n_neurons - 1)
         return np.diff(np.flatnonzero(self.spikes[:, neuron])) * self.dt
 
     def isi_cv(self, min_spikes: int = 3) -> np.ndarray:
         """(N,) coefficient of variation (std / mean) of each neuron's ISIs; NaN for neurons with
         fewer than `min_spikes` spikes."""
+        min_spikes = check_int("min_spikes", min_spikes, low=3)
         out = np.full(self.n_neurons, np.nan)
         t, i = np.nonzero(self.spikes.T)  # sorted by neuron, then time
         bounds = np.searchsorted(t, np.arange(self.n_neurons + 1))
