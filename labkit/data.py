@@ -20,6 +20,21 @@ from typing import Callable
 import numpy as np
 
 from labkit.exact_knn import METRICS, ground_truth  # noqa: F401  (re-exported)
+from labkit.validate import check_choice, check_instance, check_int, check_seed, check_str, fail, type_fail
+
+__all__ = ["Dataset", "digits", "ann_blobs", "random_xs_20", "random_s_100", "gaussian", "load_npz", "save_npz",
+           "available", "load", "METRICS", "ground_truth"]
+
+MAX_ELEMENTS = 2**28  # largest generated dataset, in float32 values (1 GiB)
+
+
+def _check_size(names: str, rows: int, dim: int) -> None:
+    if rows * dim > MAX_ELEMENTS:
+        raise fail(names, f"at most {MAX_ELEMENTS} values (rows x dim)", f"{rows} x {dim}", described=True)
+
+
+def _check_path(path) -> Path:
+    return Path(check_instance("path", path, (str, os.PathLike), "a file path (str or os.PathLike)"))
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,21 +55,27 @@ class Dataset:
     params: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        check_str("name", self.name)
         for arg in ("train", "test"):
             a = getattr(self, arg)
-            if not isinstance(a, np.ndarray) or a.ndim != 2 or a.dtype != np.float32:
-                raise ValueError(f"{arg}: expected a 2-D float32 array, got "
-                                 f"{getattr(a, 'shape', None)} {getattr(a, 'dtype', type(a).__name__)}")
+            if not isinstance(a, np.ndarray):
+                raise type_fail(arg, "a 2-d float32 numpy array", a)
+            if a.ndim != 2 or a.dtype != np.float32 or a.size == 0:
+                raise fail(arg, "a non-empty 2-d float32 array", a)
             if not np.isfinite(a).all():
-                raise ValueError(f"{arg}: contains NaN or inf")
+                raise fail(arg, "finite values", "NaN or inf", described=True)
         if self.train.shape[1] != self.test.shape[1]:
-            raise ValueError(f"test: dim {self.test.shape[1]} differs from train dim {self.train.shape[1]}")
-        if self.metric not in METRICS:
-            raise ValueError(f"metric: expected one of {METRICS}, got {self.metric!r}")
+            raise fail("test", f"vectors of train's dim {self.train.shape[1]}", f"dim {self.test.shape[1]}",
+                       described=True)
+        check_choice("metric", self.metric, METRICS)
         for arg, ref in (("labels", self.train), ("test_labels", self.test)):
             lab = getattr(self, arg)
-            if lab is not None and (not isinstance(lab, np.ndarray) or lab.shape != (len(ref),)):
-                raise ValueError(f"{arg}: expected shape ({len(ref)},), got {getattr(lab, 'shape', None)}")
+            if lab is not None and not isinstance(lab, np.ndarray):
+                raise type_fail(arg, f"None or a ({len(ref)},) numpy array", lab)
+            if lab is not None and lab.shape != (len(ref),):
+                raise fail(arg, f"shape ({len(ref)},)", f"shape {lab.shape}", described=True)
+        check_str("origin", self.origin)
+        check_instance("params", self.params, dict)
 
     @property
     def dim(self) -> int:
@@ -76,9 +97,9 @@ def digits(test_size: int = 200, seed: int = 0) -> Dataset:
     """sklearn's bundled handwritten digits: 1797 8x8 images as 64-d vectors, pixel values 0..16."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
+    test_size = check_int("test_size", test_size, low=1, high=1796)  # of sklearn's 1797 images
+    seed = check_int("seed", seed, low=0, high=2**32 - 1)  # sklearn's random_state range
     X, y = load_digits(return_X_y=True)
-    if not 0 < test_size < len(X):
-        raise ValueError(f"test_size: expected an integer in (0, {len(X)}), got {test_size!r}")
     Xtr, Xte, ytr, yte = train_test_split(X.astype(np.float32), y, test_size=test_size, random_state=seed,
                                           stratify=y)
     return Dataset("digits", Xtr, Xte, labels=ytr, test_labels=yte,
@@ -91,9 +112,11 @@ def ann_blobs(n_samples: int, n_dims: int, centers: int, name: str | None = None
     then `train_test_split(X, test_size=0.1, random_state=1)` (ann_benchmarks/datasets.py)."""
     from sklearn.datasets import make_blobs
     from sklearn.model_selection import train_test_split
-    for arg, v in (("n_samples", n_samples), ("n_dims", n_dims), ("centers", centers)):
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{arg}: expected a positive integer, got {v!r}")
+    n_samples = check_int("n_samples", n_samples, low=2)  # a 10% test split needs two points
+    n_dims, centers = check_int("n_dims", n_dims, low=1), check_int("centers", centers, low=1)
+    _check_size("n_samples, n_dims", n_samples, n_dims)
+    if name is not None:
+        check_str("name", name)
     X, y = make_blobs(n_samples=n_samples, n_features=n_dims, centers=centers, random_state=1)
     Xtr, Xte, ytr, yte = train_test_split(X.astype(np.float32), y, test_size=0.1, random_state=1)
     return Dataset(name or f"blobs-{n_samples}-{n_dims}-{centers}", Xtr, Xte, labels=ytr, test_labels=yte,
@@ -115,9 +138,10 @@ def random_s_100() -> Dataset:
 def gaussian(n: int = 20_000, dim: int = 64, n_queries: int = 1_000, seed: int = 0,
              metric: str = "euclidean") -> Dataset:
     """i.i.d. standard normal vectors (high intrinsic dimension: the hard case for graph indexes)."""
-    for arg, v in (("n", n), ("dim", dim), ("n_queries", n_queries)):
-        if not isinstance(v, (int, np.integer)) or v < 1:
-            raise ValueError(f"{arg}: expected a positive integer, got {v!r}")
+    n, dim, n_queries = check_int("n", n, low=1), check_int("dim", dim, low=1), check_int("n_queries", n_queries, low=1)
+    _check_size("n, n_queries, dim", n + n_queries, dim)
+    check_seed("seed", seed)
+    check_choice("metric", metric, METRICS)
     rng = np.random.default_rng(seed)
     X = rng.standard_normal((n + n_queries, dim), dtype=np.float32)
     return Dataset(f"gaussian-{n}-{dim}", X[:n], X[n:], metric=metric, origin="numpy default_rng standard normal",
@@ -127,7 +151,9 @@ def gaussian(n: int = 20_000, dim: int = 64, n_queries: int = 1_000, seed: int =
 def load_npz(path: str | os.PathLike, name: str | None = None) -> Dataset:
     """Load a dataset file (`.npz` with float32 `train`, `test`, optional `labels`, `test_labels`,
     and a `metric` string). Never unpickles: object arrays are refused."""
-    path = Path(path)
+    path = _check_path(path)
+    if name is not None:
+        check_str("name", name)
     if not path.is_file():
         raise FileNotFoundError(f"path: no dataset file at {path}")
     try:
@@ -141,6 +167,10 @@ def load_npz(path: str | os.PathLike, name: str | None = None) -> Dataset:
     if missing:
         raise ValueError(f"path: {path} lacks arrays {sorted(missing)}")
     metric = str(arrays.pop("metric", np.array("euclidean")))
+    for key in ("train", "test"):
+        if arrays[key].ndim != 2 or arrays[key].dtype != np.float32 or not arrays[key].size:
+            raise fail("path", f"a dataset file whose {key} is a non-empty 2-d float32 array",
+                       f"{path.name}: {key} of shape {arrays[key].shape} and dtype {arrays[key].dtype}", described=True)
     return Dataset(name or path.stem, arrays["train"], arrays["test"], metric=metric,
                    labels=arrays.get("labels"), test_labels=arrays.get("test_labels"),
                    origin=f"file {path.name}")
@@ -148,16 +178,20 @@ def load_npz(path: str | os.PathLike, name: str | None = None) -> Dataset:
 
 def save_npz(ds: Dataset, path: str | os.PathLike) -> None:
     """Write `ds` atomically (temp file, then rename) in the format `load_npz` reads."""
-    path = Path(path)
+    check_instance("ds", ds, Dataset)
+    path = _check_path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     arrays = {"train": ds.train, "test": ds.test, "metric": np.array(ds.metric)}
     if ds.labels is not None:
         arrays["labels"] = ds.labels
     if ds.test_labels is not None:
         arrays["test_labels"] = ds.test_labels
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            np.savez(f, **arrays)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 _REGISTRY: dict[str, Callable[..., Dataset]] = {
@@ -175,6 +209,6 @@ def available() -> list[str]:
 
 def load(name: str, **kwargs) -> Dataset:
     """Load a dataset by name (see `available()`); keyword arguments go to its generator."""
-    if name not in _REGISTRY:
-        raise ValueError(f"name: unknown dataset {name!r}; available: {', '.join(available())}")
+    if check_str("name", name) not in _REGISTRY:
+        raise fail("name", f"one of the datasets {available()}", name)
     return _REGISTRY[name](**kwargs)

@@ -1,15 +1,20 @@
 """Exact k-nearest neighbours by brute force: the answer every approximate memory is graded against.
 
-Two paths give the same ids and distances (tested): a readable one that ranks every vector in
-float64, and a fast one for float32 data that lets BLAS and a numba selection kernel pick a few
-candidates in float32, then ranks those in float64, with an error bound that proves the
-candidate set holds the exact answer (or falls back to the readable path for that query).
+Two paths give the same ids and distances (tested): a readable one (backend="readable") that
+ranks every vector in float64, and a fast one (backend="fast", the default) for float32 data that
+lets BLAS and a numba selection kernel pick a few candidates in float32, then ranks those in
+float64, with an error bound that proves the candidate set holds the exact answer (or falls back
+to the readable path for that query).
 """
 
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
+
+from labkit.validate import check_array, check_choice, check_int, fail
+
+__all__ = ["METRICS", "ground_truth"]
 
 METRICS = ("euclidean", "angular", "ip")
 
@@ -120,33 +125,30 @@ def _prepare(train: np.ndarray, metric: str):
 
 
 def ground_truth(train: np.ndarray, test: np.ndarray, k: int = 10, metric: str = "euclidean",
-                 block: int = 512) -> tuple[np.ndarray, np.ndarray]:
-    """Exact k-NN by brute force: ids (nq, k) int64 and distances (nq, k) float64.
+                 block: int = 512, *, backend: str = "fast") -> tuple[np.ndarray, np.ndarray]:
+    """Exact k-NN by brute force of test (nq, dim) in train (n, dim): ids (nq, k) int64 and
+    distances (nq, k) float64.
 
     Distances are squared L2 for "euclidean", 1 - dot for "ip", 1 - cosine for "angular"
     (hnswlib's conventions), computed in float64. Ties are broken by the smaller id, so the
-    answer is unique. float32 inputs take a fast path that is provably exact (see
-    `_ground_truth_block_fast`); other dtypes are ranked in float64 throughout.
+    answer is unique. backend="fast": float32 inputs take a path that is provably exact (see
+    `_ground_truth_block_fast`), other dtypes are ranked in float64 throughout; backend="readable"
+    ranks every vector in float64. Both give the same ids and distances.
     """
-    train = np.asarray(train)
-    test = np.asarray(test)
-    if train.ndim != 2 or test.ndim != 2:
-        raise ValueError(f"train/test: expected 2-D arrays, got {train.shape} and {test.shape}")
-    if train.shape[1] != test.shape[1]:
-        raise ValueError(f"test: dim {test.shape[1]} differs from train dim {train.shape[1]}")
-    if metric not in METRICS:
-        raise ValueError(f"metric: expected one of {METRICS}, got {metric!r}")
-    if not isinstance(k, (int, np.integer)) or not 1 <= k <= len(train):
-        raise ValueError(f"k: expected an integer in [1, {len(train)}], got {k!r}")
-    for arg, a in (("train", train), ("test", test)):
-        if a.dtype.kind not in "biuf" or not np.isfinite(a).all():
-            raise ValueError(f"{arg}: expected finite numbers (no NaN or inf)")
-    fast = train.dtype == np.float32 and test.dtype == np.float32
+    train = check_array("train", train, ndim=2, min_size=1)
+    test = check_array("test", test, ndim=2)
+    if test.shape[1] != train.shape[1]:
+        raise fail("test", f"vectors of train's dim {train.shape[1]}", f"dim {test.shape[1]}", described=True)
+    metric = check_choice("metric", metric, METRICS)
+    k = check_int("k", k, low=1, high=len(train))
+    block = check_int("block", block, low=1)
+    backend = check_choice("backend", backend, ("fast", "readable"))
+    fast = backend == "fast" and train.dtype == np.float32 and test.dtype == np.float32
     if fast:
         prep = _prepare(train, metric)
     ids = np.empty((len(test), k), dtype=np.int64)
     dist = np.empty((len(test), k), dtype=np.float64)
-    step = block if fast else max(1, min(block, 2**24 // max(1, len(train))))  # bound the (b, n, dim) gather
+    step = block if fast else max(1, min(block, 2**24 // train.size))  # bound the (b, n, dim) float64 gather
     for s in range(0, len(test), step):
         q = test[s:s + step]
         if fast:

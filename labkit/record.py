@@ -17,18 +17,27 @@ from typing import Any
 
 import numpy as np
 
+from labkit.validate import check_instance, check_str, fail, type_fail
+
+__all__ = ["MIME_TYPE", "record", "read_records", "session_records", "to_json"]
+
 MIME_TYPE = "application/vnd.labkit.record+json"
+MAX_DEPTH = 100  # deepest nesting of lists / dicts a record may have
 
 #: records made in this process, in order (also useful outside a notebook)
 _SESSION: dict[str, Any] = {}
 
 
-def to_json(value: Any, *, _path: str = "value") -> Any:
+def to_json(value: Any, *, _path: str = "value", _depth: int = 0) -> Any:
     """Convert `value` to plain JSON data (numpy scalars/arrays become numbers/lists).
 
-    Raises TypeError naming the offending element when a value has no JSON form.
+    Raises TypeError naming the offending element when a value has no JSON form, ValueError when
+    it is nested deeper than MAX_DEPTH (or contains itself).
     Non-finite floats become the strings "nan", "inf", "-inf" so the record stays valid JSON.
     """
+    if _depth > MAX_DEPTH:
+        raise fail(_path, f"data nested at most {MAX_DEPTH} deep (a list or dict that contains itself?)",
+                   type(value).__name__, described=True)
     if value is None or isinstance(value, (bool, str)):
         return value
     if isinstance(value, np.bool_):
@@ -42,20 +51,20 @@ def to_json(value: Any, *, _path: str = "value") -> Any:
         return "nan" if math.isnan(f) else ("inf" if f > 0 else "-inf")
     if isinstance(value, np.ndarray):
         if value.dtype.kind not in "biuf":
-            raise TypeError(f"{_path}: numpy array of dtype {value.dtype} cannot be recorded; "
-                            "expected bool, integer or float")
-        return to_json(value.tolist(), _path=_path)
+            raise type_fail(_path, "a numpy array of bool, integer or float dtype", value)
+        if value.ndim > MAX_DEPTH:
+            raise fail(_path, f"an array of at most {MAX_DEPTH} dimensions", value)
+        return to_json(value.tolist(), _path=_path, _depth=_depth)
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
             if not isinstance(k, str):
-                raise TypeError(f"{_path}: dict keys must be str, got {type(k).__name__}")
-            out[k] = to_json(v, _path=f"{_path}[{k!r}]")
+                raise type_fail(_path, "a dict with str keys", k)
+            out[k] = to_json(v, _path=f"{_path}[{k!r}]", _depth=_depth + 1)
         return out
     if isinstance(value, (list, tuple)):
-        return [to_json(v, _path=f"{_path}[{i}]") for i, v in enumerate(value)]
-    raise TypeError(f"{_path}: cannot record a value of type {type(value).__name__}; "
-                    "expected a number, string, bool, None, numpy array, list or dict")
+        return [to_json(v, _path=f"{_path}[{i}]", _depth=_depth + 1) for i, v in enumerate(value)]
+    raise type_fail(_path, "a number, string, bool, None, numpy array, list or dict", value)
 
 
 def record(key: str, value: Any) -> Any:
@@ -65,8 +74,9 @@ def record(key: str, value: Any) -> Any:
     holding ``{"key": key, "value": <JSON>}``; a later record with the same key wins.
     Outside IPython the record is kept in this process only (see `session_records`).
     """
-    if not isinstance(key, str) or not key or not key.replace("_", "").replace(".", "").replace("-", "").isalnum():
-        raise ValueError(f"key must be a non-empty string of letters, digits, '_', '.', '-'; got {key!r}")
+    key = check_str("key", key)
+    if not key or not key.replace("_", "").replace(".", "").replace("-", "").isalnum():
+        raise fail("key", "a non-empty string of letters, digits, '_', '.', '-'", key)
     data = to_json(value)
     _SESSION[key] = data
     try:
@@ -93,22 +103,50 @@ def session_records() -> dict[str, Any]:
 def read_records(path: str | os.PathLike) -> dict[str, Any]:
     """Return ``{key: value}`` of every labkit record in an executed notebook file.
 
-    Raises FileNotFoundError if the file is missing and ValueError if it is not a notebook.
+    Raises FileNotFoundError if the file is missing, and ValueError naming what is wrong if it is
+    not a UTF-8 JSON notebook or one of its records is malformed.
     """
-    path = Path(path)
+    path = Path(check_instance("path", path, (str, os.PathLike), "a notebook path (str or os.PathLike)"))
+    if path.is_dir():
+        raise fail("path", "a notebook file", f"the directory {path}", described=True)
+
+    def bad(what: str) -> ValueError:
+        return fail("path", "an executed notebook with well-formed labkit records", f"{path}: {what}", described=True)
+
+    def parse(text: str, where: str) -> Any:
+        try:
+            return json.loads(text)
+        except json.JSONDecodeError as e:
+            raise bad(f"{where}: invalid JSON ({e})") from None
+        except RecursionError:
+            raise bad(f"{where}: JSON nested too deeply to read") from None
+
     try:
-        nb = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"path: {path} is not a notebook (invalid JSON: {e})") from None
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise bad(f"not UTF-8 text ({e})") from None
+    nb = parse(text, "not a notebook")
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        raise ValueError(f"path: {path} is not a notebook (no 'cells' list)")
+        raise bad("not a notebook (no 'cells' list)")
     records: dict[str, Any] = {}
-    for cell in nb["cells"]:
-        for out in cell.get("outputs", []) if cell.get("cell_type") == "code" else []:
-            payload = out.get("data", {}).get(MIME_TYPE)
+    for i, cell in enumerate(nb["cells"]):
+        if not isinstance(cell, dict):
+            raise bad(f"cell {i} is a {type(cell).__name__}, not a JSON object")
+        if cell.get("cell_type") != "code":
+            continue
+        outputs = cell.get("outputs", [])
+        if not isinstance(outputs, list):
+            raise bad(f"cell {i}'s outputs are a {type(outputs).__name__}, not a list")
+        for j, out in enumerate(outputs):
+            data = out.get("data", {}) if isinstance(out, dict) else None
+            if not isinstance(data, dict):
+                raise bad(f"cell {i} output {j} is not a JSON object with a 'data' object")
+            payload = data.get(MIME_TYPE)
             if payload is None:
                 continue
             if isinstance(payload, str):  # some writers store JSON MIME data as text
-                payload = json.loads(payload)
+                payload = parse(payload, f"the record in cell {i} output {j}")
+            if not isinstance(payload, dict) or not isinstance(payload.get("key"), str) or "value" not in payload:
+                raise bad(f"the record in cell {i} output {j} is not an object with a str 'key' and a 'value'")
             records[payload["key"]] = payload["value"]
     return records

@@ -82,12 +82,29 @@ def test_ground_truth_many_queries_across_blocks():
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"k": 0}, "k"), ({"k": 101}, "k"), ({"metric": "l1"}, "metric"),
-    ({"test": np.zeros((2, 3), np.float32)}, "dim"), ({"train": np.zeros(5, np.float32)}, "2-D"),
-    ({"test": np.full((2, 4), np.nan, np.float32)}, "test: expected finite")])
+    ({"test": np.zeros((2, 3), np.float32)}, "dim"), ({"train": np.zeros(5, np.float32)}, "2-d"),
+    ({"test": np.full((2, 4), np.nan, np.float32)}, "test: expected finite"),
+    ({"train": np.zeros((0, 4), np.float32)}, "train: expected at least 1"), ({"block": 0}, "block"),
+    ({"backend": "gpu"}, "backend")])
 def test_ground_truth_bad_input(kwargs, match):
     args = {"train": np.zeros((100, 4), np.float32), "test": np.zeros((2, 4), np.float32), "k": 3, **kwargs}
     with pytest.raises(ValueError, match=match):
         ground_truth(**args)
+    train, test = np.zeros((100, 4), np.float32), np.zeros((2, 4), np.float32)
+    with pytest.raises(TypeError, match="^k:"):
+        ground_truth(train, test, k=2.0)
+    with pytest.raises(TypeError, match="^metric:"):
+        ground_truth(train, test, metric=None)
+
+
+def test_ground_truth_backends_agree_and_no_queries_is_empty():
+    ds = data.gaussian(500, 8, 30, seed=2, metric="angular")
+    fast, readable = ground_truth(ds.train, ds.test, 4, "angular"), ground_truth(ds.train, ds.test, 4, "angular",
+                                                                                 backend="readable")
+    np.testing.assert_array_equal(fast[0], readable[0])
+    np.testing.assert_array_equal(fast[1], readable[1])
+    ids, dist = ground_truth(ds.train, ds.test[:0], 4)
+    assert ids.shape == dist.shape == (0, 4)
 
 
 def test_digits():
@@ -126,12 +143,19 @@ def test_gaussian_seeded():
 
 def test_load_and_available():
     assert {"digits", "random-xs-20", "random-s-100", "gaussian"} <= set(data.available())
-    with pytest.raises(ValueError, match="unknown dataset 'nope'.*digits"):
+    with pytest.raises(ValueError, match="^name: expected one of the datasets .*digits.*got 'nope'"):
         data.load("nope")
+    with pytest.raises(TypeError, match="^name:"):
+        data.load(3)
+    with pytest.raises(ValueError, match="^n, n_queries, dim:"):
+        data.gaussian(10**9, 64, 1)
+    with pytest.raises(TypeError, match="^test_size:"):
+        data.digits(test_size=0.2)
 
 
 @pytest.mark.parametrize("train, match", [
-    (np.zeros((3, 2)), "float32"), (np.array([[np.nan, 0]], np.float32), "NaN"), (np.zeros(3, np.float32), "2-D")])
+    (np.zeros((3, 2)), "float32"), (np.array([[np.nan, 0]], np.float32), "NaN"), (np.zeros(3, np.float32), "2-d"),
+    (np.zeros((0, 2), np.float32), "non-empty")])
 def test_dataset_validates(train, match):
     with pytest.raises(ValueError, match=match):
         data.Dataset("x", train, np.zeros((1, 2), np.float32))
@@ -165,6 +189,13 @@ def test_npz_round_trip_and_corrupt_files(tmp_path):
     np.savez(tmp_path / "partial.npz", train=ds.train)
     with pytest.raises(ValueError, match="lacks"):
         data.load_npz(tmp_path / "partial.npz")
+    np.savez(tmp_path / "ints.npz", train=np.zeros((2, 2), np.int64), test=np.zeros((1, 2), np.float32))
+    with pytest.raises(ValueError, match="^path: .*train is a non-empty 2-d float32"):
+        data.load_npz(tmp_path / "ints.npz")
+    with pytest.raises(TypeError, match="^ds:"):
+        data.save_npz("not a dataset", path)
+    with pytest.raises(TypeError, match="^path:"):
+        data.load_npz(3)
 
 
 def test_ground_truth_all_ties_take_the_fallback_and_break_ties_by_id():

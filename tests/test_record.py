@@ -42,10 +42,18 @@ def test_to_json_round_trips_finite_float_arrays(a):
     assert np.array_equal(back, a)
 
 
-@pytest.mark.parametrize("key", ["", "a b", "x/y", 3, None])
-def test_record_rejects_bad_keys(key):
-    with pytest.raises(ValueError, match="key"):
+@pytest.mark.parametrize("key, error", [("", ValueError), ("a b", ValueError), ("x/y", ValueError),
+                                        (3, TypeError), (None, TypeError)])
+def test_record_rejects_bad_keys(key, error):
+    with pytest.raises(error, match="^key:"):
         labkit.record(key, 1)
+
+
+def test_to_json_refuses_self_containing_values():
+    loop = []
+    loop.append(loop)
+    with pytest.raises(ValueError, match=r"^value\[0\]"):
+        to_json(loop)
 
 
 def test_record_outside_a_notebook_returns_value_and_keeps_it():
@@ -87,6 +95,40 @@ def test_read_records_errors(tmp_path):
     bad.write_text('{"cells": 3}')
     with pytest.raises(ValueError, match="not a notebook"):
         read_records(bad)
+    with pytest.raises(ValueError, match="^path: .*a notebook file"):
+        read_records(tmp_path)
+    with pytest.raises(TypeError, match="^path:"):
+        read_records(3)
+
+
+def _notebook_with_output(data) -> str:
+    return json.dumps({"cells": [{"cell_type": "code", "source": "", "outputs": [
+        {"output_type": "display_data", "metadata": {}, "data": data}]}], "metadata": {}, "nbformat": 4,
+        "nbformat_minor": 5})
+
+
+@pytest.mark.parametrize("content, match", [
+    (_notebook_with_output({MIME_TYPE: {"value": 1}}), "cell 0 output 0 is not an object with a str 'key'"),
+    (_notebook_with_output({MIME_TYPE: {"key": 3, "value": 1}}), "str 'key'"),
+    (_notebook_with_output({MIME_TYPE: {"key": "a"}}), "'value'"),
+    (_notebook_with_output({MIME_TYPE: "{not json"}), "record in cell 0 output 0: invalid JSON"),
+    (_notebook_with_output({MIME_TYPE: "[" * 100_000}), "nested too deeply"),
+    (_notebook_with_output({MIME_TYPE: [1, 2]}), "not an object"),
+    (_notebook_with_output([1]), "cell 0 output 0 is not a JSON object"),
+    ('{"cells": [3]}', "cell 0 is a int"),
+    ('{"cells": [{"cell_type": "code", "outputs": 5}]}', "outputs are a int"),
+    ('{"cells": [{"cell_type": "code", "outputs": [7]}]}', "output 0 is not a JSON object"),
+    ("[" * 100_000, "nested too deeply"),
+    (b"\xff\xfe{}", "not UTF-8"),
+])
+def test_read_records_names_what_is_malformed(tmp_path, content, match):
+    path = tmp_path / "bad.ipynb"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(ValueError, match="^path: .*" + match):
+        read_records(path)
+    good = _notebook_with_output({MIME_TYPE: {"key": "k", "value": [1]}})
+    path.write_text(good)
+    assert read_records(path) == {"k": [1]}
 
 
 def test_read_records_of_unexecuted_notebook_is_empty(tmp_path):

@@ -334,10 +334,8 @@ def similarity_curve(field_or_params, w: int, n_pairs: int = 41, seed=0) -> tupl
     params["seed"] = np.random.default_rng(field_seed)
     try:
         field = CodingField(**params)
-    except TypeError as e:
-        if "argument" not in str(e):  # a hyper-parameter of the wrong type: its own message
-            raise
-        raise fail("field_or_params", "CodingField's arguments", f"{sorted(params)} ({e})", described=True) from None
+    except (TypeError, ValueError) as e:  # say which argument of similarity_curve held it
+        raise type(e)(f"field_or_params: {e}") from None
     n = field.n_inputs
     w = check_int("w", w, low=1)
     if 2 * w > n:

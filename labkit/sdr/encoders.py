@@ -34,11 +34,11 @@ class ScalarEncoder(Estimator):
         """Value change that moves the block by one bit."""
         return (self.maxval - self.minval) / max(self.n - self.w, 1)
 
-    def bucket(self, x: float) -> int:
-        x = check_float("x", x)
+    def bucket(self, x: float, *, _name: str = "x") -> int:
+        x = check_float(_name, x)
         if not self.minval <= x <= self.maxval:
             if not self.clip:
-                raise fail("x", f"a number in [minval, maxval] = [{self.minval}, {self.maxval}] (or clip=True)", x)
+                raise fail(_name, f"a number in [minval, maxval] = [{self.minval}, {self.maxval}] (or clip=True)", x)
             x = min(max(x, self.minval), self.maxval)
         return int(round((x - self.minval) / (self.maxval - self.minval) * (self.n - self.w)))
 
@@ -46,12 +46,18 @@ class ScalarEncoder(Estimator):
         i = self.bucket(x)
         return SDR(self.n, np.arange(i, i + self.w))
 
+    def _dense(self, x: float, name: str) -> np.ndarray:
+        d = np.zeros(self.n, bool)
+        i = self.bucket(x, _name=name)
+        d[i:i + self.w] = True
+        return d
+
     def encode_batch(self, xs) -> np.ndarray:
         """(m, n) bool: the encoding of each of the (m,) values xs."""
         xs = check_array("xs", xs, ndim=1, dtype=np.float64)
         out = np.zeros((len(xs), self.n), bool)
         for i, x in enumerate(xs):
-            out[i] = self.encode(x).dense
+            out[i] = self._dense(x, f"xs[{i}]")
         return out
 
 
@@ -75,11 +81,11 @@ class CategoryEncoder(Estimator):
         self.categories, self.w, self.n = cats, w, w * len(cats)
         self._pos = {c: i for i, c in enumerate(cats)}
 
-    def encode(self, x) -> SDR:
+    def encode(self, x, *, _name: str = "x") -> SDR:
         try:
             i = self._pos[x]
         except (KeyError, TypeError):
-            raise fail("x", f"a known category (one of {self.categories[:10]})", x) from None
+            raise fail(_name, f"a known category (one of {self.categories[:10]})", x) from None
         return SDR(self.n, np.arange(i * self.w, (i + 1) * self.w))
 
     def encode_batch(self, xs) -> np.ndarray:
@@ -88,7 +94,7 @@ class CategoryEncoder(Estimator):
             raise type_fail("xs", "a sequence of categories", xs)
         out = np.zeros((len(xs := list(xs)), self.n), bool)
         for i, x in enumerate(xs):
-            out[i] = self.encode(x).dense
+            out[i] = self.encode(x, _name=f"xs[{i}]").dense
         return out
 
 

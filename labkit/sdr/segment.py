@@ -180,7 +180,8 @@ def noise_sweep(n: int, w: int, s: int, theta: int, vs, n_patterns: int = 50, tr
                 seed=0) -> pd.DataFrame:
     """measure() for each noise level v in vs on one memory of n_patterns random patterns."""
     n, w, s, theta = _check_shape(n, w, s, theta)
-    vs = check_array("vs", vs, ndim=1, kind="integer").tolist()
+    vs = [check_int(f"vs[{i}]", v, low=0, high=min(w, n - w))
+          for i, v in enumerate(check_array("vs", vs, ndim=1, kind="integer").tolist())]
     n_patterns = check_int("n_patterns", n_patterns, low=1)
     rng = as_rng(seed)
     pats = random_patterns(n, w, n_patterns, rng)

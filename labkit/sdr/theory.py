@@ -192,4 +192,5 @@ def willshaw_fill(n: int, w: int, M: int, *, auto: bool = True) -> float:
 def willshaw_false_units(n: int, w: int, M: int, *, auto: bool = True) -> float:
     """Expected spurious units on recall from a full cue: (n − w)·p1^w (ignores correlations,
     so it underestimates the measured count, cf. Knoblauch 2003)."""
-    return (n - w) * willshaw_fill(n, w, M, auto=auto) ** w
+    p1 = willshaw_fill(n, w, M, auto=auto)  # checks the arguments
+    return (n - w) * p1 ** w
