@@ -59,7 +59,7 @@ def test_deterministic_and_independent_of_thread_count():
 
 
 def test_union_mc_within_3pct_of_size_averaged_formula():
-    # reference/neuro.md cases with fp in [1e-2, 0.5]; 2000 unions so union-size noise stays < 1%
+    # cases with fp in [1e-2, 0.5]; 2000 unions so union-size noise stays < 1%
     for M, theta in [(50, 30), (100, 38)]:
         df = mc.union_false_match_mc(2048, 40, M, [theta], n_unions=2000, queries=1000, seed=M)
         r = df.iloc[0]

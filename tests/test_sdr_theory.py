@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from labkit.sdr import theory as th
 
 # Values computed by Numenta's htmresearch (projects/sdr_paper/sdr_math_neuron_paper.ipynb and
-# sdr_paper_unions.py; see shared/reference/neuro.md §3) — what the 2016 paper plots.
+# sdr_paper_unions.py at commit cdda48e, plotFalseMatchvsM) — what the 2016 paper plots.
 NUMENTA_FP = [
     ((100_000, 2000, 8, 8), 2.52507239284961e-14),  # Table 1B
     ((10_000, 300, 24, 12), 8.37584522709849e-13),
@@ -60,7 +60,7 @@ def test_noise_false_negative_reproduces_numenta():
 
 
 def test_reference_table_n2048_w40():
-    # shared/reference/neuro.md: fp for n=2048, w=40, full (s=40) and subsampled (s=20)
+    # fp for n=2048, w=40, full (s=40) and subsampled (s=20) (Ahmad & Hawkins 2016, eq. 1)
     for theta, full, sub in [(4, 6.9e-3, 4.8e-4), (6, 8.9e-5, 1.2e-6), (8, 5.0e-7, 1.1e-9), (20, 2.5e-26, 2.2e-37)]:
         assert th.false_match_probability(2048, 40, 40, theta) == pytest.approx(full, rel=0.01)
         assert th.false_match_probability(2048, 40, 20, theta) == pytest.approx(sub, rel=0.05)
@@ -128,7 +128,7 @@ def test_union_average_is_the_size_weighted_formula():
     pmf = th.union_size_pmf(n, w, M)
     direct = sum(pmf[u] * th.false_match_probability(n, w, u, theta) for u in range(theta, n + 1))
     assert th.union_false_match_probability(n, w, M, theta, method="average") == pytest.approx(direct, rel=1e-12)
-    # reference/neuro.md: size-averaged 0.0704 and 0.0690 for (M, theta) = (50, 30), (100, 38)
+    # size-averaged 0.0704 and 0.0690 for (M, theta) = (50, 30), (100, 38)
     assert th.union_false_match_probability(2048, 40, 50, 30, method="average") == pytest.approx(0.0704, abs=5e-4)
     assert th.union_false_match_probability(2048, 40, 100, 38, method="average") == pytest.approx(0.0690, abs=5e-4)
     assert th.union_false_match_probability(2048, 40, 50, 30) == pytest.approx(0.0694, abs=5e-4)

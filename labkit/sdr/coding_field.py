@@ -28,8 +28,7 @@ from scipy.stats import spearmanr
 
 from labkit.base import Estimator
 from labkit.sdr.sdr import SDR, as_rng, check_binary
-from labkit.validate import (check_array, check_bool, check_choice, check_float, check_int, check_seed, fail,
-                             type_fail)
+from labkit.validate import check_array, check_bool, check_choice, check_float, check_int, check_seed, fail, type_fail
 
 __all__ = ["CodingField", "capacity_curve", "similarity_curve"]
 

@@ -31,7 +31,7 @@ BACKENDS = ("fast", "readable")
 @register_jitable(inline="always")
 def _next(state):
     # splitmix64 (Steele, Lea & Flood, "Fast splittable pseudorandom number generators",
-    # OOPSLA 2014, Fig. 1 mix64 with Stafford's variant 13 constants): state is a 1-element uint64 array
+    # OOPSLA 2014: mix64 with Stafford's Mix13 constants): state is a 1-element uint64 array
     state[0] += np.uint64(0x9E3779B97F4A7C15)
     z = state[0]
     z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)

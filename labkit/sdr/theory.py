@@ -130,9 +130,9 @@ def union_false_match_probability(n: int, w: int, M: int, theta: int, *, a: int 
                                   method: str = "plugin") -> float:
     """P(a random a-of-n SDR (default a = w) matches the union of M stored w-bit SDRs at >= theta).
 
-    method="plugin" (Ahmad & Hawkins 2016; Numenta's htmresearch, projects/sdr_paper/
-    sdr_paper_unions.py): the union's expected size n·(1 − (1 − w/n)^M), rounded, is used as s in
-    false_match_probability.
+    method="plugin" (Ahmad & Hawkins 2016; numenta/htmresearch projects/sdr_paper/sdr_paper_unions.py
+    at commit cdda48e, falseMatchvsM): the union's expected size n·(1 − (1 − w/n)^M), rounded, is used
+    as s in false_match_probability.
     method="average": false_match_probability averaged over the exact distribution of the union
     size (union_size_pmf) — what a Monte Carlo over random unions measures.
     """

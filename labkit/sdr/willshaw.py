@@ -15,7 +15,7 @@ import pandas as pd
 from labkit.base import Estimator
 from labkit.sdr import theory
 from labkit.sdr.sdr import SDR, active_indices, as_rng, check_length
-from labkit.validate import check_array, check_bool, check_int, fail, type_fail
+from labkit.validate import check_array, check_bool, check_int, fail
 
 __all__ = ["WillshawMemory", "random_patterns", "recall_curve"]
 
