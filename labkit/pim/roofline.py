@@ -9,8 +9,9 @@ and a per-kernel launch term; with the defaults (1, 1, 0) and mode="llm-viewer" 
 LLM-Viewer's model_analyzer.py (commit 472f71f) per op and in total (benchmarks/pim_llmviewer_parity.py
 checks this against LLM-Viewer's own code). The step time is the sum over ops (kernels run in turn).
 Every decoder layer is the same, so each distinct op is computed once and repeated L times
-(`_fast_table`); `table(build_graph(...), ...)` is the readable per-op path, and a test holds the two
-equal value for value. `layers` (pandas) and `graph` (Op records) are built only when first read.
+(`_fast_table`, backend="fast", the default); `table(build_graph(...), ...)` is the readable per-op path
+(backend="readable"), and tests hold the two equal value for value. `layers` (pandas) and `graph` (Op
+records) are built only when first read.
 The peak is INT8 when w, a and kv bits are all <= 8, else FP16 (LLM-Viewer's rule, both modes).
 
 mode="physics" differs from mode="llm-viewer" in exactly these places (b batch, q query tokens per

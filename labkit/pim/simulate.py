@@ -40,7 +40,7 @@ from labkit.pim.opgraph import Op, build_graph
 from labkit.pim.roofline import roofline
 from labkit.pim.schedule import EventLog, Timeline
 from labkit.pim.systems import DramPim, System, list_systems, load_system
-from labkit.validate import check_choice, check_int, fail
+from labkit.validate import check_choice, check_int, fail, type_fail
 
 __all__ = ["simulate", "Timeline", "System", "list_systems", "load_system", "gemv_time", "map_gemv"]
 
@@ -95,21 +95,22 @@ def simulate(model="gpt2-medium", system="aim-like", stage: str = "decode", batc
                 tokens=batch if stage == "decode" else batch * seq_len, **step_args)
     machine = _Machine(EventLog(), system, w_bits, kv_bits, layers if detail == "bank" else frozenset())
     pim_watts = system.dram.channels * system.dram.background_w_per_channel
-    if placement == "gpu":
+    if placement == "gpu":  # the baseline: every op a roofline kernel on the GPU, one after the other
         graph, seconds = _gpu_graph(cfg, system, batch, step_args)
         _schedule(machine, [_program(graph, ["gpu"] * len(graph), seconds)])
         return machine.log.timeline(meta, {"gpu": system.gpu.background_w})
-    if placement == "pim":
+    if placement == "pim":  # PIM-GPT: the matmuls in the DRAM banks, everything else on the ASIC
         graph = build_graph(cfg, batch=batch, mode="physics", **step_args)
         units = ["pim" if op.kind in PIM_KINDS else "asic" for op in graph]
         _check_capacity(cfg, system, graph, units, batch, seq_len, w_bits, kv_bits)
         _schedule(machine, [_program(graph, units, [0.0] * len(graph))])
         return machine.log.timeline(meta, {"pim": pim_watts, "asic": system.asic.background_w})
-    # neupims: capacity of the whole batch (the weights the NPU reads live in the same memory)
+    # NeuPIMs: the GEMMs on the NPU, the attention GEMVs on PIM; capacity of the whole batch (the
+    # weights the NPU reads live in the same memory)
     whole = build_graph(cfg, batch=batch, mode="physics", **step_args)
     _check_capacity(cfg, system, whole, ["pim" if op.kind == "attention" else "npu" for op in whole], batch,
                     seq_len, w_bits, kv_bits)
-    sizes = [batch // n_sub + (1 if i < batch % n_sub else 0) for i in range(n_sub)]
+    sizes = [batch // n_sub + (1 if i < batch % n_sub else 0) for i in range(n_sub)]  # as even as can be
     programs = []
     for i, size in enumerate(sizes):
         graph, seconds = _gpu_graph(cfg, system, size, step_args)
@@ -127,7 +128,7 @@ def _bank_layers(bank_layers, cfg: ModelConfig):
         return None
     values = [bank_layers] if isinstance(bank_layers, Integral) else bank_layers
     if not isinstance(values, (list, tuple, set, frozenset, range, np.ndarray)):
-        raise fail("bank_layers", "None, a layer index or a list of them", bank_layers)
+        raise type_fail("bank_layers", "None, a layer index or a list of them", bank_layers)
     last = cfg.num_hidden_layers - 1
     return frozenset(check_int("bank_layers", v, low=-1, high=last) for v in values)
 
@@ -135,6 +136,7 @@ def _bank_layers(bank_layers, cfg: ModelConfig):
 # ---------------------------------------------------------------- the program
 
 def _program(graph, units, seconds, sub_batch: str = "") -> list[Step]:
+    """The graph's ops in execution order, each with its unit and (GPU / NPU) roofline seconds."""
     return [Step(op, unit, t, sub_batch) for op, unit, t in zip(graph, units, seconds, strict=True)]
 
 
@@ -214,9 +216,9 @@ class _Machine:
     def unit_lanes(self) -> np.ndarray:
         """Lane ids (channels, units per channel) of the MAC units."""
         if self._unit_lanes is None:
-            d = self.system.dram
-            self._unit_lanes = self.log.lanes([f"pim/ch{c:02d}/bank{u:02d}" for c in range(d.channels)
-                                               for u in range(d.units_per_channel)]).reshape(d.channels, -1)
+            dram = self.system.dram
+            self._unit_lanes = self.log.lanes([f"pim/ch{c:02d}/bank{u:02d}" for c in range(dram.channels)
+                                               for u in range(dram.units_per_channel)]).reshape(dram.channels, -1)
         return self._unit_lanes
 
 
@@ -228,7 +230,7 @@ def _schedule(machine: _Machine, chunks: list[list[Step]]) -> None:
             first = group[0]
             op, tag = first.op, first.sub_batch
             deps = [done[(tag, *key)] for key in op.inputs if (tag, *key) in done]
-            ready = max(deps, key=_end) if deps else AT_START
+            ready = max(deps, key=lambda dep: dep.end) if deps else AT_START  # the latest input fixes the start
             if first.unit == "pim":
                 fused = _fused(group)
                 result = _pim_op(machine, fused, fused.name + tag, ready)
@@ -238,10 +240,6 @@ def _schedule(machine: _Machine, chunks: list[list[Step]]) -> None:
                 result = _gpu_op(machine, op, op.name + tag, ready, first.seconds)
             for step in group:
                 done[(tag, step.op.layer, step.op.name)] = result
-
-
-def _end(done: Done) -> float:
-    return done.end
 
 
 def _done(added) -> Done:
