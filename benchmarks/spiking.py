@@ -43,7 +43,8 @@ WORKER = r"""
 import json, os, sys, time
 import numpy as np
 import brian2 as b2
-N, STEPS, DT, TAU, TARGET, WORK = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), float(sys.argv[4]), sys.argv[5], sys.argv[6]
+N, STEPS, TARGET, WORK = int(sys.argv[1]), int(sys.argv[2]), sys.argv[5], sys.argv[6]
+DT, TAU = float(sys.argv[3]), float(sys.argv[4])
 b2.prefs.codegen.target = "numpy"
 b2.BrianLogger.log_level_error()
 def network():
@@ -149,8 +150,13 @@ def main() -> None:
     py = None if args.no_brian2 else ensure_brian2_venv()
     if py is not None:
         for target in ("numpy", "cpp_standalone"):
-            w = Worker(py, target)
-            first = w.first or w.request()  # numpy: the first run generates its code (cold)
+            try:
+                w = Worker(py, target)
+                first = w.first or w.request()  # numpy: the first run generates its code (cold)
+            except (json.JSONDecodeError, OSError) as e:  # e.g. no C++ compiler for cpp_standalone
+                rows.append({"anchor": f"Brian2 2.9.0 {target}: failed ({type(e).__name__})", "labkit s": None,
+                             "anchor s": None, "speed-up": None, "spikes labkit / anchor": ""})
+                continue
             a, b = [], []
             for _ in range(args.repeats):
                 t = time.perf_counter()

@@ -145,7 +145,7 @@ def test_izhikevich_presets_reproduce_the_fine_step_reference():
     reproduces figure1.m's counts (FIGURE_COUNTS)."""
     presets = [p for p in spiking.IZHIKEVICH_PRESETS.values() if FIGURE_COUNTS[p.name][1] is not None]
     reference = _heun_reference(presets)
-    for p, ref in zip(presets, reference):
+    for p, ref in zip(presets, reference, strict=True):
         fine = p.neuron(dt=0.01e-3).run(p.current(dt=0.01e-3))
         times = np.flatnonzero(fine.spikes[:, 0]) * 0.01
         assert len(times) == len(ref) == FIGURE_COUNTS[p.name][1], (p.name, len(times), len(ref))
