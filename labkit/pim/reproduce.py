@@ -90,7 +90,7 @@ def neupims_table(points=((64, 2048), (128, 1024), (256, 512), (512, 256)), syst
     for batch, s in points:
         t = {name: simulate(model, system, batch=batch, seq_len=s, placement=placement, sub_batches=n_sub)
              for name, placement, n_sub in (("npu_only", "gpu", 1), ("naive", "neupims", 1),
-                                  ("neupims", "neupims", sub_batches))}
+                                             ("neupims", "neupims", sub_batches))}
         r = {"batch": batch, "seq_len": s}
         r.update({f"{k}_tok_s": batch / v.latency for k, v in t.items()})
         r["neupims_over_npu"] = t["npu_only"].latency / t["neupims"].latency
