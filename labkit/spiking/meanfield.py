@@ -19,13 +19,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import erfcx, zeta
 
 from labkit.validate import check_float
 
 __all__ = ["siegert"]
 
-ALPHA_FB = math.sqrt(2.0) * abs(float(zeta(0.5)))
+ZETA_HALF = -1.4603545088095868  # zeta(1/2) (scipy.special.zeta(0.5))
+ALPHA_FB = math.sqrt(2.0) * abs(ZETA_HALF)
 
 
 def siegert(mu: float, sigma: float, tau: float = 20e-3, threshold: float = 20.0, v_reset: float = 10.0,
@@ -33,6 +33,8 @@ def siegert(mu: float, sigma: float, tau: float = 20e-3, threshold: float = 20.0
     """(rate in Hz, CV of the ISIs) of an LIF neuron under white noise of mean `mu` and s.d. `sigma`
     (same units as threshold; tau, refractory, tau_syn in seconds; tau_syn > 0 applies the
     Fourcaud-Brunel correction for exponential synapses)."""
+    from scipy.special import erfcx
+
     mu = check_float("mu", mu)
     sigma = check_float("sigma", sigma, low=0.0, low_open=True)
     tau = check_float("tau", tau, low=0.0, low_open=True)

@@ -29,8 +29,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.sparse as sp
-from scipy.optimize import brentq
 
 from labkit.base import Estimator
 from labkit.spiking.common import check_backend, check_tau_dt, prepare_current, prepare_v0
@@ -117,7 +115,9 @@ class Network(Estimator):
     def n_neurons(self) -> int:
         return self.n_exc + self.n_inh
 
-    def _connect(self, rng) -> sp.csr_matrix:
+    def _connect(self, rng):
+        import scipy.sparse as sp
+
         n = self.n_neurons
         rows, cols, vals = [], [], []
         for lo, size, c, w in ((0, self.n_exc, self.c_exc_, self.J), (self.n_exc, self.n_inh, self.c_inh_,
@@ -194,6 +194,8 @@ class Network(Estimator):
         mu = current + J tau (C_E nu_ext + (C_E - g C_I) nu), sigma^2 = J^2 tau (C_E nu_ext +
         (C_E + g^2 C_I) nu), nu = siegert(mu, sigma) (eq. 21, Fourcaud-Brunel shift for tau_syn).
         Returns {"rate": Hz, "cv": CV of ISIs, "mu": ..., "sigma": ...}."""
+        from scipy.optimize import brentq
+
         current = check_float("current", current)
         ce, ci, J, tau = self.c_exc_, self.c_inh_, self.J, self.tau
 

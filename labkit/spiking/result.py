@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.signal import lfilter
 
 from labkit.validate import check_array, check_float, check_int, check_str, fail
 
@@ -111,5 +110,7 @@ class SpikeResult:
         (Maass, Natschlaeger & Markram 2002, Neural Computation 14(11), Sect. 2: low-pass filtered
         spike trains of the liquid)."""
         tau = check_float("tau", tau, low=0.0, low_open=True)
+        from scipy.signal import lfilter  # imported here: scipy.signal takes seconds to import
+
         decay = np.exp(-self.dt / tau)
         return lfilter([1.0], [1.0, -decay], self.spikes.astype(np.float64), axis=0)
