@@ -12,6 +12,12 @@ u_leak = 0). The parameters (a, b, c, d) and initial states match Norse's table
 (norse/torch/functional/izhikevich.py at commit 065a3b45cf13bc8156d18987380f6d26c09f08a2), which
 omits the input protocols and the accommodation variant; both come from figure1.m here.
 Time is in seconds at the API (dt=0.25e-3 is figure1.m's tau = 0.25 ms), in ms inside the step.
+
+The figure's coarse Euler step is part of eight of its behaviours: at the figure's step labkit gives
+figure1.m's spike counts; in the converged ODE (dt <= 0.01 ms, checked against an independent Heun
+integration) tonic bursting, phasic bursting, mixed mode, class 2, rebound burst, bistability and
+inhibition-induced spiking fire more, "dap" fires repetitively and "inhibition_induced_bursting"
+runs away (tests/test_spiking_models.py holds the table).
 """
 
 from __future__ import annotations

@@ -98,7 +98,9 @@ class LIF(Estimator):
         else:
             self.beta_ = check_float("beta", beta, low=0.0, high=1.0)
             self.dt = check_float("dt", dt, low=0.0, low_open=True)
-            self.tau_ = -self.dt / math.log(self.beta_) if 0.0 < self.beta_ < 1.0 else math.inf
+            # the time constant beta stands for (0: no memory, 1: a perfect integrator)
+            self.tau_ = (-self.dt / math.log(self.beta_) if 0.0 < self.beta_ < 1.0
+                         else 0.0 if self.beta_ == 0.0 else math.inf)
             self.gain_ = 1.0
         self.tau, self.beta = tau, beta
         self.threshold = check_float("threshold", threshold, low=0.0, low_open=True)
