@@ -1,0 +1,26 @@
+"""The "Spiking units" dashboard page: the raster explorer, the f-I curve and Izhikevich's zoo."""
+
+from __future__ import annotations
+
+import panel as pn
+
+from widgets.spiking.fi import FICurve
+from widgets.spiking.izhikevich import PresetGallery
+from widgets.spiking.raster import RasterExplorer
+
+
+def spiking_page():
+    """Dashboard page: 1000 LIF neurons x 10 s (or Brunel's E/I network) as a rasterized raster with
+    traces and population rate; the f-I curve against its formulas; the 20 Izhikevich behaviours."""
+    return pn.Column(
+        "## Spiking units",
+        "**Raster.** 1000 LIF neurons for 10 s at dt = 1 ms, neuron *i* driven by a constant current "
+        "rising with *i* (so the raster is the f-I curve on its side), or a Brunel E/I network. The "
+        "~500k spikes are aggregated per pixel (HoloViews `rasterize`, Datashader); zoom re-aggregates.",
+        RasterExplorer(),
+        "**f-I curve.** Simulated rates over the continuous formula and the exact discrete one at the "
+        "chosen dt.",
+        FICurve(),
+        "**Izhikevich (2004), Fig. 1.** Twenty behaviours from four parameters (a, b, c, d).",
+        PresetGallery(),
+    )
