@@ -1,16 +1,21 @@
-"""HNSW: labkit (numba path, and the readable path) vs hnswlib 0.8.0, side by side.
+"""HNSW: labkit (backend="fast", and backend="readable") vs hnswlib 0.8.0, side by side.
 
 Single thread unless stated (numba.set_num_threads(1), hnswlib num_threads=1), same data, M,
 ef_construction and seed; A/B alternating, median of 5 (harness.compare). Prints markdown tables:
-build ratio, query ratio and recall@10 per ef, distance computations per query vs brute force,
+build ratio warm (later builds in one process) and cold (the first build in a fresh process,
+import and numba cache load included, vs hnswlib's first build in a fresh process), where the cold
+overhead goes, query ratio and recall@10 per ef, distance computations per query vs brute force,
 graph agreement with hnswlib, and the batched two-thread comparison.
-Run: .venv/bin/python benchmarks/hnsw.py [--quick]
+Run: .venv/bin/python benchmarks/hnsw.py [--quick] [--cold-only]
 """
 
 from __future__ import annotations
 
 import os
+import statistics
+import subprocess
 import sys
+import tempfile
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
@@ -28,6 +33,81 @@ from labkit.tables import markdown_table  # noqa: E402
 
 M, EFC, SEED, K = 16, 200, 100, 10
 QUICK = "--quick" in sys.argv
+COLD_ONLY = "--cold-only" in sys.argv
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# A fresh process: numpy imported and the data loaded first (the same for both sides), then the
+# clock runs over the library's import and its first build. labkit's includes importing numba,
+# numba's CPU-target set-up and loading kernels.insert_range from numba's on-disk cache.
+_COLD = {
+    "labkit": """
+import time, numpy as np
+X = np.load({path!r})
+t0 = time.perf_counter()
+from labkit.hnsw import HNSW
+idx = HNSW(X.shape[1], M={M}, ef_construction={efc}, seed={seed})
+idx.add(X)
+print(time.perf_counter() - t0)
+""",
+    "hnswlib": """
+import time, numpy as np
+X = np.load({path!r})
+t0 = time.perf_counter()
+import hnswlib
+p = hnswlib.Index(space="l2", dim=X.shape[1])
+p.init_index(max_elements=len(X), M={M}, ef_construction={efc}, random_seed={seed})
+p.add_items(X, num_threads=1)
+print(time.perf_counter() - t0)
+""",
+    # the labkit side again, phase by phase (numba's target set-up imports scipy.linalg for its BLAS check)
+    "phases": """
+import time, numpy as np
+X = np.load({path!r})
+t = [time.perf_counter()]
+import numba
+t.append(time.perf_counter())
+import scipy.linalg
+t.append(time.perf_counter())
+from numba.core.registry import cpu_target
+cpu_target.target_context.refresh(); cpu_target.typing_context.refresh()
+t.append(time.perf_counter())
+from labkit.hnsw import HNSW
+t.append(time.perf_counter())
+HNSW(X.shape[1]).add(X[:1])
+t.append(time.perf_counter())
+idx = HNSW(X.shape[1], M={M}, ef_construction={efc}, seed={seed})
+idx.add(X)
+t.append(time.perf_counter())
+print(" ".join(str(b - a) for a, b in zip(t, t[1:])))
+""",
+}
+PHASES = ["import numba", "scipy.linalg (numba's BLAS check)", "numba CPU target set-up", "import labkit.hnsw",
+          "first add: load kernel from cache", "the build itself"]
+
+
+def fresh(kind: str, path: str, env: dict | None = None) -> list[float]:
+    code = _COLD[kind].format(path=path, M=M, efc=EFC, seed=SEED)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT,
+                         env={**os.environ, **(env or {})}).stdout
+    return [float(x) for x in out.split()]
+
+
+def cold_start(ds, repeats: int = 5) -> dict:
+    """First build in a fresh process, labkit vs hnswlib, alternating, median of `repeats`; and the
+    labkit side's phases (median of `repeats` more fresh processes)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "train.npy")
+        np.save(path, ds.train)
+        a, b = [], []
+        for _ in range(repeats):
+            a += fresh("labkit", path)
+            b += fresh("hnswlib", path)
+        phases = [fresh("phases", path) for _ in range(repeats)]
+        with tempfile.TemporaryDirectory() as empty:  # no numba cache: the very first run compiles
+            compiling = fresh("labkit", path, {"NUMBA_CACHE_DIR": empty})[0]
+    la, lb = statistics.median(a), statistics.median(b)
+    return {"labkit_s": la, "anchor_s": lb, "ratio": la / lb, "compiling_s": compiling,
+            "phases": [statistics.median(p[i] for p in phases) for i in range(len(PHASES))]}
 
 
 def recall(labels, gt):
@@ -48,10 +128,41 @@ def build_pair(ds):
     return ours, theirs
 
 
+def print_cold(cold_rows, phase_rows) -> None:
+    print("## First build in a fresh process (cold) beside later builds (warm), single thread\n")
+    print("Cold: a fresh `python` per run; after numpy and the data, the clock covers the import and the first "
+          "build (labkit: numba import, CPU-target set-up, kernel loaded from numba's on-disk cache). "
+          "A/B alternating, median of 5. `compiling s`: one run with an empty NUMBA_CACHE_DIR.\n")
+    print(markdown_table(cold_rows, floatfmt=".3g"))
+    print("\nWhere labkit's cold time goes (median of 5 fresh processes, seconds):\n")
+    print(markdown_table(phase_rows, floatfmt=".3g"))
+
+
+def cold_tables(sets, warm: dict) -> tuple[list, list]:
+    cold_rows, phase_rows = [], []
+    for ds in sets:
+        c = cold_start(ds)
+        row = {"dataset": ds.name, "n x dim": f"{len(ds.train)} x {ds.dim}", "cold labkit s": c["labkit_s"],
+               "cold hnswlib s": c["anchor_s"], "cold ratio": c["ratio"]}
+        if ds.name in warm:
+            row["warm ratio"] = warm[ds.name]
+        row["compiling s"] = c["compiling_s"]
+        cold_rows.append(row)
+        phase_rows.append({"dataset": ds.name, **dict(zip(PHASES, c["phases"], strict=True))})
+    return cold_rows, phase_rows
+
+
 def main() -> None:
     numba.set_num_threads(1)
     sets = [data.digits(), data.random_xs_20(), data.gaussian(5000 if QUICK else 20000, 64, 1000)]
     HNSW(4).add(np.eye(4))  # compile (or load the numba cache) outside the timings
+    if COLD_ONLY:
+        warm = {}
+        for ds in sets:
+            warm[ds.name] = compare(*build_pair(ds), repeats=5)["ratio"]
+        print(f"Machine: {machine()}. M={M}, ef_construction={EFC}, seed={SEED}.\n")
+        print_cold(*cold_tables(sets, warm))
+        return
     build_rows, query_rows, agree_rows = [], [], []
     for ds in sets:
         gt = ds.neighbors(K)
@@ -88,7 +199,7 @@ def main() -> None:
                                "HNSW beats brute force": len(ds.test) / q["labkit_s"] > bf_qps})
     small = data.gaussian(2000, 64, 10)
     def readable():
-        HNSW(64, M=M, ef_construction=EFC, seed=SEED, backend="numpy").add(small.train)
+        HNSW(64, M=M, ef_construction=EFC, seed=SEED, backend="readable").add(small.train)
     def anchor():
         p = hnswlib.Index(space="l2", dim=64)
         p.init_index(max_elements=2000, M=M, ef_construction=EFC, random_seed=SEED)
@@ -104,10 +215,12 @@ def main() -> None:
 
     print("# HNSW: labkit vs hnswlib 0.8.0\n")
     print(f"Machine: {machine()}. M={M}, ef_construction={EFC}, seed={SEED}, k={K}; A/B alternating, median of 5.\n")
-    print("## Build (single thread)\n")
+    print("## Build (single thread, warm: later builds in one process)\n")
     print(markdown_table(build_rows, floatfmt=".3g"))
-    print(f"\nReadable (numpy) path, gaussian 2000x64: {rr['labkit_s']:.2f} s vs hnswlib {rr['anchor_s']:.3f} s "
-          f"= **{rr['ratio']:.0f}x**\n")
+    print()
+    print_cold(*cold_tables(sets, {row["dataset"]: row["ratio"] for row in build_rows}))
+    print(f"\nReadable path (backend='readable'), gaussian 2000x64: {rr['labkit_s']:.2f} s "
+          f"vs hnswlib {rr['anchor_s']:.3f} s = **{rr['ratio']:.0f}x**\n")
     print("## Graph agreement with a single-threaded hnswlib build\n")
     print(markdown_table(agree_rows, floatfmt=".4f"))
     print("\n## Queries (single thread, batched): recall@10, speed, distance computations\n")
