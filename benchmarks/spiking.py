@@ -6,7 +6,7 @@ Brian2's SpikeMonitor). Every side integrates tau dv/dt = -v + I exactly over a 
 
 - labkit: `LIF(reset="zero").run(I, n_steps=10_000)` (numba; the readable numpy loop beside it).
 - snnTorch 1.0.0 `Leaky(beta, reset_mechanism="zero")` fed (1 - beta) I, under `no_grad`,
-  spikes stored into a preallocated raster (in this process, A/B alternating: harness.compare).
+  spikes stored into a preallocated raster (in this process; A/B alternating as harness.compare).
 - Brian2 2.9.0 does not install beside labkit's numpy (it needs numpy < 2.3), so the benchmark
   creates its own venv (build/bench/brian2-venv) and runs two long-lived Brian2 worker processes
   (runtime "numpy" target; cpp_standalone, built once, its binary re-run): each labkit call
@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import compare, machine, median_time  # noqa: E402
+from harness import machine, median_time  # noqa: E402
 
 from labkit import spiking  # noqa: E402
 from labkit.tables import markdown_table  # noqa: E402
@@ -59,7 +59,7 @@ if TARGET == "cpp_standalone":
     G, M, tau = network()
     b2.run(STEPS * DT * b2.second)
     t = time.perf_counter()
-    b2.device.build(directory=WORK, compile=True, run=True, with_output=False)
+    b2.device.build(directory=WORK, compile=True, run=True, with_output=False, clean=True)
     total = time.perf_counter() - t
     print(json.dumps({"build_and_first_run_s": total, "sim_s": b2.device._last_run_time,
                       "spikes": int(M.num_spikes)}), flush=True)
@@ -88,6 +88,31 @@ def ensure_brian2_venv() -> Path | None:
             print(f"brian2 install failed: {r.stderr[-500:]}", file=sys.stderr)
             return None
     return py
+
+
+def alternate(ours, anchor, repeats: int) -> dict:
+    """harness.compare's convention (warm-up, then A, B, A, B, ...; medians), where `anchor()`
+    returns its own seconds (a Brian2 worker times its run). Also the fastest run of each: on a
+    shared machine the minimum is the least disturbed measurement."""
+    ours()
+    anchor()
+    a, b = [], []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        ours()
+        a.append(time.perf_counter() - t)
+        b.append(anchor())
+    return {"labkit s": statistics.median(a), "anchor s": statistics.median(b),
+            "speed-up": statistics.median(b) / statistics.median(a), "labkit min s": min(a),
+            "anchor min s": min(b), "speed-up of mins": min(b) / min(a)}
+
+
+def timed(fn):
+    def run():
+        t = time.perf_counter()
+        fn()
+        return time.perf_counter() - t
+    return run
 
 
 class Worker:
@@ -141,11 +166,10 @@ def main() -> None:
                 raster[k] = spk > 0
         return raster
 
-    r = compare(ours, snntorch_run, repeats=args.repeats)
+    r = alternate(ours, timed(snntorch_run), args.repeats)
     snn_spikes = int(snntorch_run().sum())
-    rows.append({"anchor": "snnTorch 1.0.0 Leaky (no_grad, 1 thread)", "labkit s": r["labkit_s"],
-                 "anchor s": r["anchor_s"], "speed-up": 1 / r["ratio"], "spikes labkit / anchor":
-                 f"{int(ref.spikes.sum()):,} / {snn_spikes:,}"})
+    rows.append({"anchor": "snnTorch 1.0.0 Leaky (no_grad, 1 thread)", **r,
+                 "spikes labkit / anchor": f"{int(ref.spikes.sum()):,} / {snn_spikes:,}"})
 
     py = None if args.no_brian2 else ensure_brian2_venv()
     if py is not None:
@@ -154,27 +178,22 @@ def main() -> None:
                 w = Worker(py, target)
                 first = w.first or w.request()  # numpy: the first run generates its code (cold)
             except (json.JSONDecodeError, OSError) as e:  # e.g. no C++ compiler for cpp_standalone
-                rows.append({"anchor": f"Brian2 2.9.0 {target}: failed ({type(e).__name__})", "labkit s": None,
-                             "anchor s": None, "speed-up": None, "spikes labkit / anchor": ""})
+                rows.append({"anchor": f"Brian2 2.9.0 {target}: failed ({type(e).__name__})"})
                 continue
-            a, b = [], []
-            for _ in range(args.repeats):
-                t = time.perf_counter()
-                ours()
-                a.append(time.perf_counter() - t)
-                b.append(w.request()["sim_s"])
+            r = alternate(ours, lambda w=w: w.request()["sim_s"], args.repeats)
             w.close()
-            la, lb = statistics.median(a), statistics.median(b)
             name = "Brian2 2.9.0 runtime, numpy target" if target == "numpy" else "Brian2 2.9.0 cpp_standalone"
             note = (f"cold (first run, code generation) {first['sim_s']:.3f} s" if target == "numpy" else
-                    f"build + compile + first run {first['build_and_first_run_s']:.1f} s; sim time only")
-            rows.append({"anchor": f"{name} ({note})", "labkit s": la, "anchor s": lb, "speed-up": lb / la,
+                    f"clean build + compile + first run {first['build_and_first_run_s']:.1f} s; simulation time")
+            rows.append({"anchor": f"{name} ({note})", **r,
                          "spikes labkit / anchor": f"{int(ref.spikes.sum()):,} / {first['spikes']:,}"})
     print("# Spiking: 1000 LIF x 10,000 steps (dt = 1 ms, 10 s), full raster\n")
-    print(f"Machine: {machine()}. A/B alternating, median of {args.repeats}; labkit single-threaded numba.\n")
+    print(f"Machine: {machine()}. A/B alternating, median of {args.repeats} "
+          f"(and the fastest run of each); labkit single-threaded numba. Load average at the start: "
+          f"{os.getloadavg()[0]:.1f}.\n")
     print(markdown_table(rows, floatfmt=".4g"))
     print(f"\nlabkit fast path: first call in this process {cold:.3f} s (numba on-disk cache load or compile), "
-          f"warm {r['labkit_s']:.4f} s; readable numpy loop {readable:.3f} s (median of 5). "
+          f"warm {rows[0]['labkit s']:.4f} s; readable numpy loop {readable:.3f} s (median of 5). "
           f"Spikes: {int(ref.spikes.sum()):,}; |rate - exact discrete formula| max "
           f"{np.max(np.abs(ref.rates() - exact)) * STEPS * DT:.2f} spikes per 10 s window.")
 
