@@ -415,3 +415,18 @@ def test_storage_dtype_counts_bytes_and_returns_the_model_dtype():
         b.prefill(K, K, queries=q)
         assert b.nbytes * 2 == a.nbytes
         assert b.keys().dtype == torch.float32 and torch.equal(b.keys(), a.keys().half().float())
+
+
+def test_snapshot_is_plain_data():
+    from tests.test_kvcache_quant import plain
+
+    Q, K, V = _qkv(T=40)
+    store = ev.H2O(budget=8, recent=2)
+    assert plain(store.snapshot())
+    store.prefill(K, V, queries=Q)
+    store.append(K[:, :, :1], V[:, :, :1], queries=Q[:, :, :1])
+    snap = store.snapshot()
+    assert plain(snap) and snap["seq_length"] == 41 and snap["budget_"] == 8 and snap["recent_"] == 2
+    assert snap["positions"].shape == (1, KVH, 8) and snap["kept"].shape == (1, KVH, 41)
+    assert snap["scores"].shape == (1, KVH, 40) and snap["accumulated"].shape == (1, KVH, 8)
+    assert np.array_equal(snap["keys"], store.keys().numpy())

@@ -81,6 +81,7 @@ def test_params_snapshot_and_wrong_types():
     snap = s.snapshot()
     assert snap["seq_length"] == 100 and snap["nbytes"] == s.nbytes
     assert snap["keys"].shape == (1, 2, 100, 32) and snap["key_residual"].shape[-2] < 64
-    for kwargs, name in [({"nbits": 2.0}, "nbits"), ({"axis_key": "0"}, "axis_key"), ({"q_group_size": 0}, "q_group_size")]:
+    for kwargs, name in [({"nbits": 2.0}, "nbits"), ({"axis_key": "0"}, "axis_key"),
+                         ({"q_group_size": 0}, "q_group_size")]:
         with pytest.raises((TypeError, ValueError), match=f"^{name}: expected"):
             HFQuantizedStore(**kwargs)

@@ -347,3 +347,52 @@ def test_attention_rejects_nan_and_handles_fully_masked_rows():
     none_kept = torch.zeros(6, dtype=torch.bool)
     p, out = attention(q, K, V, keep=none_kept)  # every key evicted: the queries attend to nothing
     assert torch.equal(p, torch.zeros(2, 3, 6)) and torch.equal(out, torch.zeros(2, 3, 8))
+
+
+def plain(x) -> bool:
+    """Plain data (DESIGN.md "Inspectable by construction"): numpy arrays, numbers, strings, None,
+    and tuples / lists / dicts of them; no tensors, dtypes or labkit objects."""
+    import numpy as np
+
+    if x is None or isinstance(x, (int, float, bool, str, np.ndarray, np.generic)):
+        return True
+    if isinstance(x, (list, tuple)):
+        return all(plain(v) for v in x)
+    if isinstance(x, dict):
+        return all(isinstance(k, str) and plain(v) for k, v in x.items())
+    return False
+
+
+def test_snapshots_are_plain_data_and_match_the_objects():
+    from labkit.kvcache import FullPrecisionStore
+
+    x = structured((1, 2, 64, 32))
+    qt = UniformQuantizer(2, 16, "channel").quantize(x)
+    snap = qt.snapshot()
+    assert plain(snap) and snap["scale"].shape == (1, 2, 32, 4) and snap["codes"].shape == (1, 2, 32, 4, 16)
+    assert snap["nbytes"] == qt.nbytes and snap["shape"] == (1, 2, 64, 32)
+    store = FullPrecisionStore(torch.float16)
+    assert plain(store.snapshot()) and store.snapshot()["keys"] is None
+    store.prefill(x, x)
+    snap = store.snapshot()
+    assert plain(snap) and snap["keys"].dtype == "float16" and snap["seq_length"] == 64
+    assert list(snap["positions"]) == list(range(64))
+    cache = KIVICache(2, 16, 32, n_sink=2)
+    assert plain(cache.snapshot())
+    cache.prefill(x, x)
+    cache.append(x[..., :1, :], x[..., :1, :])
+    snap = cache.snapshot()
+    assert plain(snap) and snap["key_quantized"] == 32 and len(snap["key_blocks"]) == 1
+    assert snap["key_sink"].shape == (1, 2, 2, 32) and snap["nbytes"] == cache.nbytes
+    assert snap["key_blocks"][0]["scale"].shape == (1, 2, 32, 2)  # 32 channels x 2 groups of 16 tokens
+
+
+def test_estimator_params_round_trip():
+    c = KIVICache(4, 16, 32, v_bits=2, n_sink=1, residual_dtype=torch.float16, backend="readable")
+    params = c.get_params()
+    assert params["v_bits"] == 2 and params["k_bits"] is None and params["backend"] == "readable"
+    assert KIVICache(**params).get_params() == params
+    assert c.v_quant.bits == 2 and c.k_quant.bits == 4 and c.k_quant.backend == "readable"
+    q = UniformQuantizer(3, 8, "token", symmetric=True, scale_dtype=torch.float32)
+    assert UniformQuantizer(**q.get_params()).get_params() == q.get_params()
+    assert repr(q) == "UniformQuantizer(bits=3, group_size=8, axis='token', symmetric=True, scale_dtype=torch.float32)"

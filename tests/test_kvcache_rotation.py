@@ -298,7 +298,8 @@ def test_hadamard_get_params_keep_what_was_given():
     q = HadamardQuantizer(2, 16, "token", reorder=True, seed=3, backend="readable")
     assert q.get_params()["reorder"] is True and q.statistic == "mean"
     assert HadamardQuantizer(**q.get_params()).get_params() == q.get_params()
-    assert HadamardQuantizer(reorder=False).statistic is None and HadamardQuantizer(reorder="absmax").statistic == "absmax"
+    assert HadamardQuantizer(reorder=False).statistic is None
+    assert HadamardQuantizer(reorder="absmax").statistic == "absmax"
 
 
 def test_hadamard_bad_data():
@@ -340,3 +341,18 @@ def test_bfp_bad_data():
         BlockFloatQuantizer().quantize(x)
     with pytest.raises(ValueError, match="^x: .*floating"):
         BlockFloatQuantizer().quantize(torch.ones(1, 32, 32, dtype=torch.int32))
+
+
+def test_rotated_and_block_float_snapshots_are_plain_data():
+    from tests.test_kvcache_quant import plain
+
+    x = structured((1, 2, 32, 64))
+    rt = HadamardQuantizer(2, 16, "token", reorder=True, seed=2).quantize(x)
+    snap = rt.snapshot()
+    assert plain(snap) and snap["perm"].shape == (1, 2, 64) and snap["seed"] == 2 and snap["nbytes"] == rt.nbytes
+    assert snap["rotated"]["codes"].shape == (1, 2, 32, 4, 16)
+    assert HadamardQuantizer(2, 32, "channel").quantize(x).snapshot()["perm"] is None
+    bt = BlockFloatQuantizer(4, 16, "channel").quantize(x)
+    snap = bt.snapshot()
+    assert plain(snap) and snap["exponents"].shape == (1, 2, 64, 2) and snap["codes"].shape == (1, 2, 64, 2, 16)
+    assert snap["nbytes"] == bt.nbytes
