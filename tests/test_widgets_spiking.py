@@ -94,7 +94,7 @@ def test_fi_curve_sits_on_the_discrete_formula():
     f = FICurve(n_points=40, duration=2.0)
     e1 = f.errors()
     assert e1["max_spikes_off_discrete"] <= 1.0 + 1e-9
-    I, rates = f.simulated()
+    _, rates = f.simulated()
     f.dt_ms = 0.1
     e2 = f.errors()
     assert e2["max_spikes_off_discrete"] <= 1.0 + 1e-9

@@ -60,3 +60,10 @@ CASES = [
                             tau_syn=0.5e-3),
          bad={"sigma": [0.0], "v_reset": [25.0], "tau": [0.0], "tau_syn": [-1e-3]}),
 ]
+
+# spiking.torch (its own module: imported on first use); one Case for its nn.Module
+CASES.append(Case("labkit.spiking.torch", "LIF", dict(beta=0.9, threshold=1.0, spike_grad="atan", alpha=2.0,
+                                                      slope=25.0, learn_beta=False, learn_threshold=False,
+                                                      reset_mechanism="subtract"),
+                  then=lambda m: m.run(__import__("torch").from_numpy(X.astype(np.float32)))[0],
+                  bad={"beta": [1.5, -0.1], "threshold": [0.0, -1.0], "alpha": [0.0], "slope": [-1.0]}))

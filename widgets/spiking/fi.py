@@ -47,26 +47,27 @@ class FICurve(pn.viewable.Viewer):
                self.duration)
 
         def make():
-            I = np.linspace(0.0, self.i_max * self.threshold, self.n_points)
+            cur = np.linspace(0.0, self.i_max * self.threshold, self.n_points)
             lif = spiking.LIF(tau=tau, dt=dt, threshold=self.threshold, reset=self.reset,
                               refractory=self.refractory_ms * 1e-3)
-            return I, lif.run(I, n_steps=int(round(self.duration / dt))).rates()
+            return cur, lif.run(cur, n_steps=int(round(self.duration / dt))).rates()
         return self._memo.get_or(key, make)
 
     def analytic(self) -> dict[str, np.ndarray]:
         """{"current", "continuous", "discrete"}: lif_rate on a fine current grid."""
         tau, dt = self._tau_dt()
-        I = np.linspace(0.0, self.i_max * self.threshold, 600)
+        cur = np.linspace(0.0, self.i_max * self.threshold, 600)
         kw = dict(tau=tau, threshold=self.threshold, refractory=self.refractory_ms * 1e-3)
-        return {"current": I, "continuous": spiking.lif_rate(I, dt=None, **kw), "discrete": spiking.lif_rate(I, dt=dt, **kw)}
+        return {"current": cur, "continuous": spiking.lif_rate(cur, dt=None, **kw),
+                "discrete": spiking.lif_rate(cur, dt=dt, **kw)}
 
     def errors(self) -> dict:
         """Median relative error of the simulated rates against the continuous formula (firing
         points), and the largest gap to the discrete formula in spikes per run."""
         tau, dt = self._tau_dt()
-        I, sim = self.simulated()
+        cur, sim = self.simulated()
         kw = dict(tau=tau, threshold=self.threshold, refractory=self.refractory_ms * 1e-3)
-        cont, disc = spiking.lif_rate(I, dt=None, **kw), spiking.lif_rate(I, dt=dt, **kw)
+        cont, disc = spiking.lif_rate(cur, dt=None, **kw), spiking.lif_rate(cur, dt=dt, **kw)
         on = cont > 0
         rel = np.abs(sim[on] - cont[on]) / cont[on]
         return {"median_rel_err_continuous": float(np.median(rel)) if on.any() else float("nan"),
@@ -75,13 +76,13 @@ class FICurve(pn.viewable.Viewer):
     @param.depends("tau_ms", "threshold", "dt_ms", "refractory_ms", "reset", "i_max", "n_points", "duration")
     def plot(self):
         a = self.analytic()
-        I, sim = self.simulated()
+        cur, sim = self.simulated()
         e = self.errors()
         return (hv.Curve((a["current"], a["continuous"]), "current", ("rate", "rate (Hz)"), label="continuous")
                 .opts(color="#444444", line_width=2)
                 * hv.Curve((a["current"], a["discrete"]), "current", "rate", label=f"discrete, dt={self.dt_ms} ms")
                 .opts(color="#1f77b4", line_dash="dashed")
-                * hv.Scatter((I, sim), "current", "rate", label=f"simulated ({self.reset} reset)")
+                * hv.Scatter((cur, sim), "current", "rate", label=f"simulated ({self.reset} reset)")
                 .opts(color="#d62728", size=5)).opts(
             width=700, height=360, legend_position="top_left",
             title=f"f-I curve: median error vs continuous {100 * e['median_rel_err_continuous']:.2f}%")
