@@ -12,7 +12,7 @@ its `__init__.py` re-exports the public views and is the one place that calls `r
 
 # The datasets, then one package per mechanism: importing each registers its inspectors and its
 # dashboard page (the dashboard lists the pages in this order).
-from widgets import data, hnsw, kvcache, pim, sdr  # noqa: F401
+from widgets import data, hnsw, kvcache, pim, sdr, spiking  # noqa: F401
 from widgets.inspect import inspect, pages, register_inspector, register_page, supported_types
 
 __all__ = ["inspect", "pages", "register_inspector", "register_page", "supported_types"]

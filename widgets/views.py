@@ -1,6 +1,7 @@
 """Machinery shared by the views of every mechanism (nothing here knows a labkit type).
 
     Memo(size)                 a small cache of plain data: .get_or(key, make), .of(owner, key, make)
+    readout(view, text, **kw)  the Markdown pane of a view's live text; refresh_readout(view, text) updates it
     Renderings(keep=8)         the latest renderings (pane, figure, sources) of a view, updated in place
     source(columns)            an empty Bokeh ColumnDataSource with these columns
     legend_right(figure)       the house legend: 8pt labels, outside the plot on the right
@@ -21,7 +22,8 @@ from typing import Any, Callable, NamedTuple
 import panel as pn
 from bokeh.models import ColumnDataSource
 
-__all__ = ["Memo", "Rendering", "Renderings", "source", "legend_right", "push", "redraw_time"]
+__all__ = ["Memo", "readout", "refresh_readout", "Rendering", "Renderings", "source", "legend_right", "push",
+           "redraw_time"]
 
 
 class Memo(dict):
@@ -50,6 +52,18 @@ class Memo(dict):
             self._room()
             hit = self[(id(owner), key)] = (owner, make())
         return hit[1]
+
+
+def readout(view, text: Callable[[], str], **pane) -> pn.pane.Markdown:
+    """A Markdown pane showing text(), kept as `view._text` (the latest rendering's) for refresh_readout."""
+    view._text = pn.pane.Markdown(text(), **pane)
+    return view._text
+
+
+def refresh_readout(view, text: Callable[[], str]) -> None:
+    """Show text() in the view's readout pane, once it has one (a view not drawn yet has none)."""
+    if hasattr(view, "_text"):
+        view._text.object = text()
 
 
 class Rendering(NamedTuple):

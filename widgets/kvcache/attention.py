@@ -18,6 +18,7 @@ import torch
 from labkit.kvcache.metrics import attention, rel_error
 from widgets.kvcache.data import METHODS, POLICIES, group_sizes, is_causal, quantize_head, run_policy
 from widgets.kvcache.plots import ATTENTION, DIVERGING, CaptureViewer, deferred, query_key
+from widgets.views import readout, refresh_readout
 
 _Q = ("layer", "head", "method", "bits", "group_size", "residual_length")
 _E = ("layer", "head", "policy", "budget")
@@ -124,8 +125,7 @@ class AttentionDiff(CaptureViewer):
 
     @param.depends(*sorted(set(_Q + _E)), watch=True)
     def _refresh_text(self):
-        if hasattr(self, "_text"):
-            self._text.object = self.readout_text()
+        refresh_readout(self, self.readout_text)
 
     # -- views --------------------------------------------------------------------------------
     @param.depends("layer", "head")
@@ -163,7 +163,7 @@ class AttentionDiff(CaptureViewer):
                                       clipping_colors={"min": "white", "NaN": "white"}, **common) for v in views]
         diffs = [hv.DynamicMap(v).opts(cmap=DIVERGING, colorbar=True, **common)
                  for v in (self.quantized_diff, self.evicted_diff)]
-        self._text = pn.pane.Markdown(self.readout_text(), width=290, css_classes=["kv-attention-readout"])
+        text = readout(self, self.readout_text, width=290, css_classes=["kv-attention-readout"])
         slider = pn.widgets.IntSlider
         controls = pn.Param(self.param, parameters=["layer", "head", "method", "bits", "group_size", "residual_length",
                                                     "policy", "budget"], show_name=False, width=255,
@@ -177,7 +177,7 @@ class AttentionDiff(CaptureViewer):
         panes = [pn.pane.HoloViews(m, linked_axes=False, css_classes=[f"kv-attn-{n}"])
                  for m, n in zip(maps + diffs, names, strict=True)]
         return pn.Row(pn.Column("### Attention: full vs quantized vs evicted", controls, note, width=285),
-                      pn.Column(pn.Row(*panes[:3]), pn.Row(*panes[3:], self._text)))
+                      pn.Column(pn.Row(*panes[:3]), pn.Row(*panes[3:], text)))
 
     def __panel__(self):
         return deferred(self._ready(), lambda: self.capture,

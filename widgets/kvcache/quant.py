@@ -18,6 +18,7 @@ import param
 
 from widgets.kvcache.data import METHODS, group_sizes, quantize_head
 from widgets.kvcache.plots import MAP_HEIGHT, CaptureViewer, channel_strip, deferred, heat_opts, token_channel
+from widgets.views import readout, refresh_readout
 
 _QUANT = ("layer", "head", "method", "bits", "group_size", "residual_length")
 
@@ -79,8 +80,7 @@ class KVExplorer(CaptureViewer):
 
     @param.depends(*_QUANT, watch=True)
     def _refresh_text(self):
-        if hasattr(self, "_text"):
-            self._text.object = self.readout_text()
+        refresh_readout(self, self.readout_text)
 
     # -- views --------------------------------------------------------------------------------
     def _original(self, which):
@@ -153,7 +153,7 @@ class KVExplorer(CaptureViewer):
             pn.pane.HoloViews(err.opts(**heat_opts(diverging=False)), css_classes=[f"kv-{which.lower()}-error"]))
 
     def _build(self):
-        self._text = pn.pane.Markdown(self.readout_text(), width=255, css_classes=["kv-readout"])
+        text = readout(self, self.readout_text, width=255, css_classes=["kv-readout"])
         controls = pn.Param(self.param, parameters=list(_QUANT), show_name=False, width=255,
                             widgets={"layer": pn.widgets.IntSlider, "head": pn.widgets.IntSlider,
                                      "method": pn.widgets.RadioButtonGroup, "bits": pn.widgets.IntSlider,
@@ -161,7 +161,7 @@ class KVExplorer(CaptureViewer):
                                      "residual_length": pn.widgets.IntSlider})
         about = pn.pane.Markdown(f"*{self.method}:* " + METHODS[self.method][2], width=255)
         self.param.watch(lambda e: setattr(about, "object", f"*{e.new}:* " + METHODS[e.new][2]), "method")
-        return pn.Row(pn.Column("### K / V quantization", controls, self._text, about, width=285),
+        return pn.Row(pn.Column("### K / V quantization", controls, text, about, width=285),
                       self._column("K"), self._column("V"))
 
     def __panel__(self):

@@ -18,6 +18,7 @@ import panel as pn
 import param
 
 from labkit.sdr import SDR, CodingField
+from widgets.views import readout, refresh_readout
 
 KDIMS = ["unit k", "module q"]
 
@@ -160,11 +161,10 @@ class CodingFieldView(pn.viewable.Viewer):
 
     @param.depends("item", "v", "seed", "stored", watch=True)
     def _refresh(self):
-        if hasattr(self, "_text"):
-            self._text.object = self.text()
+        refresh_readout(self, self.text)
 
     def __panel__(self):
-        self._text = pn.pane.Markdown(self.text(), width=700)
+        text = readout(self, self.text, width=700)
         slider = pn.widgets.IntSlider
         controls = pn.Param(self.param, parameters=["item", "v", "n_store", "w"],
                             widgets={p: slider for p in ("item", "v", "n_store", "w")}, show_name=False, width=300)
@@ -176,4 +176,4 @@ class CodingFieldView(pn.viewable.Viewer):
         plots = [pn.pane.HoloViews(hv.DynamicMap(v).opts(**size), linked_axes=False)
                  for v in (self.units_view, self.evidence_view)]
         return pn.Row(pn.Column("### Coding field", controls, button, width=320),
-                      pn.Column(pn.Row(*plots), self._text))
+                      pn.Column(pn.Row(*plots), text))

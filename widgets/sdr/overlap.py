@@ -30,7 +30,7 @@ from labkit.sdr import (
     union_false_match_probability,
     union_size_expected,
 )
-from widgets.views import Memo
+from widgets.views import Memo, readout, refresh_readout
 
 RANDOM, NOISY, CUT = "#4c72b0", "#2ca02c", "#d62728"
 LOG_FLOOR = 1e-30  # probabilities below this are drawn as gaps on log axes
@@ -161,8 +161,7 @@ class OverlapExplorer(pn.viewable.Viewer):
 
     @param.depends("n", "w", "s", "v", "theta", "trials", "seed", watch=True)
     def _refresh_text(self):
-        if hasattr(self, "_text"):
-            self._text.object = self.readout_text()
+        refresh_readout(self, self.readout_text)
 
     @param.depends("log_y")
     def _histogram_pane(self):
@@ -175,7 +174,7 @@ class OverlapExplorer(pn.viewable.Viewer):
         return pn.pane.HoloViews(dmap, linked_axes=False)
 
     def __panel__(self):
-        self._text = pn.pane.Markdown(self.readout_text(), width=400)
+        text = readout(self, self.readout_text, width=400)
         slider = pn.widgets.IntSlider
         controls = pn.Param(self.param, parameters=["theta", "v", "s", "w", "n", "trials", "seed", "log_y"],
                             widgets={"theta": slider, "v": slider, "s": slider, "w": pn.widgets.IntInput,
@@ -185,7 +184,7 @@ class OverlapExplorer(pn.viewable.Viewer):
             width=420, height=260, logy=True, ylim=(LOG_FLOOR, 2), legend_position="bottom_right",
             title="the θ trade-off", toolbar=None, show_grid=True)
         return pn.Row(pn.Column("### Overlap and the threshold θ", controls, width=340),
-                      pn.Column(self._histogram_pane, pn.Row(self._text, pn.pane.HoloViews(trade, linked_axes=False))))
+                      pn.Column(self._histogram_pane, pn.Row(text, pn.pane.HoloViews(trade, linked_axes=False))))
 
 
 class UnionCapacity(pn.viewable.Viewer):
@@ -298,11 +297,10 @@ class UnionCapacity(pn.viewable.Viewer):
 
     @param.depends("n", "w", "M", "thetas", "mc_done", watch=True)
     def _refresh_text(self):
-        if hasattr(self, "_text"):
-            self._text.object = self.readout_text()
+        refresh_readout(self, self.readout_text)
 
     def __panel__(self):
-        self._text = pn.pane.Markdown(self.readout_text(), width=640)
+        text = readout(self, self.readout_text, width=640)
         controls = pn.Param(self.param, parameters=["M", "M_max", "thetas", "n", "w", "n_unions", "queries"],
                             widgets={"M": pn.widgets.IntSlider, "n": pn.widgets.IntInput, "w": pn.widgets.IntInput,
                                      "M_max": pn.widgets.IntInput, "n_unions": pn.widgets.IntInput,
@@ -313,4 +311,4 @@ class UnionCapacity(pn.viewable.Viewer):
         size = hv.DynamicMap(self.size_view).opts(width=300, height=220, logx=True, ylim=(0, 1.05), toolbar=None,
                                                   title="expected union size / n", show_grid=True)
         return pn.Row(pn.Column("### Union capacity", controls, self._button, size, width=320),
-                      pn.Column(pn.pane.HoloViews(main, linked_axes=False), self._text))
+                      pn.Column(pn.pane.HoloViews(main, linked_axes=False), text))

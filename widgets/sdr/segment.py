@@ -18,6 +18,7 @@ import param
 
 from labkit.sdr import SDR, SegmentMemory, false_match_probability, false_negative_probability
 from widgets.sdr.bits import COLORS, legend_html
+from widgets.views import readout, refresh_readout
 
 SOURCES = {"stored pattern + noise": "stored", "random input": "random"}
 
@@ -123,11 +124,10 @@ class SegmentExplorer(pn.viewable.Viewer):
 
     @param.depends("source", "pattern", "v", "seed", "theta", watch=True)
     def _refresh(self):
-        if hasattr(self, "_text"):
-            self._text.object = self.text()
+        refresh_readout(self, self.text)
 
     def __panel__(self):
-        self._text = pn.pane.Markdown(self.text(), width=700)
+        text = readout(self, self.text, width=700)
         slider = pn.widgets.IntSlider
         names = ["source", "pattern", "v", "theta", "seed"] if self.patterns else ["theta", "seed"]
         controls = pn.Param(self.param, parameters=names, widgets={p: slider for p in ("pattern", "v", "theta")},
@@ -141,4 +141,4 @@ class SegmentExplorer(pn.viewable.Viewer):
         return pn.Row(pn.Column("### Dendritic segments", controls, width=320),
                       pn.Column(pn.pane.HoloViews(syn, linked_axes=False),
                                 pn.pane.HTML(legend_html(("synapse", "active input bit", "active synapse"))),
-                                pn.pane.HoloViews(ov, linked_axes=False), self._text))
+                                pn.pane.HoloViews(ov, linked_axes=False), text))
