@@ -187,7 +187,8 @@ def check_02_sdr(r: dict, params: dict):
     recall = {int(M): v for M, v in r["willshaw_exact_recall"].items()}
     assert list(recall.values()) == sorted(recall.values(), reverse=True)
     assert recall[2000] >= 0.99 and recall[6000] <= 0.01
-    assert abs(recall[4000] - 0.75) <= max(0.05, 3 * math.sqrt(0.014 ** 2 + 0.75 * 0.25 / checked))
+    # 4 sigma of binomial + net-to-net spread; that sd (0.0185) measured over seeds 0-39 (as in the notebook)
+    assert abs(recall[4000] - 0.75) <= max(0.05, 4 * math.sqrt(0.0185 ** 2 + 0.75 * 0.25 / checked))
     # Sparsey coding field
     assert r["codefield_similarity_spearman"] > 0.6
     assert r["codefield_noisy_retrieval_accuracy"] >= 0.95
@@ -243,19 +244,24 @@ def check_03_kvcache(r: dict, params: dict):
     assert 2 < fp < 8                                            # TinyLM's held-out byte perplexity (~3.9)
     for key, name in (("kivi2", "KIVI-2"), ("kivi4", "KIVI-4"), ("kivi8", "KIVI-8"), ("hf2", "HF default 2-bit")):
         assert r[f"ppl_delta_{key}"] == pytest.approx(ppl[name] / fp - 1)
-    assert r["ppl_delta_kivi2"] < r["ppl_delta_hf2"]             # the issue's check
-    assert 0 < r["ppl_delta_kivi2"] < 0.3 and r["ppl_delta_hf2"] < 0.5
     full_size = params.get("n_windows", 8) * params.get("score", 256) >= 1024
-    tol = 0.005 if full_size else 0.01
-    assert abs(r["ppl_delta_kivi4"]) < tol and abs(r["ppl_delta_kivi8"]) < tol
+    if full_size:  # the issue's check; at the CI size HF minus KIVI-2 was 8.8 +- 7.0 points (seeds 0-15), once < 0
+        assert r["ppl_delta_kivi2"] < r["ppl_delta_hf2"]
+    assert 0 < r["ppl_delta_kivi2"] < 0.3 and r["ppl_delta_hf2"] < 0.5
+    # CI size: KIVI-4 mean 0.25% + 4 sd 0.47% = 2.1% -> 2.2%; KIVI-8 within 0.1% (seeds 0-15, as in the notebook)
+    tol4, tol8 = (0.005, 0.005) if full_size else (0.022, 0.01)
+    assert abs(r["ppl_delta_kivi4"]) < tol4 and abs(r["ppl_delta_kivi8"]) < tol8
     bpt = r["bytes_per_token"]
     assert bpt["full"] == 2 * 4 * 2 * 32 * 4 and bpt["fp16"] == bpt["full"] / 2
     assert bpt["KIVI-2"] < bpt["KIVI-4"] < bpt["KIVI-8"] < bpt["fp16"]
     # passkey: the full cache retrieves, the recent window forgets
     pk = r["passkey"]
-    assert pk["full"] == r["passkey_full"] >= 0.7
+    n_keys = params.get("passkey_n", 50)
+    # below 30 keys: floor 0.5 (full cache p = 0.94 over seeds 0-15; 0.7 failed 5% of seeds at 6 keys) and
+    # one key of slack for KIVI-4 (it lost 1 of 90 keys there), as in the notebook
+    assert pk["full"] == r["passkey_full"] >= (0.7 if n_keys >= 30 else 0.5)
     assert pk["StreamingLLM"] <= pk["full"] - 0.5
-    assert pk["KIVI-4"] >= pk["full"] - 0.1
+    assert pk["KIVI-4"] >= pk["full"] - max(0.1, 1 / n_keys)
     assert max(pk[p] for p in ev) < pk["KIVI-2"]                 # at 20% every eviction loses to 2-bit KIVI
     by = r["passkey_by_budget"]
     assert set(by) == set(ev)
@@ -313,4 +319,32 @@ def test_notebook_runs(path, tmp_path):
     params = CI_PARAMS.get(path.name) or {}
     r = run_notebook(path, tmp_path / path.name, params, timeout=TIMEOUT)
     assert r.ok, f"{path.name} failed: {r.error}\n{r.traceback}"
+    CHECKS[path.name](r.records, params)
+
+
+#: the seed of the second run: not any notebook's default (0, or 100 for 01_hnsw)
+SECOND_SEED = 1
+
+
+def _default_seed(path: Path):
+    nb = json.loads(path.read_text())
+    cell = next(c for c in nb["cells"] if c["cell_type"] == "code")
+    for node in ast.parse(_source(cell)).body:
+        if isinstance(node, ast.AnnAssign) and node.target.id == "seed":
+            return ast.literal_eval(node.value)
+    return None
+
+
+@pytest.mark.notebook
+@pytest.mark.timeout(TIMEOUT * 2)
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_notebook_checks_hold_for_another_seed(path, tmp_path):
+    """A scientific check that holds for one seed only is a fragile check: every notebook runs its CI
+    parameters again with another seed, and its own asserts and the record checks must still pass."""
+    if "seed" not in parameter_names(path):
+        pytest.skip(f"{path.name} has no seed parameter (nothing random to vary)")
+    assert _default_seed(path) != SECOND_SEED
+    params = {**(CI_PARAMS.get(path.name) or {}), "seed": SECOND_SEED}
+    r = run_notebook(path, tmp_path / path.name, params, timeout=TIMEOUT)
+    assert r.ok, f"{path.name} failed with seed={SECOND_SEED}: {r.error}\n{r.traceback}"
     CHECKS[path.name](r.records, params)
