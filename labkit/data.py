@@ -97,7 +97,7 @@ def digits(test_size: int = 200, seed: int = 0) -> Dataset:
     """sklearn's bundled handwritten digits: 1797 8x8 images as 64-d vectors, pixel values 0..16."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
-    test_size = check_int("test_size", test_size, low=1, high=1796)  # of sklearn's 1797 images
+    test_size = check_int("test_size", test_size, low=10, high=1787)  # stratified: >= 1 of each digit on each side
     seed = check_int("seed", seed, low=0, high=2**32 - 1)  # sklearn's random_state range
     X, y = load_digits(return_X_y=True)
     Xtr, Xte, ytr, yte = train_test_split(X.astype(np.float32), y, test_size=test_size, random_state=seed,
@@ -109,7 +109,8 @@ def digits(test_size: int = 200, seed: int = 0) -> Dataset:
 
 def ann_blobs(n_samples: int, n_dims: int, centers: int, name: str | None = None) -> Dataset:
     """ann-benchmarks' synthetic recipe: `make_blobs(n_samples, n_dims, centers, random_state=1)`,
-    then `train_test_split(X, test_size=0.1, random_state=1)` (ann_benchmarks/datasets.py)."""
+    then `train_test_split(X, test_size=0.1, random_state=1)` (erikbern/ann-benchmarks
+    ann_benchmarks/datasets.py at commit 8affc8a: `random` and its `train_test_split`)."""
     from sklearn.datasets import make_blobs
     from sklearn.model_selection import train_test_split
     n_samples = check_int("n_samples", n_samples, low=2)  # a 10% test split needs two points

@@ -46,7 +46,7 @@ CASES = [
              "origin": {"unknown value": "any string is an origin"}}),
     Case(D, "Dataset.neighbors", dict(k=3), make=_toy, bad={"k": [0, 41]}),
     Case(D, "Dataset.summary", {}, make=_toy),
-    Case(D, "digits", dict(test_size=200, seed=0), bad={"test_size": [0, 1797], "seed": [-1, 2**32]}),
+    Case(D, "digits", dict(test_size=200, seed=0), bad={"test_size": [0, 9, 1797], "seed": [-1, 2**32]}),
     Case(D, "ann_blobs", dict(n_samples=200, n_dims=3, centers=4, name="blobs"),
          bad={"n_samples": [0, 1, 10**10], "n_dims": [0], "centers": [0]},
          ok={"name": {"unknown value": "any string is a name"}}),
