@@ -13,6 +13,7 @@ import pkgutil
 import re
 from typing import Any
 
+import labkit  # noqa: F401  (first: it sets the OpenMP wait policy before torch loads its runtime)
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,7 +21,6 @@ import torch
 
 import api_cases
 from api_cases import Case
-
 from labkit.base import Estimator
 
 CASE_MODULES = [importlib.import_module(f"api_cases.{m.name}") for m in pkgutil.iter_modules(api_cases.__path__)]

@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from labkit.kvcache import eviction as ev
+from labkit.kvcache import scores as sc
 from labkit.kvcache.store import KVStore
 
 kvpress = pytest.importorskip("kvpress")
@@ -55,7 +56,7 @@ def _maxdiff(a, b):
 @pytest.mark.parametrize("window_size, kernel_size", [(16, 5), (64, 5), (8, 1), (30, 7)])
 def test_snapkv_scores_equal_kvpress(llama_layer, window_size, kernel_size):
     L = llama_layer
-    ours = ev.snapkv_scores(L["q"], L["k"], window_size, kernel_size)
+    ours = sc.snapkv_scores(L["q"], L["k"], window_size, kernel_size)
     press = kvpress.SnapKVPress(0.5, window_size=window_size, kernel_size=kernel_size)
     assert _maxdiff(ours, _kvpress_score(press, L)) <= 1e-6  # kvpress recomputes queries from hidden
     assert _maxdiff(ours, _kvpress_score(press, L, L["attn"])) <= 1e-6  # kvpress reads eager weights
@@ -63,35 +64,35 @@ def test_snapkv_scores_equal_kvpress(llama_layer, window_size, kernel_size):
 
 def test_knorm_scores_equal_kvpress(llama_layer):
     L = llama_layer
-    assert _maxdiff(ev.knorm_scores(L["k"]), _kvpress_score(kvpress.KnormPress(0.5), L)) == 0
+    assert _maxdiff(sc.knorm_scores(L["k"]), _kvpress_score(kvpress.KnormPress(0.5), L)) == 0
     k16 = L["k"].to(torch.bfloat16)
     theirs = kvpress.KnormPress(0.5).score(L["module"], L["hidden"], k16, k16, None, {})
-    assert ev.knorm_scores(k16).dtype == theirs.dtype == torch.float32
-    assert _maxdiff(ev.knorm_scores(k16), theirs) == 0
+    assert sc.knorm_scores(k16).dtype == theirs.dtype == torch.float32
+    assert _maxdiff(sc.knorm_scores(k16), theirs) == 0
 
 
 def test_observed_attention_scores_equal_kvpress(llama_layer):
     L = llama_layer
     theirs = _kvpress_score(kvpress.ObservedAttentionPress(0.5), L, L["attn"])
-    assert _maxdiff(ev.observed_attention_scores(L["q"], L["k"]), theirs) <= 1e-6
+    assert _maxdiff(sc.observed_attention_scores(L["q"], L["k"]), theirs) <= 1e-6
     # H2O's accumulated sum is the same thing times the number of queries that see each key (T - j)
     T = L["k"].shape[2]
-    assert torch.allclose(ev.h2o_scores(L["q"], L["k"]), theirs * torch.arange(T, 0, -1), atol=1e-5)
+    assert torch.allclose(sc.h2o_scores(L["q"], L["k"]), theirs * torch.arange(T, 0, -1), atol=1e-5)
 
 
 def test_scores_from_the_last_queries_only(llama_layer):
     """queries may be the last Tq prompt positions: the eager attention's last Tq rows."""
     L, tq = llama_layer, 30
     rows = L["attn"][..., -tq:, :].sum(2)
-    ours = ev.h2o_scores(L["q"][:, :, -tq:], L["k"])
+    ours = sc.h2o_scores(L["q"][:, :, -tq:], L["k"])
     assert _maxdiff(ours, rows.view(2, KVH, H // KVH, -1).mean(2)) <= 1e-5
     seen_by = torch.clamp(torch.arange(100, 0, -1), max=tq)
-    assert _maxdiff(ev.observed_attention_scores(L["q"][:, :, -tq:], L["k"]), ours / seen_by) <= 1e-6
+    assert _maxdiff(sc.observed_attention_scores(L["q"][:, :, -tq:], L["k"]), ours / seen_by) <= 1e-6
 
 
 def test_tova_scores_equal_kvpress(llama_layer):
     L = llama_layer
-    assert _maxdiff(ev.tova_scores(L["q"], L["k"]), _kvpress_score(kvpress.TOVAPress(0.5), L)) <= 1e-6
+    assert _maxdiff(sc.tova_scores(L["q"], L["k"]), _kvpress_score(kvpress.TOVAPress(0.5), L)) <= 1e-6
 
 
 @pytest.mark.parametrize("ratio", [0.1, 0.25, 0.5, 0.77, 0.95])
@@ -100,7 +101,7 @@ def test_streaming_scores_equal_kvpress(llama_layer, ratio, n_sink):
     L = llama_layer
     T = L["k"].shape[2]
     theirs = _kvpress_score(kvpress.StreamingLLMPress(ratio, n_sink=n_sink), L)
-    assert _maxdiff(ev.streaming_scores(T, n_sink, int(T * (1 - ratio))).expand_as(theirs), theirs) == 0
+    assert _maxdiff(sc.streaming_scores(T, n_sink, int(T * (1 - ratio))).expand_as(theirs), theirs) == 0
 
 
 @pytest.mark.parametrize("make, press", [
@@ -124,9 +125,9 @@ def test_stores_keep_what_kvpress_compress_keeps(llama_layer, make, press):
 
 def test_h2o_scores_chunked_equals_one_block(llama_layer, monkeypatch):
     L = llama_layer
-    whole = ev.h2o_scores(L["q"], L["k"])
-    monkeypatch.setattr(ev, "_CHUNK", 7)
-    assert torch.allclose(ev.h2o_scores(L["q"], L["k"]), whole, atol=1e-5)
+    whole = sc.h2o_scores(L["q"], L["k"])
+    monkeypatch.setattr(sc, "_CHUNK", 7)
+    assert torch.allclose(sc.h2o_scores(L["q"], L["k"]), whole, atol=1e-5)
 
 
 # ------------------------------------------------------------------ what each policy keeps
@@ -171,7 +172,7 @@ def test_h2o_keeps_recent_and_heavy_hitters():
     store = ev.H2O(budget=16, recent=6)
     store.prefill(K, V, queries=Q)
     _check_store(store, K, V, 16)
-    scores = ev.h2o_scores(Q, K)
+    scores = sc.h2o_scores(Q, K)
     np.testing.assert_array_equal(store.scores_, scores.numpy())
     for h in range(KVH):
         heavy = set(scores[0, h, :54].argsort(descending=True)[:10].tolist())
@@ -258,7 +259,7 @@ def test_h2o_decoding_accumulates_like_the_whole_sequence():
     store.append(K[:, :, 30:33], V[:, :, 30:33], queries=Q[:, :, 30:33])  # a chunk, causal inside
     for t in range(33, 40):
         store.append(K[:, :, t:t + 1], V[:, :, t:t + 1], queries=Q[:, :, t:t + 1])
-    np.testing.assert_allclose(store.accumulated_, ev.h2o_scores(Q, K).numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(store.accumulated_, sc.h2o_scores(Q, K).numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_h2o_evicts_while_decoding_and_keeps_the_recent_window():
@@ -358,26 +359,26 @@ def test_bad_tensors_name_the_argument():
         (lambda: ev.StreamingLLM(compression_ratio=0.9, n_sink=4).prefill(K, V), "compression_ratio"),
         (lambda: ev.H2O(compression_ratio=0.8, recent=5).prefill(K, V, queries=Q), "recent"),
         (lambda: ev.KeyNorm(budget=4).append(K, V), "k, v"),
-        (lambda: ev.knorm_scores(K[0]), "keys"),
-        (lambda: ev.snapkv_scores(Q, K, window_size=20), "window_size"),
-        (lambda: ev.snapkv_scores(Q, K, window_size=4, kernel_size=2), "kernel_size"),
-        (lambda: ev.snapkv_scores(Q[:, :, -3:], K, window_size=4), "queries"),
-        (lambda: ev.h2o_scores(Q[..., :8], K), "queries"),
-        (lambda: ev.streaming_scores(20, 4, 3), "budget"),
+        (lambda: sc.knorm_scores(K[0]), "keys"),
+        (lambda: sc.snapkv_scores(Q, K, window_size=20), "window_size"),
+        (lambda: sc.snapkv_scores(Q, K, window_size=4, kernel_size=2), "kernel_size"),
+        (lambda: sc.snapkv_scores(Q[:, :, -3:], K, window_size=4), "queries"),
+        (lambda: sc.h2o_scores(Q[..., :8], K), "queries"),
+        (lambda: sc.streaming_scores(20, 4, 3), "budget"),
     ]
     for call, arg in cases:
         with pytest.raises(ValueError, match=f"^{arg}:"):
             call()
     with pytest.raises(TypeError, match="^keys:"):
-        ev.knorm_scores(K.numpy())
+        sc.knorm_scores(K.numpy())
 
 
 def test_score_checks_its_arguments_and_leaves_the_store_alone():
     Q, K, V = _qkv(T=20)
     store = ev.SnapKV(budget=8, window_size=4)
     s = store.score(K, Q)
-    assert s.shape == K.shape[:3] and torch.equal(s, ev.snapkv_scores(Q, K, 4, 5)) and store.seq_length == 0
-    assert torch.equal(ev.H2O(budget=8).score(K, Q, n=10), ev.h2o_scores(Q, K))
+    assert s.shape == K.shape[:3] and torch.equal(s, sc.snapkv_scores(Q, K, 4, 5)) and store.seq_length == 0
+    assert torch.equal(ev.H2O(budget=8).score(K, Q, n=10), sc.h2o_scores(Q, K))
     nan = Q.clone()
     nan[0, 1, 2, 3] = math.nan
     for call, arg, error in [(lambda: store.score(K[0], Q), "K", ValueError),

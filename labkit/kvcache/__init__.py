@@ -9,7 +9,8 @@ tiny real language model to measure them on.
     kivi.py         KIVICache (KIVI, ICML 2024): keys per channel, values per token, full-precision residual
     rotation.py     HadamardQuantizer (RotateKV / QuaRot: FWHT, random signs, channel reordering)
     bfp.py          BlockFloatQuantizer: one shared exponent per block
-    eviction.py     StreamingLLM, H2O, SnapKV, KeyNorm, TOVA (scores equal to kvpress's)
+    scores.py       eviction scores, equal to kvpress's on the same tensors
+    eviction.py     StreamingLLM, H2O, SnapKV, KeyNorm, TOVA: keep the best-scored tokens
     tinylm.py       the tiny byte-level Llama, its corpus and the passkey task (weights in datasets/tinylm)
     train_tinylm.py the seeded script that trained it
     hf.py           LabkitCache: any KVStore inside a transformers model
