@@ -22,7 +22,7 @@ def test_generators_equal_reservoirpy():
     from reservoirpy import datasets as d
     assert np.array_equal(mackey_glass(700), d.mackey_glass(700))
     assert np.array_equal(mackey_glass(300, tau=30, seed=4), d.mackey_glass(300, tau=30, seed=4))
-    for a, b in zip(narma(400, order=10, seed=2), d.narma(400, order=10, seed=2)):
+    for a, b in zip(narma(400, order=10, seed=2), d.narma(400, order=10, seed=2), strict=True):
         assert np.array_equal(a, b)
     assert np.array_equal(lorenz(300), d.lorenz(300))
 
@@ -77,7 +77,8 @@ def test_generate_closed_loop_follows_the_attractor():
     X = mackey_glass(3000)
     X = 2 * (X - X.min()) / (X.max() - X.min()) - 1
     x, y = to_forecasting(X, 1)
-    esn = ESN(units=300, sr=0.99, lr=0.3, ridge=1e-6, input_connectivity=0.2, seed=5).fit(x[:2000], y[:2000], warmup=100)
+    esn = ESN(units=300, sr=0.99, lr=0.3, ridge=1e-6, input_connectivity=0.2, seed=5)
+    esn.fit(x[:2000], y[:2000], warmup=100)
     gen = esn.generate(50, warmup=x[1900:2000])
     assert gen.shape == (50, 1)
     assert rmse(y[1999:2049], gen) < 0.1   # the first 50 closed-loop steps track the series

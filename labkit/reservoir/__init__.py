@@ -2,6 +2,9 @@
 weights; memory capacity; the time series and memory tasks of the reservoir literature.
 
     esn.py       ESN: fixed random reservoir + ridge readout; fit / predict / run / generate; save / load
+    batch.py     ESNBatch: many ESNs (seeds, hyper-parameters) stepped in one kernel call
+    ei.py        EIESN: excitatory / inhibitory units, E/I balance, local adaptation; ei_sweep, adapt_compare
+    memtasks.py  narma_nrmse, recall_accuracy (N-parity, N-delayed match-to-sample)
     weights.py   random W (spectral radius sr) and Win, as reservoirpy draws them
     kernels.py   the numba state update (the readable one is esn.run_states)
     files.py     .npz save / load without pickle, validated
@@ -9,10 +12,14 @@ weights; memory capacity; the time series and memory tasks of the reservoir lite
     tasks.py     mackey_glass, narma, lorenz (reservoirpy's generators), to_forecasting, parity, delayed_match
 """
 
+from labkit.reservoir.batch import ESNBatch
+from labkit.reservoir.ei import EIESN, adapt_compare, ei_study, ei_sweep
 from labkit.reservoir.esn import ESN
+from labkit.reservoir.memtasks import narma_nrmse, recall_accuracy
 from labkit.reservoir.metrics import memory_capacity, nrmse, rmse, rsquare
 from labkit.reservoir.tasks import delayed_match, lorenz, mackey_glass, narma, parity, to_forecasting
-from labkit.reservoir.weights import spectral_radius
+from labkit.reservoir.weights import orthogonal_W, spectral_radius
 
-__all__ = ["ESN", "memory_capacity", "nrmse", "rmse", "rsquare", "spectral_radius",
-           "mackey_glass", "narma", "lorenz", "to_forecasting", "parity", "delayed_match"]
+__all__ = ["ESN", "ESNBatch", "memory_capacity", "nrmse", "rmse", "rsquare", "spectral_radius",
+           "mackey_glass", "narma", "lorenz", "to_forecasting", "parity", "delayed_match",
+           "EIESN", "ei_sweep", "adapt_compare", "ei_study", "narma_nrmse", "recall_accuracy", "orthogonal_W"]

@@ -25,7 +25,7 @@ from labkit.reservoir import kernels
 from labkit.reservoir.weights import random_W, random_Win, spectral_radius
 from labkit.validate import check_array, check_choice, check_float, check_int, check_seed, fail
 
-__all__ = ["ESN", "run_states"]
+__all__ = ["ESN", "run_states", "ridge_readout"]
 
 ACTIVATIONS = {"tanh": np.tanh, "identity": lambda a: a, "sigmoid": lambda a: 1.0 / (1.0 + np.exp(-a)),
                "relu": lambda a: np.maximum(a, 0.0)}
@@ -39,6 +39,20 @@ def run_states(W, drive: np.ndarray, x0: np.ndarray, lr: float, activation: str 
         x = (1 - lr) * x + lr * f(W @ x + drive[t])   # leaky integration of the squashed input
         out[t] = x
     return out
+
+
+def ridge_readout(S: np.ndarray, Y: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
+    """(Wout (N, outputs), b_out (outputs,)) for states S (T, N) and targets Y (T, outputs): reservoirpy's
+    `Ridge` — centred normal equations (S_c' S_c + ridge I) Wout = S_c' Y_c, solved as a symmetric system."""
+    n, s_mean, t_mean = len(S), S.mean(axis=0), Y.mean(axis=0)
+    XXT = S.T @ S - n * np.outer(s_mean, s_mean) + ridge * np.eye(S.shape[1])
+    YXT = S.T @ Y - n * np.outer(s_mean, t_mean)
+    try:
+        Wout = scipy.linalg.solve(XXT, YXT, assume_a="sym")
+    except np.linalg.LinAlgError:
+        raise fail("ridge", "a value > 0 large enough to regularise these states (their covariance is "
+                   "singular)", ridge) from None
+    return Wout, t_mean - s_mean @ Wout
 
 
 def _weights_arg(name, value, shape):
@@ -108,8 +122,8 @@ class ESN(Estimator):
         if self.backend == "readable":
             return run_states(self.W_, drive, x0, self.lr, self.activation)
         W = self.W_
-        return kernels.esn_states(W.indptr.astype(np.int64), W.indices.astype(np.int64), W.data, drive, x0,
-                                  self.lr, kernels.ACTIVATIONS[self.activation])
+        return kernels.esn_states(W.indptr, W.indices, W.data, drive, x0, np.full(self.units, self.lr),
+                                  kernels.ACTIVATIONS[self.activation])
 
     def reset(self, x0=None) -> "ESN":
         """Set the reservoir state to zero (or to `x0`, (units,))."""
@@ -138,17 +152,7 @@ class ESN(Estimator):
         if warmup >= len(X):
             raise fail("warmup", f"fewer than the {len(X)} time steps of X", warmup)
         self.states_ = self.run(X, reset=True)
-        S, T = self.states_[warmup:], Y[warmup:]
-        n, s_mean, t_mean = len(S), S.mean(axis=0), T.mean(axis=0)
-        # reservoirpy's Ridge: centred normal equations, solved as a symmetric system
-        XXT = S.T @ S - n * np.outer(s_mean, s_mean) + self.ridge * np.eye(self.units)
-        YXT = S.T @ T - n * np.outer(s_mean, t_mean)
-        try:
-            self.readout_ = scipy.linalg.solve(XXT, YXT, assume_a="sym")
-        except np.linalg.LinAlgError:
-            raise fail("ridge", "a value > 0 large enough to regularise these states (their covariance is "
-                       "singular)", self.ridge) from None
-        self.intercept_ = t_mean - s_mean @ self.readout_
+        self.readout_, self.intercept_ = ridge_readout(self.states_[warmup:], Y[warmup:], self.ridge)
         return self
 
     def _check_fitted(self):

@@ -23,7 +23,9 @@ MAX_FILE_BYTES = 4 << 30
 def save_esn(esn, path) -> None:
     if esn.W_ is None:
         raise ValueError("esn: nothing to save before the first fit/run (the weights are not drawn yet)")
-    params = {k: v for k, v in esn.get_params().items() if k not in ("W", "Win", "bias")}
+    from labkit.reservoir.esn import ESN
+    # an ESN subclass (EIESN) is saved as the plain ESN it runs as: its W_, Win_ and readout
+    params = {k: v for k, v in esn.get_params().items() if k in ESN._param_names() and k not in ("W", "Win", "bias")}
     arrays = {"format": np.array(FORMAT), "params": np.array(json.dumps(params)),
               "W_indptr": esn.W_.indptr.astype(np.int64), "W_indices": esn.W_.indices.astype(np.int64),
               "W_data": esn.W_.data.astype(np.float64), "Win": esn.Win_,
@@ -43,7 +45,8 @@ def _field(z, name, path, dtype, shape=None):
         raise ValueError(f"path: {path!r} field {name!r} is not plain numeric data ({e})") from None
     if a.dtype.kind != np.dtype(dtype).kind:
         raise ValueError(f"path: {path!r} field {name!r}: expected dtype {np.dtype(dtype)}, got {a.dtype}")
-    if shape is not None and (a.ndim != len(shape) or any(s is not None and s != t for s, t in zip(shape, a.shape))):
+    if shape is not None and (a.ndim != len(shape)
+                              or any(s is not None and s != t for s, t in zip(shape, a.shape, strict=True))):
         raise ValueError(f"path: {path!r} field {name!r}: expected shape {shape}, got {a.shape}")
     if a.dtype.kind == "f" and not np.isfinite(a).all():
         raise ValueError(f"path: {path!r} field {name!r}: expected finite values, got NaN or inf")
@@ -51,8 +54,9 @@ def _field(z, name, path, dtype, shape=None):
 
 
 def load_esn(path):
-    from labkit.reservoir.esn import ESN
     import os
+
+    from labkit.reservoir.esn import ESN
     try:
         size = os.path.getsize(path)
     except TypeError:

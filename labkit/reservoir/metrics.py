@@ -45,6 +45,16 @@ def rsquare(y_true, y_pred) -> float:
     return float(1.0 - np.sum((y_true - y_pred) ** 2) / np.sum((y_true - y_true.mean()) ** 2))
 
 
+def frozen_copy(esn, inputs: int = 1):
+    """A fresh ESN with `esn`'s hyper-parameters and its weights as arrays (drawn first if need be, for
+    `inputs` input features); an EIESN's copy is a plain ESN with its current (adapted) W."""
+    from labkit.reservoir.esn import ESN
+    if esn.W_ is None or esn.Win_ is None:
+        esn._init_weights(inputs)
+    params = {k: v for k, v in esn.get_params().items() if k in ESN._param_names()}
+    return ESN(**{**params, "W": esn.W_, "Win": esn.Win_})
+
+
 def memory_capacity(esn, k_max: int = 200, seed=0, series=None, test_size: float = 0.2) -> np.ndarray:
     """(k_max,) MC_k for delays k = 1..k_max: reservoirpy's protocol — u ~ U(-0.8, 0.8) of 10 k_max steps
     (or `series`), a fresh copy of `esn` (same hyper-parameters and weights) fitted with warmup k_max
@@ -64,7 +74,5 @@ def memory_capacity(esn, k_max: int = 200, seed=0, series=None, test_size: float
     window = sliding_window_view(series[:, 0], k_max + 1)[:, ::-1]   # column k: u[t-k]
     X_train, X_test = window[:-test_len, :1], window[-test_len:, :1]
     Y_train, Y_test = window[:-test_len, 1:], window[-test_len:, 1:]
-    clone = ESN(**{**esn.get_params(), "W": esn.W_ if esn.W_ is not None else esn.W,
-                   "Win": esn.Win_ if esn.Win_ is not None else esn.Win})
-    Y_pred = clone.fit(X_train, Y_train, warmup=k_max).predict(X_test)
-    return np.array([np.corrcoef(p, t)[1, 0] ** 2 for p, t in zip(Y_pred.T, Y_test.T)])
+    Y_pred = frozen_copy(esn).fit(X_train, Y_train, warmup=k_max).predict(X_test)
+    return np.array([np.corrcoef(p, t)[1, 0] ** 2 for p, t in zip(Y_pred.T, Y_test.T, strict=True)])

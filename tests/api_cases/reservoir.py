@@ -55,3 +55,49 @@ CASES = [
     Case(M, "parity", dict(n_timesteps=40, N=3, seed=1), bad={"N": [0]}),
     Case(M, "delayed_match", dict(n_timesteps=40, N=3, seed=1), bad={"N": [0]}),
 ]
+
+
+# -- batched runs, E/I reservoirs, memory tasks (labkit/reservoir/batch.py, ei.py, memtasks.py) ---------
+def _batch():
+    from labkit.reservoir import ESNBatch
+    return ESNBatch.seeds(range(2), units=20, sr=0.9, ridge=1e-6)
+
+
+def _eiesn():
+    from labkit.reservoir import EIESN
+    return EIESN(units=30, sr=3.0, input_connectivity=1.0, input_scaling=0.2, bias=-1.0, seed=1)
+
+
+def _esns():
+    from labkit.reservoir import ESN
+    return [ESN(units=20, sr=0.9, seed=s, ridge=1e-6) for s in (1, 2)] + [ESN(units=15, lr=0.3, seed=3, ridge=1e-4)]
+
+
+CASES += [
+    Case(M, "ESNBatch", dict(esns=_esns(), backend="fast"), then=lambda b: b.fit(U, Y, warmup=10).predict(U)),
+    Case(M, "ESNBatch.fit", dict(X=U, Y=Y, warmup=5), make=_batch, bad={"warmup": [-1, 120]},
+         ok={"X": {"wrong shape": "a (T,) series is one input feature"},
+             "Y": {"wrong shape": "a (T,) target is one output"}}),
+    Case(M, "ESNBatch.predict", dict(X=U[:20]), make=lambda: _batch().fit(U, Y, warmup=10),
+         ok={"X": {"wrong shape": "a (T,) series is one input feature"}}),
+    Case(M, "EIESN", dict(units=30, exc_fraction=0.8, balance=1.2, lr=0.5, sr=3.0, input_scaling=0.5,
+                          rc_connectivity=0.2, input_connectivity=0.5, bias=-0.5, ridge=1e-6, activation="sigmoid",
+                          seed=1),
+         then=lambda esn: esn.fit(U, Y, warmup=10).predict(U), memory=True,
+         bad={"units": [0, 1], "exc_fraction": [0.0, 1.0, 0.01], "balance": [-1.0], "sr": [0.0], "lr": [0.0]}),
+    Case(M, "EIESN.adapt", dict(X=U, target=0.3, eta=0.01, epochs=1, heterogeneity=0.2, seed=0), make=_eiesn,
+         bad={"target": [0.0, 1.0], "eta": [-1.0], "epochs": [0], "heterogeneity": [1.0, -0.1]},
+         ok={"X": {"wrong shape": "a (T,) series is one input feature"}}),
+    Case(M, "ei_sweep", dict(balances=[0.8, 1.2], task="memory_capacity", seeds=[0], k_max=10, units=20, sr=3.0),
+         bad={"balances": [[], [-1.0]], "seeds": [[-1]], "k_max": [0]}),
+    Case(M, "adapt_compare", dict(task="memory_capacity", seeds=[0], balances=[1.0], targets=[0.3], heterogeneity=0.5,
+                                  eta=0.01, epochs=1, k_max=10, units=20, sr=3.0),
+         bad={"targets": [[1.5]], "heterogeneity": [1.0], "eta": [-1.0], "epochs": [0]}),
+    Case(M, "ei_study", dict(seeds=[0], units=12), bad={"units": [5], "seeds": [[]]}),
+    Case(M, "narma_nrmse", dict(esn=_esn_drawn(), order=10, n_train=200, n_test=100, warmup=10, seed=0, norm="minmax"),
+         bad={"order": [0], "n_train": [1], "warmup": [-1, 300]}),
+    Case(M, "recall_accuracy", dict(esn=_esn_drawn(), task="parity", N=[1, 2], n_train=200, n_test=100, warmup=10,
+                                    seed=0),
+         bad={"N": [[0], []], "n_test": [1]}),
+    Case(M, "orthogonal_W", dict(units=5, sr=0.9, seed=0), bad={"units": [0], "sr": [0.0]}),
+]
