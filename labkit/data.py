@@ -1,8 +1,8 @@
 """Offline datasets for the memory mechanisms: generators, loaders and exact ground truth.
 
 Nothing here downloads. Each dataset is either bundled with a dependency (sklearn's digits),
-generated from a published recipe (ann-benchmarks' `make_blobs` sets, Gaussian vectors), or a
-file shipped in `datasets/` (listed with its origin and licence in `datasets/README.md`).
+generated from a published recipe (ann-benchmarks' `make_blobs` sets, Gaussian vectors, reservoirpy's
+chaotic time series `mackey_glass`, `narma`, `lorenz` from labkit.reservoir.tasks), or a file shipped in `datasets/` (listed with its origin and licence in `datasets/README.md`).
 
     >>> ds = load("random-xs-20")
     >>> ds.train.shape, ds.test.shape
@@ -20,10 +20,11 @@ from typing import Callable
 import numpy as np
 
 from labkit.exact_knn import METRICS, ground_truth  # noqa: F401  (re-exported)
+from labkit.reservoir.tasks import lorenz, mackey_glass, narma  # noqa: F401  (reservoirpy's time series, re-exported)
 from labkit.validate import check_choice, check_instance, check_int, check_seed, check_str, fail, type_fail
 
 __all__ = ["Dataset", "digits", "ann_blobs", "random_xs_20", "random_s_100", "gaussian", "load_npz", "save_npz",
-           "available", "load", "METRICS", "ground_truth"]
+           "available", "load", "METRICS", "ground_truth", "mackey_glass", "narma", "lorenz"]
 
 MAX_ELEMENTS = 2**28  # largest generated dataset, in float32 values (1 GiB)
 

@@ -177,9 +177,11 @@ def _ids(cases):
 # -- the tests ---------------------------------------------------------------------------------------
 @pytest.mark.parametrize("module", COVERED_MODULES)
 def test_every_public_class_and_function_has_a_case(module):
-    covered = {c.target.partition(".")[0] for c in CASES if c.module == module}
-    callables = {n for n, v in _public(module).items() if inspect.isclass(v) or inspect.isfunction(v)}
-    missing = sorted(callables - covered)
+    """A name re-exported from another module (labkit.data.mackey_glass is labkit.reservoir's) is covered by
+    that module's Case: coverage is by object, not by name."""
+    covered = {id(_public(c.module)[c.target.partition(".")[0]]) for c in CASES}
+    missing = sorted(n for n, v in _public(module).items()
+                     if (inspect.isclass(v) or inspect.isfunction(v)) and id(v) not in covered)
     assert not missing, f"{module}: no Case in tests/api_cases for {missing} (add one valid call each)"
 
 
