@@ -124,7 +124,7 @@ def test_write_is_atomic(tmp_path, monkeypatch):
     monkeypatch.setattr(fmt.os, "replace", crash)
     with pytest.raises(OSError, match="disk gone"):
         write_index(f, target)
-    assert target.read_bytes() == b"old" and not list(tmp_path.glob(".out.bin.tmp*"))
+    assert target.read_bytes() == b"old" and not list(tmp_path.glob(".out.bin*"))
 
 
 def test_header_is_96_bytes():

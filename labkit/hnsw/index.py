@@ -233,23 +233,34 @@ class HNSW(Estimator):
 
     # -- files --------------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> None:
-        """Write the index in hnswlib's `save_index` format (atomically)."""
+        """Write the index in hnswlib's `save_index` format, atomically (`labkit.atomic`): a reader
+        of `path` sees the old file or the new one, and concurrent savers never share a temporary."""
         check_instance("path", path, (str, os.PathLike), "a file path (str or os.PathLike)")
-        write_index(self.graph(), path)
+        g = self.graph()
+        g.max_elements = max(g.max_elements, self._file_max_elements)  # as the loaded file declared it
+        write_index(g, path)
+
+    _file_max_elements = 0
 
     @classmethod
     def load(cls, path: str | os.PathLike, space: str = "l2", dim: int | None = None,
              backend: str = "fast") -> "HNSW":
         """Read an index written by hnswlib or by `save`. The file stores neither the space nor
         the seed: pass `space`; later additions draw levels from a default-seeded generator, as
-        hnswlib does after `load_index`."""
+        hnswlib does after `load_index`. Every field and the graph's invariants are checked
+        (`read_index`): a corrupt file raises ValueError naming the path. Storage is allocated for
+        the elements the file holds (it grows on `add`), not for the max_elements it declares."""
         check_choice("space", space, SPACES)
         check_choice("backend", backend, BACKENDS)
         f = read_index(path, dim=dim)
-        index = cls(f.dim, space=space, M=f.M, ef_construction=f.ef_construction, seed=1, backend=backend)
+        try:
+            index = cls(f.dim, space=space, M=f.M, ef_construction=f.ef_construction, seed=1, backend=backend)
+        except (TypeError, ValueError) as e:
+            raise ValueError(f"path: expected an index labkit can extend, got {str(path)!r} with {e}") from None
         index.maxM, index.maxM0, index.mult = f.maxM, f.maxM0, f.mult
         n, b = f.n, len(f.count_up)
-        index._alloc(max(f.max_elements, n), b)
+        index._alloc(n, b)
+        index._file_max_elements = f.max_elements
         index._X[:n], index._labels[:n], index._levels[:n] = f.vectors, f.labels.astype(np.int64), f.levels
         index._deleted[:n] = f.deleted
         index._links0[:n], index._count0[:n] = f.links0, f.count0
