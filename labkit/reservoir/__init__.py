@@ -10,6 +10,8 @@ weights; memory capacity; the time series and memory tasks of the reservoir lite
     files.py     .npz save / load without pickle, validated
     metrics.py   rmse, nrmse, rsquare, memory_capacity
     tasks.py     mackey_glass, narma, lorenz (reservoirpy's generators), to_forecasting, parity, delayed_match
+    lsm.py       LSM: a liquid state machine on labkit.spiking.Network; spike_encode, readout_states
+    timescales.py  LeakyRNN with trained per-unit tau, train_curriculum (imports torch on first use)
 """
 
 from labkit.reservoir.batch import ESNBatch
@@ -23,3 +25,16 @@ from labkit.reservoir.weights import orthogonal_W, spectral_radius
 __all__ = ["ESN", "ESNBatch", "memory_capacity", "nrmse", "rmse", "rsquare", "spectral_radius",
            "mackey_glass", "narma", "lorenz", "to_forecasting", "parity", "delayed_match",
            "EIESN", "ei_sweep", "adapt_compare", "ei_study", "narma_nrmse", "recall_accuracy", "orthogonal_W"]
+
+# the liquid state machine and the trained timescales (timescales.py imports torch: loaded on first use)
+from labkit.reservoir.lsm import LSM, readout_states, spike_encode  # noqa: E402
+
+_TIMESCALES = ("LeakyRNN", "CurriculumResult", "parity_batch", "train_curriculum")
+__all__ += ["LSM", "spike_encode", "readout_states", *_TIMESCALES]
+
+
+def __getattr__(name: str):
+    if name in _TIMESCALES:
+        from labkit.reservoir import timescales
+        return getattr(timescales, name)
+    raise AttributeError(f"module 'labkit.reservoir' has no attribute {name!r}")
