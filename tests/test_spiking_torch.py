@@ -12,7 +12,6 @@ import torch
 from labkit.spiking import surrogate
 from labkit.spiking.torch import LIF, QuantizedMLP, SpikingMLP, encode, train_digits
 
-
 # -- surrogate gradients ------------------------------------------------------------------------------
 X = torch.linspace(-2, 2, 801, dtype=torch.float64)
 
