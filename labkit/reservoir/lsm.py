@@ -70,7 +70,7 @@ def readout_states(spikes, steps_per_input: int, decay: float) -> np.ndarray:
     """(T, N) filtered spike trains x[t] = decay x[t-1] + s[t], sampled at the last step of each block
     of `steps_per_input` steps, for spikes (T * steps_per_input, N). Equal to
     `SpikeResult.filtered(tau)[k-1::k]` (tests/test_reservoir_lsm.py), without the (T k, N) float array."""
-    spikes = check_array("spikes", spikes, ndim=2, kind="numeric")
+    spikes = check_array("spikes", spikes, ndim=2, kind="numeric", min_size=1)
     k = check_int("steps_per_input", steps_per_input, low=1)
     decay = check_float("decay", decay, low=0.0, high=1.0)
     if spikes.shape[0] % k:

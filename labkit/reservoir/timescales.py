@@ -30,7 +30,7 @@ from torch import nn
 
 from labkit.base import Estimator
 from labkit.reservoir.tasks import parity
-from labkit.validate import check_choice, check_float, check_int, check_seed, fail
+from labkit.validate import check_array, check_choice, check_float, check_int, check_seed, fail
 
 __all__ = ["LeakyRNN", "CurriculumResult", "parity_batch", "train_curriculum"]
 
@@ -86,9 +86,10 @@ class LeakyRNN(Estimator, nn.Module):
 def parity_batch(Ns, batch: int, seed=0) -> tuple[np.ndarray, np.ndarray]:
     """(u (batch, M) bits, labels (len(Ns), batch)): windows of one `labkit.reservoir.parity` stream, the
     label of head i the parity of the window's last Ns[i] bits; M random in [N_max + 2, 2.5 N_max + 2)."""
-    Ns = [check_int("Ns", n, 1, 10_000) for n in np.atleast_1d(np.asarray(Ns)).tolist()]
-    if not Ns:
-        raise fail("Ns", "at least one N", "[]", described=True)
+    Ns = check_array("Ns", Ns, ndim=1, kind="integer", min_size=1)
+    if Ns.min() < 1 or Ns.max() > 10_000:
+        raise fail("Ns", "values N in [1, 10000]", f"values in [{Ns.min()}, {Ns.max()}]", described=True)
+    Ns = Ns.tolist()
     batch = check_int("batch", batch, 1, 1_000_000)
     rng = np.random.default_rng(check_seed("seed", seed))
     n_max = max(Ns)
@@ -121,6 +122,19 @@ class CurriculumResult:
     solved: np.ndarray
     tau: np.ndarray
     forgetting: float
+
+    def __post_init__(self):
+        check_choice("curriculum", self.curriculum, CURRICULA)
+        Ns = check_array("Ns", self.Ns, ndim=1, kind="integer", min_size=1)
+        K = len(Ns)
+        for name, kind in (("steps", "integer"), ("accuracy", "numeric"), ("solved", "bool"), ("tau", "numeric")):
+            value = check_array(name, getattr(self, name), ndim=2 if name == "tau" else 1, kind=kind, min_size=1)
+            if len(value) != K:
+                raise fail(name, f"one row per N of Ns ({K})", f"{len(value)} rows", described=True)
+            object.__setattr__(self, name, value.astype(np.float64) if name == "tau" else value)
+        object.__setattr__(self, "Ns", Ns)
+        if not (isinstance(self.forgetting, float) and np.isnan(self.forgetting)):
+            object.__setattr__(self, "forgetting", check_float("forgetting", self.forgetting, 0.0, 1.0))
 
     @property
     def tau_mean(self) -> np.ndarray:

@@ -101,3 +101,58 @@ CASES += [
          bad={"N": [[0], []], "n_test": [1]}),
     Case(M, "orthogonal_W", dict(units=5, sr=0.9, seed=0), bad={"units": [0], "sr": [0.0]}),
 ]
+
+# -- the liquid state machine and the trained timescales ------------------------------------------------
+S_SEQ = np.random.default_rng(1).random((4, 6, 2)) < 0.3
+LABELS = np.array([0, 1, 0, 1])
+LSM_KW = dict(units=30, inh_fraction=0.2, p_connect=0.2, J=0.5, g=5.0, eta=0.0, input_scaling=40.0,
+              input_connectivity=1.0, bias=25.0, tau=20e-3, tau_syn=5e-3, threshold=20.0, v_reset=10.0,
+              refractory=2e-3, dt=1e-3, steps_per_input=1, tau_readout=0.05, ridge=10.0, seed=1)
+
+
+def _lsm(**kw):
+    from labkit.reservoir import LSM
+    return LSM(**{**LSM_KW, **kw})
+
+
+def _curriculum_fields():
+    return dict(curriculum="single", Ns=np.array([2, 3]), steps=np.array([50, 100]), accuracy=np.array([0.99, 0.7]),
+                solved=np.array([True, False]), tau=np.ones((2, 4)) * 1.5, forgetting=0.5)
+
+
+CASES += [
+    Case(M, "LSM", LSM_KW, then=lambda lsm: lsm.fit(U, Y, warmup=10).predict(U), memory=True,
+         bad={"units": [1, -3, 10**9], "inh_fraction": [1.0, -0.1, 0.99], "p_connect": [1.5, -0.1],
+              "input_connectivity": [0.0, 1.5], "tau_readout": [0.0], "steps_per_input": [0], "ridge": [-1.0],
+              "g": [-1.0], "eta": [-1.0], "dt": [0.0, 0.01], "tau_syn": [0.0], "v_reset": [25.0],
+              "input_scaling": [-1.0]}),
+    Case(M, "LSM.fit", dict(X=U, Y=Y, warmup=5), make=_lsm, bad={"warmup": [-1, 120]},
+         ok={"X": {"wrong shape": "a (T,) series is one input feature"},
+             "Y": {"wrong shape": "a (T,) target is one output"}}),
+    Case(M, "LSM.predict", dict(X=U[:20], context=U[:10]), make=lambda: _lsm().fit(U, Y, warmup=10),
+         ok={"X": {"wrong shape": "a (T,) series is one input feature"},
+             "context": {"wrong shape": "a (T,) context is one input feature"}}),
+    Case(M, "LSM.transform", dict(sequences=S_SEQ, gap=3), make=_lsm, bad={"gap": [-1]}),
+    Case(M, "LSM.fit_classes", dict(sequences=S_SEQ, labels=LABELS, gap=2), make=_lsm,
+         bad={"labels": [LABELS[:3], LABELS + 0.5], "gap": [-1]}),
+    Case(M, "LSM.predict_classes", dict(sequences=S_SEQ, gap=2),
+         make=lambda: _lsm().fit_classes(S_SEQ, LABELS, gap=2), bad={"gap": [-1]}),
+    Case(M, "spike_encode", dict(X=np.array([[0.0, 0.5], [1.0, 0.25]]), n_steps=5, kind="poisson", max_rate=100.0,
+                                 dt=1e-3, seed=0),
+         bad={"X": [np.array([[-0.5, 0.5]]), np.array([[1.5]])], "n_steps": [0], "max_rate": [-1.0, 2000.0],
+              "dt": [0.0]}),
+    Case(M, "readout_states", dict(spikes=(np.random.default_rng(2).random((12, 3)) < 0.3).astype(float),
+                                   steps_per_input=3, decay=0.9),
+         bad={"steps_per_input": [0, 5], "decay": [1.5, -0.1]}),
+    Case(M, "LeakyRNN", dict(units=8, heads=2, seed=0),
+         then=lambda m: [o.detach() for o in m(__import__("torch").tensor([[1.0, 0.0, 1.0]]))],
+         bad={"units": [0], "heads": [0], "seed": [-1]}),
+    Case(M, "parity_batch", dict(Ns=np.array([2, 3]), batch=8, seed=0), bad={"Ns": [np.array([0, 2])], "batch": [0]}),
+    Case(M, "train_curriculum", dict(curriculum="multi", N_max=3, N_min=2, units=8, batch=16, lr=1e-2, max_steps=20,
+                                     eval_every=10, threshold=0.98, seed=0),
+         bad={"N_max": [1], "N_min": [0], "units": [0], "batch": [0], "lr": [0.0], "max_steps": [0],
+              "eval_every": [0, 10**8], "threshold": [0.2, 1.5]}),
+    Case(M, "CurriculumResult", _curriculum_fields(),
+         bad={"Ns": [np.array([2])], "solved": [np.array([1, 0])], "tau": [np.ones((3, 4))], "forgetting": [1.5]},
+         ok={"forgetting": {"nan": "NaN: the multi-head curriculum has no forgetting test"}}),
+]
