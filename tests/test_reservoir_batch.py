@@ -84,3 +84,13 @@ def test_batch_bad_data_names_the_argument():
         batch.fit(x[:100], y[:100], warmup=100)
     with pytest.raises(ValueError, match="not fitted"):
         batch.predict(x[:10])
+
+
+def test_kernel_tanh_equals_libm_to_rounding():
+    import math
+
+    from labkit.reservoir.kernels import tanh
+    a = np.concatenate([np.linspace(-25, 25, 20_001), [0.0, -0.0, 1e-300, -1e-12, 0.3465735902799726, 19.5, 700.0]])
+    ours = np.array([tanh(v) for v in a])
+    exact = np.array([math.tanh(v) for v in a])
+    assert np.all(np.abs(ours - exact) <= 5e-16 * np.maximum(np.abs(exact), 1e-300) + 1e-300)

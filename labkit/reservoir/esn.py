@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 import scipy.linalg
+import scipy.linalg.blas
 import scipy.sparse as sp
 
 from labkit.base import Estimator
@@ -45,7 +46,9 @@ def ridge_readout(S: np.ndarray, Y: np.ndarray, ridge: float) -> tuple[np.ndarra
     """(Wout (N, outputs), b_out (outputs,)) for states S (T, N) and targets Y (T, outputs): reservoirpy's
     `Ridge` — centred normal equations (S_c' S_c + ridge I) Wout = S_c' Y_c, solved as a symmetric system."""
     n, s_mean, t_mean = len(S), S.mean(axis=0), Y.mean(axis=0)
-    XXT = S.T @ S - n * np.outer(s_mean, s_mean) + ridge * np.eye(S.shape[1])
+    G = scipy.linalg.blas.dsyrk(1.0, S.T) if S.flags.c_contiguous else S.T @ S   # S'S, half the work (BLAS syrk)
+    G = np.triu(G) + np.triu(G, 1).T
+    XXT = G - n * np.outer(s_mean, s_mean) + ridge * np.eye(S.shape[1])
     YXT = S.T @ Y - n * np.outer(s_mean, t_mean)
     try:
         Wout = scipy.linalg.solve(XXT, YXT, assume_a="sym")
