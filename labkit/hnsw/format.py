@@ -241,6 +241,8 @@ def _read_upper(path, buf, pos0, n, maxM):
             p, i = p + n - i, n
             break
         i, p = i + q - p, q
+        if p >= len(T):
+            break  # the file ends before node i's link list size: reported below
         nbytes = int(T[p])
         if nbytes % (4 * W):
             _fail(path, f"node {i}: link list size {nbytes} is not a multiple of {4 * W}")
@@ -251,7 +253,7 @@ def _read_upper(path, buf, pos0, n, maxM):
         starts.append(p + 1)
         counts.append(L)
         p, i = p + 1 + L * W, i + 1
-    if p > len(T):
+    if p > len(T) or i < n:
         _fail(path, f"ends inside the upper-level table ({n} link list sizes need {4 * n} bytes)")
     if p != len(T):
         _fail(path, f"{4 * (len(T) - p)} bytes left over after the last node")
@@ -355,8 +357,8 @@ def _check_graph(f: HNSWFile) -> None:
         selfs = live & (links == owner[:, None].astype(links.dtype))
         if selfs.any():
             r = int(np.argwhere(selfs)[0][0])
-            raise fail(name, "no node linked to itself (hnswlib checkIntegrity)", f"node {int(owner[r])} in its own list",
-                       described=True)
+            raise fail(name, "no node linked to itself (hnswlib checkIntegrity)",
+                       f"node {int(owner[r])} in its own list", described=True)
         if level is not None:
             low = live & (levels[np.where(live, links, 0)] < level[:, None])
             if low.any():
