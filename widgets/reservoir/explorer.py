@@ -1,0 +1,130 @@
+"""ReservoirExplorer: one echo state network seen five ways, with sliders for its hyper-parameters.
+
+Given an ESN (or an E/I reservoir), its own weights are drawn from `snapshot()` (spectrum, E/I input per
+unit) and a copy made from `get_params()` is driven by reservoirpy's Mackey-Glass series for the state
+heatmap, the PCA trajectory, the memory-capacity curve and closed-loop generation (so the inspected
+object is never modified). Moving a slider builds a new reservoir with those settings (same seed).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import panel as pn
+import param
+
+from labkit import reservoir as rc
+from widgets.reservoir.forecast import generation, generation_plot, mackey_glass_task, mc_plot
+from widgets.reservoir.spectrum import ei_plot, spectrum_plot
+from widgets.reservoir.states import pca_plot, state_heatmap
+from widgets.views import Memo
+
+SLIDERS = ["sr", "lr", "input_scaling", "balance", "units", "model", "tolerance"]
+
+
+class ReservoirExplorer(pn.viewable.Viewer):
+    """State heatmap under its input, PCA of the trajectory, spectrum of W, memory capacity, generative
+    mode with its divergence horizon, and E/I input per unit."""
+
+    sr = param.Number(default=1.25, bounds=(0.05, 2.5), step=0.05, doc="spectral radius of W")
+    lr = param.Number(default=0.3, bounds=(0.05, 1.0), step=0.05, doc="leak rate")
+    input_scaling = param.Number(default=1.0, bounds=(0.05, 3.0), step=0.05)
+    balance = param.Number(default=1.0, bounds=(0.0, 2.5), step=0.05,
+                           doc="E/I ratio of the E/I reservoir (1 balanced, > 1 over-inhibited)")
+    units = param.Integer(default=100, bounds=(10, 500), step=10)
+    model = param.Selector(default="ESN", objects=["ESN", "EIESN"], doc="plain ESN or E/I (Dale's law) reservoir")
+    tolerance = param.Number(default=0.1, bounds=(0.01, 0.5), step=0.01,
+                             doc="divergence: error above this fraction of the truth's range")
+    k_max = param.Integer(default=60, bounds=(5, 300))
+    seed = param.Integer(default=1234, bounds=(0, None))
+
+    def __init__(self, esn=None, **params):
+        if esn is not None and not isinstance(esn, rc.ESN):
+            raise TypeError(f"esn: expected a labkit.reservoir.ESN, got {type(esn).__name__}")
+        if esn is not None:
+            p = esn.get_params()
+            params = {"sr": p["sr"], "lr": p["lr"], "input_scaling": float(np.mean(p["input_scaling"])),
+                      "units": p["units"], "model": "EIESN" if isinstance(esn, rc.EIESN) else "ESN",
+                      "seed": p["seed"] if isinstance(p["seed"], int) else 1234, **params}
+            if isinstance(esn, rc.EIESN):
+                params.setdefault("balance", p["balance"])
+            for name in ("sr", "lr", "input_scaling", "balance", "units"):
+                lo, hi = self.param[name].bounds
+                if name in params:
+                    params[name] = type(params[name])(min(max(params[name], lo), hi))
+        self._given, self._memo = esn, Memo(16)
+        super().__init__(**params)
+        self._task = mackey_glass_task()
+
+    # -- the reservoir shown ------------------------------------------------------------------------
+    def _key(self):
+        return (self.sr, self.lr, self.input_scaling, self.balance, self.units, self.model, self.seed)
+
+    def reservoir(self):
+        """The inspected ESN while the sliders still show its settings, else a new one built from them."""
+        if self._given is not None and self._matches_given():
+            return self._given
+        return self._memo.get_or(("esn",) + self._key(), self._build)
+
+    def _matches_given(self) -> bool:
+        p = self._given.get_params()
+        same = (np.isclose(p["sr"], self.sr) and np.isclose(p["lr"], self.lr) and p["units"] == self.units
+                and np.isclose(float(np.mean(p["input_scaling"])), self.input_scaling))
+        return bool(same and (not isinstance(self._given, rc.EIESN) or np.isclose(p["balance"], self.balance)))
+
+    def _build(self):
+        kw = dict(units=self.units, sr=self.sr, lr=self.lr, input_scaling=self.input_scaling, rc_connectivity=0.1,
+                  input_connectivity=0.2, ridge=1e-6, seed=self.seed)
+        return rc.EIESN(balance=self.balance, **kw) if self.model == "EIESN" else rc.ESN(**kw)
+
+    def _driven_copy(self):
+        """A copy of the reservoir (same parameters, so the same weights for one input) to drive with the task."""
+        esn = self.reservoir()
+        params = esn.get_params()
+        if params.get("Win") is not None and np.shape(params["Win"])[1] != 1:
+            params["Win"] = None  # fitted on another input size: the copy draws a one-input Win
+        return type(esn)(**params)
+
+    def run(self) -> dict:
+        """{"generation": generation(...) on Mackey-Glass, "mc": (k_max,) MC_k, "snapshot": the reservoir's}."""
+        key = ("run",) + self._key() + (self.tolerance, self.k_max)
+
+        def make():
+            copy = self._driven_copy()
+            gen = generation(copy, self._task, tolerance=self.tolerance)
+            snap = self.reservoir().snapshot()
+            if snap["W"] is None:          # not run yet: its weights are the copy's (drawn for one input)
+                snap = copy.snapshot()
+            return {"generation": gen, "mc": rc.memory_capacity(copy, k_max=self.k_max, seed=0), "snapshot": snap}
+        return self._memo.get_or(key, make)
+
+    # -- views ---------------------------------------------------------------------------------------
+    @param.depends(*SLIDERS, "k_max", "seed")
+    def states_view(self):
+        r = self.run()
+        return state_heatmap(r["generation"]["states"], self._task["X"], title="states driven by Mackey-Glass")
+
+    @param.depends(*SLIDERS, "k_max", "seed")
+    def pca_view(self):
+        return pca_plot(self.run()["generation"]["states"])
+
+    @param.depends(*SLIDERS, "k_max", "seed")
+    def spectrum_view(self):
+        return spectrum_plot(self.run()["snapshot"]["W"])
+
+    @param.depends(*SLIDERS, "k_max", "seed")
+    def memory_view(self):
+        return mc_plot(self.run()["mc"], self.units)
+
+    @param.depends(*SLIDERS, "k_max", "seed")
+    def generation_view(self):
+        return generation_plot(self.run()["generation"])
+
+    @param.depends(*SLIDERS, "k_max", "seed")
+    def ei_view(self):
+        return ei_plot(self.run()["snapshot"])
+
+    def __panel__(self):
+        controls = pn.Param(self.param, parameters=["sr", "lr", "input_scaling", "balance", "units", "model",
+                                                    "tolerance", "k_max"], show_name=False, width=240)
+        return pn.Row(controls, pn.Column(self.states_view, pn.Row(self.pca_view, self.spectrum_view),
+                                          pn.Row(self.memory_view), self.generation_view, self.ei_view))
