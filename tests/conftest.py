@@ -4,6 +4,12 @@
   ($LABKIT_CHROMIUM overrides the browser path; tests/test_ui_policy.py points it at nothing.)
 - A failing ui test leaves a full-page screenshot in build/ui-failures/<test>.png, and the
   browser console errors it collected are part of its failure report.
+- Every Playwright action and wait on the `page` fixture times out after ui_support.WAIT_S (60 s), not
+  Playwright's 30 s: a test waits for the state it asserts, generously but boundedly.
+
+Property tests (all tests): no hypothesis test fails on time. The "labkit" profile drops the per-example
+deadline and the too_slow health check, which measure the machine's load rather than the code; under
+CI=true it extends hypothesis's own "ci" profile (derandomized, no example database).
 """
 
 from __future__ import annotations
@@ -11,13 +17,19 @@ from __future__ import annotations
 import os
 
 import pytest
-from ui_support import CHROMIUM_ARGS, VIEWPORT, chromium_path, free_port, save_failure_screenshot, wait_for_url
+from hypothesis import HealthCheck, settings
+from ui_support import CHROMIUM_ARGS, VIEWPORT, WAIT_MS, chromium_path, free_port, save_failure_screenshot, wait_for_url
 
 INSTALL_HINT = "install it with `sudo apt-get install chromium`, or run `make test` as root, which installs it"
 
 
 def _in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in ("1", "true")
+
+
+settings.register_profile("labkit", settings.default, deadline=None,
+                          suppress_health_check={*settings.default.suppress_health_check, HealthCheck.too_slow})
+settings.load_profile("labkit")
 
 
 @pytest.hookimpl(hookwrapper=True)
@@ -50,10 +62,12 @@ def chromium():
 
 @pytest.fixture
 def page(chromium, request):
-    """A fresh page (own context, 1400x1000). `page.console_errors` collects console errors and
-    uncaught exceptions; on failure the page is screenshotted at teardown."""
+    """A fresh page (own context, 1400x1000, actions and waits time out after WAIT_S). `page.console_errors`
+    collects console errors and uncaught exceptions; on failure the page is screenshotted at teardown."""
     context = chromium.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(WAIT_MS)
     pg = context.new_page()
+    pg.set_default_timeout(WAIT_MS)
     pg.console_errors = []
     pg.on("console", lambda m: pg.console_errors.append(f"console.error: {m.text}  ({_where(m)})")
           if m.type == "error" else None)

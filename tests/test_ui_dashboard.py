@@ -14,7 +14,7 @@ pytestmark = pytest.mark.ui
 PATHS = list(routes())
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(ui.TEST_TIMEOUT_S)
 @pytest.mark.parametrize("path", PATHS)
 def test_page_renders_a_canvas_without_console_errors(page, dashboard, path):
     ui.open_bokeh_page(page, dashboard + path)   # websocket open, a plot drawn and settled
@@ -24,7 +24,7 @@ def test_page_renders_a_canvas_without_console_errors(page, dashboard, path):
     assert page.console_errors == [], f"console errors on {path}:\n" + "\n".join(page.console_errors)
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(ui.TEST_TIMEOUT_S)
 def test_moving_the_query_slider_changes_the_plot(page, dashboard):
     ui.open_bokeh_page(page, dashboard + "/welcome")
     # the `query` IntSlider of the DatasetExplorer (a noUiSlider inside a shadow root)
@@ -32,13 +32,13 @@ def test_moving_the_query_slider_changes_the_plot(page, dashboard):
     start = ui.slider_value(query)
     before = ui.plot_pixels(page)
     ui.press(query, page, "ArrowRight", 5)
-    changed = ui.wait_for_plot_change(page, before, timeout_s=10)
-    assert ui.slider_value(query) == start + 5, "the query slider did not move"
-    assert changed, "the scatter plot's canvas did not change within 10 s of moving the query slider"
+    ui.wait_for_slider_value(page, query, start + 5)
+    assert ui.wait_for_plot_change(page, before), \
+        f"the scatter plot's canvas did not change within {ui.WAIT_S:g} s of moving the query slider"
     assert page.console_errors == [], "\n".join(page.console_errors)
 
 
-@pytest.mark.timeout(60)
+@pytest.mark.timeout(ui.TEST_TIMEOUT_S)
 def test_dashboard_screenshot(page, dashboard):
     """The README's picture of the welcome page; LABKIT_UPDATE_SCREENSHOTS=1 also refreshes docs/."""
     ui.open_bokeh_page(page, dashboard + "/")

@@ -1,4 +1,11 @@
-"""Helpers for the browser and widget tests: free ports, servers, Debian's chromium, Bokeh canvases and widgets."""
+"""Helpers for the browser and widget tests: free ports, servers, Debian's chromium, Bokeh canvases and widgets.
+
+Waiting: a test waits for the state it asserts, never a fixed time. Every wait here polls its condition
+until it holds or WAIT_S (60 s: generous for a loaded machine, where a redraw can take 10 s, yet finite)
+has passed, and a wait that runs out fails saying what it waited for and what it saw last. The `page`
+fixture (tests/conftest.py) gives every Playwright action and `wait_for` the same WAIT_S default.
+Speed is never asserted here: redraw times are measured in benchmarks/ (see benchmarks/README.md).
+"""
 
 from __future__ import annotations
 
@@ -6,7 +13,6 @@ import os
 import re
 import shutil
 import socket
-import statistics
 import time
 import urllib.error
 import urllib.request
@@ -18,6 +24,10 @@ BUILD = ROOT / "build"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync", "--disable-quic"]
 VIEWPORT = {"width": 1400, "height": 1000}
+WAIT_S = float(os.environ.get("LABKIT_UI_WAIT_S", "60"))  # the bound of every wait for a state (seconds)
+WAIT_MS = int(1000 * WAIT_S)                                # the same, for Playwright's timeout= arguments
+TEST_TIMEOUT_S = int(5 * WAIT_S)                            # a whole browser test (pytest-timeout), a last resort
+POLL_MS = 200                                               # how often a wait looks again
 
 # Every <canvas> of the page, including those inside Bokeh's shadow roots (plain querySelectorAll
 # does not enter them). Used by the JS snippets below.
@@ -88,8 +98,23 @@ def save_failure_screenshot(page, test_name: str) -> str:
 
 # -- Bokeh pages ---------------------------------------------------------------------------------
 
-def open_bokeh_page(page, url: str, timeout_ms: int = 60_000) -> None:
-    """Load a Panel/Bokeh page and wait until its websocket is open and a plot has been drawn."""
+def wait_until(page, condition, what: str, timeout_s: float | None = None, seen=None):
+    """Poll `condition()` every POLL_MS until it returns something truthy, and return that; after
+    `timeout_s` (default WAIT_S) fail with "waited N s for <what>" and `seen()` (what was there instead).
+    Between looks the page keeps running (page.wait_for_timeout), so its events are delivered."""
+    timeout_s = WAIT_S if timeout_s is None else timeout_s
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"waited {timeout_s:g} s for {what}" + (f"; last seen: {seen()}" if seen else ""))
+        page.wait_for_timeout(POLL_MS)
+
+
+def open_bokeh_page(page, url: str, timeout_ms: int = WAIT_MS) -> None:
+    """Load a Panel/Bokeh page and wait until its websocket is open and a plot has been drawn and settled."""
     with page.expect_console_message(lambda m: "Websocket connection" in m.text and "is now open" in m.text,
                                      timeout=timeout_ms):
         page.goto(url, wait_until="domcontentloaded", timeout=timeout_ms)
@@ -117,36 +142,46 @@ def plot_pixels(page) -> str:
         return cs[0].toDataURL('image/png'); }}""")
 
 
-def wait_until_plot_settles(page, timeout_s: float = 15.0, interval_ms: int = 400) -> str:
-    """Wait until two consecutive reads of `plot_pixels` agree (first render/redraw finished)."""
+def _settle(page, read, what: str, timeout_s: float | None, interval_ms: int, reads: int):
+    """Wait until `reads` consecutive non-empty reads, `interval_ms` apart, agree; return the last."""
+    timeout_s = WAIT_S if timeout_s is None else timeout_s
     deadline = time.monotonic() + timeout_s
-    last = plot_pixels(page)
-    while time.monotonic() < deadline:
+    last, same = read(), 1
+    while same < reads:
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"waited {timeout_s:g} s for {what} to stop changing "
+                                 f"({'it kept changing' if last else 'nothing drawn'})")
         page.wait_for_timeout(interval_ms)
-        now = plot_pixels(page)
-        if now == last and now:
-            return now
+        now = read()
+        same = same + 1 if now == last and now else 1
         last = now
     return last
 
 
-def wait_for_plot_change(page, before: str, timeout_s: float = 10.0) -> bool:
-    """Poll the main plot's pixels until they differ from `before`; False if they never do."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        page.wait_for_timeout(250)
-        if plot_pixels(page) != before:
-            return True
-    return False
+def wait_until_plot_settles(page, timeout_s: float | None = None, interval_ms: int = 400, reads: int = 2) -> str:
+    """Wait until `reads` consecutive reads of `plot_pixels` agree (the render or redraw finished); its pixels."""
+    return _settle(page, lambda: plot_pixels(page), "the main plot", timeout_s, interval_ms, reads)
+
+
+def wait_for_plot_change(page, before: str, timeout_s: float | None = None) -> bool:
+    """Poll the main plot's pixels until they differ from `before`; False if they never do within
+    `timeout_s` (default WAIT_S), so that the test's assertion says which plot did not change."""
+    try:
+        wait_until(page, lambda: plot_pixels(page) != before, "the main plot to change", timeout_s)
+        return True
+    except AssertionError:
+        return False
 
 
 # -- widgets on a served page --------------------------------------------------------------------
 
-def slider(page, name: str):
-    """The one visible Bokeh slider whose title starts with `name:` (not "Max steps" for "Step")."""
+def slider(page, name: str, timeout_s: float | None = None):
+    """The one visible Bokeh slider whose title starts with `name:` (not "Max steps" for "Step"), once
+    there is exactly one (a tab's widgets appear some time after the click: waited for, up to WAIT_S)."""
     title = page.locator(".bk-slider-title", has_text=re.compile(rf"^\s*{name}:"))
     s = page.locator(".bk-Slider").filter(has=title).filter(visible=True)
-    assert s.count() == 1, f"expected one visible {name!r} slider"
+    wait_until(page, lambda: s.count() == 1, f"one visible {name!r} slider", timeout_s,
+               seen=lambda: f"{s.count()} visible {name!r} sliders")
     return s
 
 
@@ -156,6 +191,18 @@ def slider_value(s) -> int:
     m = re.search(r"(-?\d+)\s*$", text)
     assert m, f"no value in slider title {text!r}"
     return int(m.group(1))
+
+
+def wait_for_slider_value(page, s, value: int, timeout_s: float | None = None) -> None:
+    """Wait until the slider's title ends in `value` (the handle moved and Bokeh updated the title)."""
+    wait_until(page, lambda: slider_value(s) == value, f"the slider to read {value}", timeout_s,
+               seen=lambda: repr(s.locator(".bk-slider-title").inner_text()))
+
+
+def wait_for_text_change(page, locator, old: str, what: str, timeout_s: float | None = None) -> str:
+    """Wait until the element's innerText differs from `old`; the new text."""
+    wait_until(page, lambda: locator.inner_text() != old, f"{what} to change from {old!r}", timeout_s)
+    return locator.inner_text()
 
 
 def press(s, page, key: str, times: int) -> None:
@@ -176,14 +223,20 @@ def css_canvas_sizes(page, css: str) -> list[tuple[int, int]]:
     return [tuple(s) for s in page.locator(f".{css} canvas").evaluate_all("cs => cs.map(c => [c.width, c.height])")]
 
 
-def wait_for_css_change(page, css: str, before: list[str], timeout_s: float = 10.0) -> bool:
-    """Poll `css_pixels(page, css)` until it differs from `before`; False if it never does."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        page.wait_for_timeout(200)
-        if css_pixels(page, css) != before:
-            return True
-    return False
+def wait_for_css_change(page, css: str, before: list[str], timeout_s: float | None = None) -> bool:
+    """Poll `css_pixels(page, css)` until it differs from `before`; False if it never does within
+    `timeout_s` (default WAIT_S), so that the test's assertion says which plot did not change."""
+    try:
+        wait_until(page, lambda: css_pixels(page, css) != before, f"the .{css} plot to change", timeout_s)
+        return True
+    except AssertionError:
+        return False
+
+
+def wait_until_css_settles(page, css: str, timeout_s: float | None = None, interval_ms: int = 400,
+                           reads: int = 3) -> list[str]:
+    """Wait until `reads` consecutive reads of `css_pixels(page, css)` agree; those pixels."""
+    return _settle(page, lambda: css_pixels(page, css), f"the .{css} plot", timeout_s, interval_ms, reads)
 
 
 def save_page_screenshot(page, name: str) -> None:
@@ -193,13 +246,3 @@ def save_page_screenshot(page, name: str) -> None:
     assert shot.stat().st_size > 10_000, "suspiciously small screenshot"
     if os.environ.get("LABKIT_UPDATE_SCREENSHOTS") == "1":
         shutil.copyfile(shot, ROOT / "docs" / f"{name}.png")
-
-
-def median_ms(fn, args) -> float:
-    """Median milliseconds of fn(a) over the values `args` (the widget tests' redraw budgets)."""
-    times = []
-    for a in args:
-        t = time.perf_counter()
-        fn(a)
-        times.append(time.perf_counter() - t)
-    return 1000 * statistics.median(times)
