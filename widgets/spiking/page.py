@@ -10,13 +10,14 @@ from widgets.spiking.raster import RasterExplorer
 
 
 def spiking_page():
-    """Dashboard page: 1000 LIF neurons x 10 s (or Brunel's E/I network) as a rasterized raster with
+    """Dashboard page: 1000 LIF neurons x 10 s (or Brunel's E/I network) as a raster counted per pixel with
     traces and population rate; the f-I curve against its formulas; the 20 Izhikevich behaviours."""
     return pn.Column(
         "## Spiking units",
         "**Raster.** 1000 LIF neurons for 10 s at dt = 1 ms, neuron *i* driven by a constant current "
         "rising with *i* (so the raster is the f-I curve on its side), or a Brunel E/I network. The "
-        "~500k spikes are aggregated per pixel (HoloViews `rasterize`, Datashader); zoom re-aggregates.",
+        "~500k spikes are counted per pixel (Datashader's count aggregation, as one numpy bincount into a "
+        "Bokeh image); zoom re-aggregates the visible window.",
         RasterExplorer(),
         "**f-I curve.** Simulated rates over the continuous formula and the exact discrete one at the "
         "chosen dt.",
