@@ -3,6 +3,8 @@
 `compare(labkit_fn, anchor_fn)` alternates A/B calls (so drift in machine load hits both), takes
 the median of >= 5 timed runs each after a warm-up, and reports the ratio labkit / anchor
 (< 1 means labkit is faster). `machine()` names the machine the ratio was measured on.
+`median_time(fn)` and `median_over(fn, values)` time what has no anchor beside it (the inspectors'
+page builds and redraws: the figures the widget tests once asserted as budgets are printed here).
 """
 
 from __future__ import annotations
@@ -54,4 +56,17 @@ def median_time(fn: Callable[[], object], repeats: int = 5) -> float:
         t = time.perf_counter()
         fn()
         ts.append(time.perf_counter() - t)
+    return statistics.median(ts)
+
+
+def median_over(fn: Callable[[object], object], values) -> float:
+    """Median seconds of fn(v), one call per value of `values` in turn (a slider moved through them;
+    each value is a different redraw, so there is no warm-up call)."""
+    ts = []
+    for v in values:
+        t = time.perf_counter()
+        fn(v)
+        ts.append(time.perf_counter() - t)
+    if not ts:
+        raise ValueError("values: expected at least one value, got none")
     return statistics.median(ts)

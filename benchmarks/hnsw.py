@@ -5,8 +5,10 @@ ef_construction and seed; A/B alternating, median of 5 (harness.compare). Prints
 build ratio warm (later builds in one process) and cold (the first build in a fresh process,
 import and numba cache load included, vs hnswlib's first build in a fresh process), where the cold
 overhead goes, query ratio and recall@10 per ef, distance computations per query vs brute force,
-graph agreement with hnswlib, and the batched two-thread comparison.
-Run: .venv/bin/python benchmarks/hnsw.py [--quick] [--cold-only]
+graph agreement with hnswlib, and the batched two-thread comparison; then the inspector
+(widgets.hnsw): the dashboard page's build time and a 20,000-point GraphExplorer's redraw after a
+`layer` or `step` move, the view alone and with the in-place Bokeh update (medians over the moves).
+Run: .venv/bin/python benchmarks/hnsw.py [--quick] [--cold-only] [--skip-widgets | --widgets-only]
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import numba  # noqa: E402
 import numpy as np  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import compare, machine  # noqa: E402
+from harness import compare, machine, median_over, median_time  # noqa: E402
 
 from labkit import data  # noqa: E402
 from labkit.hnsw import HNSW  # noqa: E402
@@ -34,6 +36,8 @@ from labkit.tables import markdown_table  # noqa: E402
 M, EFC, SEED, K = 16, 200, 100, 10
 QUICK = "--quick" in sys.argv
 COLD_ONLY = "--cold-only" in sys.argv
+SKIP_WIDGETS = "--skip-widgets" in sys.argv
+WIDGETS_ONLY = "--widgets-only" in sys.argv
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # A fresh process: numpy imported and the data loaded first (the same for both sides), then the
@@ -152,8 +156,60 @@ def cold_tables(sets, warm: dict) -> tuple[list, list]:
     return cold_rows, phase_rows
 
 
+def widget_redraw() -> tuple[list[dict], list[dict]]:
+    """The HNSW page's build, and a GraphExplorer of 20,000 points (gaussian 32-d, M=8, ef_construction=40)
+    redrawn after `layer` and `step` moves: the view alone (graph_view / replay_view, what a move rebuilds)
+    and the whole server-side update (view + HoloViews/Bokeh patch in place). Medians over the moves."""
+    import panel as pn
+
+    from widgets.hnsw import GraphExplorer, hnsw_page
+    pn.extension(inline=True)
+    hnsw_page()  # warm-up: sklearn import, numba kernels loaded from cache
+    pages = [{"page": "hnsw (digits, M=8, ef_construction=100)", "build s (median of 5)": median_time(hnsw_page),
+              "build + Bokeh model s (median of 5)": median_time(lambda: pn.panel(hnsw_page()).get_root()),
+              "build target s": 2.0}]
+    ds = data.gaussian(20000, 32, 10)
+    index = HNSW(32, M=8, ef_construction=40)
+    index.add(ds.train)
+    ex = GraphExplorer(index, queries=ds.test, follow=False)
+    levels = [1, 0, 2, 0, 1]
+    last = ex.param.step.bounds[1]
+    steps = [5, last // 4, last // 2, 3 * last // 4, last]
+
+    def layer_view(level):
+        ex.layer = level
+        ex.graph_view()
+
+    def step_view(step):
+        ex.step = step
+        ex.replay_view()
+
+    rows = [{"move": "layer", "what": "graph_view", "moves": len(levels),
+             "ms (median)": 1e3 * median_over(layer_view, levels), "target ms": 100},
+            {"move": "step", "what": "replay_view", "moves": len(steps),
+             "ms (median)": 1e3 * median_over(step_view, steps), "target ms": 100}]
+    pn.panel(ex).get_root()  # now each move also patches the Bokeh models in place
+    rows += [{"move": "layer", "what": "view + Bokeh update", "moves": len(levels),
+              "ms (median)": 1e3 * median_over(lambda v: setattr(ex, "layer", v), levels), "target ms": 500},
+             {"move": "step", "what": "view + Bokeh update", "moves": len(steps),
+              "ms (median)": 1e3 * median_over(lambda v: setattr(ex, "step", v), steps), "target ms": 500}]
+    return pages, rows
+
+
+def print_widgets() -> None:
+    pages, rows = widget_redraw()
+    print("\n## Inspector: the HNSW page's build and a 20,000-point GraphExplorer's redraw (server side)\n")
+    print(markdown_table(pages, floatfmt=".3g"))
+    print()
+    print(markdown_table(rows, floatfmt=".3g"))
+
+
 def main() -> None:
     numba.set_num_threads(1)
+    if WIDGETS_ONLY:
+        print(f"Machine: {machine()}.")
+        print_widgets()
+        return
     sets = [data.digits(), data.random_xs_20(), data.gaussian(5000 if QUICK else 20000, 64, 1000)]
     HNSW(4).add(np.eye(4))  # compile (or load the numba cache) outside the timings
     if COLD_ONLY:
@@ -227,6 +283,9 @@ def main() -> None:
     print(markdown_table(query_rows, floatfmt=".3g"))
     print(f"\n## Batched search on 2 threads ({ds.name}, ef=100): labkit prange vs hnswlib num_threads=2: "
           f"ratio {b2['ratio']:.2f} ({b2['labkit_s'] * 1e3:.1f} ms vs {b2['anchor_s'] * 1e3:.1f} ms)")
+    if not SKIP_WIDGETS:
+        numba.set_num_threads(1)
+        print_widgets()
 
 
 if __name__ == "__main__":

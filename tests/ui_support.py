@@ -246,3 +246,59 @@ def save_page_screenshot(page, name: str) -> None:
     assert shot.stat().st_size > 10_000, "suspiciously small screenshot"
     if os.environ.get("LABKIT_UPDATE_SCREENSHOTS") == "1":
         shutil.copyfile(shot, ROOT / "docs" / f"{name}.png")
+
+
+# -- work done by a view (the widget tests count work, never seconds) ---------------------------------
+
+def count_calls(monkeypatch, owner, name: str) -> list:
+    """Wrap `owner.name` (a module function or a class's method) so each call is recorded; the list of
+    calls' (args, kwargs), which grows as the wrapped function is called."""
+    real, calls = getattr(owner, name), []
+
+    def counted(*args, **kwargs):
+        calls.append((args, kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, counted)
+    return calls
+
+
+def _sources(root) -> dict:
+    from bokeh.models import ColumnDataSource
+    return {m.id: m for m in root.select({"type": ColumnDataSource})}
+
+
+def _renderers(root) -> set:
+    from bokeh.models import GlyphRenderer
+    return {m.id for m in root.select({"type": GlyphRenderer})}
+
+
+def _copy(v):
+    """A detached copy of a Bokeh column (an array, or a list of arrays / values, as Image glyphs hold)."""
+    import numpy as np
+    if isinstance(v, (list, tuple)):
+        return [_copy(x) for x in v]
+    return np.array(v, copy=True)
+
+
+def _same(a, b) -> bool:
+    import numpy as np
+    if isinstance(a, list) or isinstance(b, list):
+        return isinstance(a, list) and isinstance(b, list) and len(a) == len(b) and all(map(_same, a, b))
+    if a.shape != b.shape or a.dtype.kind != b.dtype.kind:
+        return False
+    return bool(np.array_equal(a, b, equal_nan=a.dtype.kind in "fc"))
+
+
+def redrawn_in_place(root, move) -> int:
+    """Run `move()` (a parameter change of a view whose Bokeh model `root` was built) and check that the
+    update patched the existing Bokeh models: the same data sources and glyph renderers before and after,
+    none added or replaced. The number of sources whose data changed."""
+    sources, renderers = _sources(root), _renderers(root)
+    before = {k: {c: _copy(v) for c, v in s.data.items()} for k, s in sources.items()}
+    move()
+    after = _sources(root)
+    assert set(after) == set(sources), "the update replaced Bokeh data sources instead of patching them"
+    assert _renderers(root) == renderers, "the update replaced Bokeh glyph renderers instead of patching them"
+    return sum(before[k].keys() != after[k].data.keys()
+               or not all(_same(v, _copy(after[k].data[c])) for c, v in before[k].items()) for k in after)
