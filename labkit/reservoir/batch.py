@@ -81,7 +81,7 @@ class ESNBatch(Estimator):
         act = self.esns[0].activation
         if self.backend == "readable":
             return run_states(W, drive, x0, lr, act)
-        return kernels.esn_states(W.indptr, W.indices, W.data, drive, x0, lr, kernels.ACTIVATIONS[act])
+        return kernels.esn_states(*kernels.csr(W), drive, x0, lr, kernels.ACTIVATIONS[act])
 
     def run(self, X, reset: bool = False) -> list[np.ndarray]:
         """[(T, units_b)] states of each reservoir for inputs X (T, inputs), each from its current state

@@ -147,7 +147,7 @@ class EIESN(ESN):
                                         self.scale_)
             else:
                 We, Wi = self.W_E_, self.W_I_
-                _, omega = kernels.ei_adapt(We.indptr, We.indices, We.data, Wi.indptr, Wi.indices, Wi.data, drive, x0,
+                _, omega = kernels.ei_adapt(*kernels.csr(We), *kernels.csr(Wi), drive, x0,
                                             self.lr, kernels.ACTIVATIONS[self.activation], omega, rho, eta,
                                             self.scale_)
         self.omega_, self.rho_ = omega, rho

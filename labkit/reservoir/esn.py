@@ -125,7 +125,7 @@ class ESN(Estimator):
         if self.backend == "readable":
             return run_states(self.W_, drive, x0, self.lr, self.activation)
         W = self.W_
-        return kernels.esn_states(W.indptr, W.indices, W.data, drive, x0, np.full(self.units, self.lr),
+        return kernels.esn_states(*kernels.csr(W), drive, x0, np.full(self.units, self.lr),
                                   kernels.ACTIVATIONS[self.activation])
 
     def reset(self, x0=None) -> "ESN":
