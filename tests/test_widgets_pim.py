@@ -219,7 +219,7 @@ def test_roofline_points_are_labkits_numbers(gpt2):
     d = view.data()
     assert max(d["pim_roof"]["attainable"]) == pytest.approx(load_system("aim-like").dram.peak_flops())
     assert max(d["gpu_roof"]["attainable"]) == pytest.approx(r.peak_ops)
-    assert len(d["points"]["op"]) == len(g) + len(p)
+    assert len(d["gpu_points"]["op"]) == len(g) and len(d["pim_points"]["op"]) == len(p)
 
 
 def test_energy_bars_are_labkits_breakdown(gpt2):
@@ -235,7 +235,8 @@ def test_energy_bars_are_labkits_breakdown(gpt2):
 
 # -- the page ------------------------------------------------------------------------------------------------
 def _scatter(root) -> ColumnDataSource:
-    (src,) = [r.data_source for r in root.select({"type": GlyphRenderer}) if isinstance(r.glyph, Scatter)]
+    (src,) = [r.data_source for r in root.select({"type": GlyphRenderer})
+              if isinstance(r.glyph, Scatter) and r.glyph.marker == "circle"]  # the GPU's points
     return src
 
 

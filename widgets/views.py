@@ -5,6 +5,10 @@
     Renderings(keep=8)         the latest renderings (pane, figure, sources) of a view, updated in place
     source(columns)            an empty Bokeh ColumnDataSource with these columns
     legend_right(figure)       the house legend: 8pt labels, outside the plot on the right
+    legend_drawn_only(figure)  hide the legend items of renderers with nothing drawn (a label without a symbol)
+    drawn_legend               the same as a HoloViews hook: .opts(hooks=[drawn_legend])
+    fixed_scale(*axes)         a HoloViews hook (or call on a figure) stating that these axes keep a fixed scale
+    ratio_text(ref, x, more, less)   "1.30× more energy" / "1.30× less energy": a ratio worded by its direction
     push(pane)                 send a rendering's in-place Bokeh changes to a notebook
     redraw_time(view, p, vs)   median seconds a served page spends redrawing after `view.p = v`
 
@@ -22,7 +26,7 @@ from typing import Any, Callable, NamedTuple
 import panel as pn
 from bokeh.models import ColumnDataSource
 
-__all__ = ["Memo", "readout", "refresh_readout", "Rendering", "Renderings", "source", "legend_right", "push",
+__all__ = ["FIXED_SCALE", "legend_drawn_only", "drawn_legend", "fixed_scale", "ratio_text", "Memo", "readout", "refresh_readout", "Rendering", "Renderings", "source", "legend_right", "push",
            "redraw_time"]
 
 
@@ -104,6 +108,48 @@ def legend_right(fig) -> None:
     """Small legend labels, packed, outside the plot area on the right (so it never hides data)."""
     fig.legend.label_text_font_size, fig.legend.padding, fig.legend.spacing = "8pt", 2, 0
     fig.add_layout(fig.legend[0], "right")
+
+
+FIXED_SCALE = "labkit:fixed-scale"  # in a Bokeh plot's tags: its axes keep a fixed scale on purpose
+
+
+def legend_drawn_only(fig) -> None:
+    """Hide each legend item whose renderers have nothing drawn now (an empty layer would show its label
+    without its symbol); show it again once they have. Call after every data update."""
+    for legend in fig.legend:
+        for item in legend.items:
+            item.visible = any(r.visible and r.data_source is not None and
+                               max((len(v) for v in r.data_source.data.values()), default=0) > 0
+                               for r in item.renderers)
+
+
+def drawn_legend(plot, element) -> None:
+    """HoloViews hook (`.opts(hooks=[drawn_legend])` on the overlay): legend_drawn_only on every frame."""
+    legend_drawn_only(plot.state)
+
+
+def fixed_scale(*axes: str):
+    """A HoloViews hook stating that `axes` ("x", "y"; none: both) keep a fixed scale on purpose (a
+    gallery whose panels share one time axis, a probability axis from 0 to 1). `fixed_scale("y")(fig)`
+    tags a Bokeh figure directly."""
+    tags = [f"{FIXED_SCALE}:{a}" for a in axes] or [FIXED_SCALE]
+
+    def hook(plot, element=None):
+        fig = plot.state if hasattr(plot, "state") else plot
+        fig.tags = [*fig.tags, *(t for t in tags if t not in fig.tags)]
+    return hook
+
+
+def ratio_text(ref: float, x: float, more: str, less: str) -> str:
+    """How `x` compares with `ref`, worded by direction: "1.30× more" / "1.30× less" (never "0.77×
+    less"); "about the same" within 0.5%. `more` / `less`: the words for x > ref and x < ref (e.g.
+    "slower", "faster" for times)."""
+    if ref <= 0 or x <= 0:
+        return "—"
+    r = x / ref
+    if abs(r - 1) < 0.005:
+        return "about the same"
+    return f"**{r:,.2f}×** {more}" if r > 1 else f"**{1 / r:,.2f}×** {less}"
 
 
 def push(pane) -> None:

@@ -55,15 +55,20 @@ class RecallCurve(pn.viewable.Viewer):
         return self.table
 
     def _view(self):
-        opts = dict(width=560, height=320, logy=True, xlabel=f"recall@{self.k}", ylabel="queries / s",
-                    legend_position="bottom_left", title="recall against speed (points: ef)")
+        # padding: the points at recall 0.9995 stay whole inside the frame; each curve's points share its
+        # label, so the legend shows line and marker together
+        opts = dict(width=560, height=320, logy=True, xlabel=f"recall@{self.k} (fraction of true neighbours)",
+                    ylabel="queries / s", legend_position="bottom_left", title="recall against speed (points: ef)",
+                    padding=0.1)
         if self.table is None:
-            return hv.Overlay([hv.Curve([], "recall", "QPS", label="labkit")]).opts(**opts)
+            return hv.Overlay([hv.Curve([], "recall", "QPS", label="labkit")]).opts(
+                **{**opts, "logy": False, "title": "recall against speed: press measure"})
         t = self.table
-        curves = hv.Curve(t, "recall", "QPS", label="labkit") * hv.Scatter(t, "recall", "QPS").opts(size=6)
+        curves = hv.Curve(t, "recall", "QPS", label="labkit") * hv.Scatter(t, "recall", "QPS", label="labkit").opts(
+            size=6)
         if "QPS (reference)" in t:
             curves = curves * hv.Curve(t, "recall (reference)", "QPS (reference)", label="hnswlib") * \
-                hv.Scatter(t, "recall (reference)", "QPS (reference)").opts(size=6)
+                hv.Scatter(t, "recall (reference)", "QPS (reference)", label="hnswlib").opts(size=6)
         return curves.opts(**opts)
 
     def __panel__(self):

@@ -27,6 +27,7 @@ import param
 from labkit import data as lkdata
 from labkit.hnsw import HNSW
 from labkit.hnsw.metrics import unreachable
+from widgets.views import drawn_legend
 
 METRIC = {"l2": "euclidean", "ip": "ip", "cosine": "angular"}  # HNSW space -> ground_truth metric
 PLOT = dict(width=760, height=560, xlabel="PC 1", ylabel="PC 2", legend_position="right")
@@ -279,7 +280,8 @@ class GraphExplorer(pn.viewable.Viewer):
         """Both views as one plot that updates in place (two DynamicMaps overlaid)."""
         g = self._g
         title = f"HNSW: {g.n} nodes in {g.maxlevel + 1} layers (PCA projection)"
-        return (hv.DynamicMap(self.graph_view) * hv.DynamicMap(self.replay_view)).opts(title=title, **PLOT)
+        return (hv.DynamicMap(self.graph_view) * hv.DynamicMap(self.replay_view)).opts(title=title, hooks=[drawn_legend],
+                                                                                      **PLOT)
 
     @param.depends("layer")
     def degree_view(self):
@@ -350,7 +352,7 @@ class GraphExplorer(pn.viewable.Viewer):
                        "hops": pn.pane.DataFrame(self.hops_table(), index=False, width=320),
                        "results": pn.pane.DataFrame(self.results_table(), index=False, width=340)}
         degree = hv.DynamicMap(self.degree_view).opts(
-            width=280, height=190, color="#4c72b0", toolbar=None, title="out-degree of the layer")
+            width=280, height=190, color="#4c72b0", toolbar=None, title="out-degree of the layer", framewise=True)
         return pn.Row(
             pn.Column("### HNSW graph", graph, self._panes["layer"], degree,
                       pn.pane.DataFrame(self.layer_table(), index=False, width=280),

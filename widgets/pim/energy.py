@@ -15,7 +15,7 @@ from bokeh.models import FixedTicker, HoverTool, Range1d
 from bokeh.plotting import figure
 
 from labkit.pim import Timeline
-from widgets.views import Memo, Renderings, legend_right, push, source
+from widgets.views import Memo, Renderings, legend_drawn_only, legend_right, push, ratio_text, source
 
 __all__ = ["EnergyView", "energy_table", "stacked_bars", "COMPONENT_COLORS"]
 
@@ -58,7 +58,8 @@ def stacked_bars(table: pd.DataFrame) -> dict:
 
 class EnergyView(pn.viewable.Viewer):
     """Stacked energy bars per path ({name: Timeline}), in mJ per step; hover gives each component's
-    share; the readout gives latency and energy per path and the ratios to the first path."""
+    share; the readout gives latency and energy per path and the ratios to the first path, worded by
+    their direction ("1.30× more energy", "3.68× faster"). The energy axis follows the longest bar."""
 
     timelines = param.Dict(default={}, doc="{path name: labkit.pim Timeline}; the first is the reference")
     height = param.Integer(default=300, bounds=(120, 2000), doc="plot height (px)")
@@ -90,8 +91,8 @@ class EnergyView(pn.viewable.Viewer):
             line = (f"**{name}**: {tl.latency * 1e6:,.1f} µs, {tl.energy * 1e3:,.2f} mJ "
                     f"({tl.energy / tokens * 1e3:,.2f} mJ/token)")
             if tl is not ref and tl.latency > 0 and tl.energy > 0:
-                line += (f" · **{ref.latency / tl.latency:,.2f}×** faster, "
-                         f"**{ref.energy / tl.energy:,.2f}×** less energy than {tls[0][0]}")
+                line += (f" · {ratio_text(ref.latency, tl.latency, 'slower', 'faster')}, "
+                         f"{ratio_text(ref.energy, tl.energy, 'more energy', 'less energy')} than {tls[0][0]}")
             lines.append(line)
         return "  \n".join(lines)
 
@@ -100,7 +101,7 @@ class EnergyView(pn.viewable.Viewer):
         fig = figure(height=self.height, sizing_mode="stretch_width", min_width=300,
                      tools="xwheel_zoom,xpan,reset,save",
                      x_axis_label="energy per step (mJ)", title="energy per step by component",
-                     y_range=Range1d(0.6, -0.6))  # start > end: the first path on top
+                     x_range=Range1d(0, 1), y_range=Range1d(0.6, -0.6))  # y: start > end, the first path on top
         fig.title.text_font_size = "9pt"
         r = fig.quad(left="left", right="right", bottom="bottom", top="top", color="color", source=src, line_alpha=0,
                      legend_field="component")
@@ -124,7 +125,8 @@ class EnergyView(pn.viewable.Viewer):
             fig.yaxis.ticker = FixedTicker(ticks=list(range(len(paths))))
             fig.yaxis.major_label_overrides = {i: p for i, p in enumerate(paths)}
             fig.y_range.start, fig.y_range.end = max(len(paths), 1) - 0.4, -0.6
-            fig.x_range.start, fig.x_range.end = 0.0, end * 1.05
+            fig.x_range.update(start=0.0, end=end * 1.05, reset_start=0.0, reset_end=end * 1.05)
+            legend_drawn_only(fig)
             push(pane)
 
     def __panel__(self):

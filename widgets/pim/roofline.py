@@ -23,12 +23,13 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from bokeh.core.property.vectorization import value
 from bokeh.models import HoverTool, Range1d
 from bokeh.plotting import figure
 
 from labkit.pim import RooflineResult, Timeline, list_systems, load_system
 from widgets.pim.timeline import OP_COLORS, op_groups
-from widgets.views import Memo, Renderings, legend_right, push, source
+from widgets.views import Memo, Renderings, legend_drawn_only, legend_right, push, source
 
 __all__ = ["RooflineView", "gpu_points", "pim_points", "roof"]
 
@@ -152,30 +153,36 @@ class RooflineView(pn.viewable.Viewer):
         return {"gpu": gpu, "pim": pim}
 
     def data(self) -> dict:
-        """What the sources hold: {"gpu_roof", "pim_roof", "points"} column dicts, and the "title"."""
+        """What the sources hold: {"gpu_roof", "pim_roof", "gpu_points", "pim_points"} column dicts, the
+        "title" (model, stage, batch) and the roofs' legend labels ("gpu_label", "pim_label": hardware or
+        system and ridge point), "top" (the highest roof) and "bottom" (the lowest point, ops/s)."""
         pts = self.points()
-        kinds = ((pts["gpu"], "GPU", "circle"), (pts["pim"], "PIM", "triangle"))
-        parts = [df.assign(on=on, marker=m) for df, on, m in kinds if len(df)]
-        both = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=[*POINT_COLUMNS, "on", "marker"])
-        cols = {c: both[c].to_numpy() for c in ("op", "group", "on", "marker", "layers", "bound")}
-        cols.update(intensity=both["intensity"].to_numpy(float), attained=both["attained"].to_numpy(float),
-                    time_us=both["time"].to_numpy(float) * 1e6, TOPS=both["attained"].to_numpy(float) / 1e12,
-                    color=np.array([OP_COLORS.get(g, "#bcbd22") for g in both["group"]], dtype=object))
+        cols = {}
+        for key, df, on in (("gpu_points", pts["gpu"], "GPU"), ("pim_points", pts["pim"], "PIM")):
+            c = {k: df[k].to_numpy() for k in ("op", "group", "layers", "bound")}
+            c.update(on=np.full(len(df), on, dtype=object), intensity=df["intensity"].to_numpy(float),
+                     attained=df["attained"].to_numpy(float), time_us=df["time"].to_numpy(float) * 1e6,
+                     TOPS=df["attained"].to_numpy(float) / 1e12,
+                     color=np.array([OP_COLORS.get(g, "#bcbd22") for g in df["group"]], dtype=object))
+            cols[key] = c
         r, roof_p = self.result, self.pim_roof()
-        title = "roofline"
-        if r is not None:
-            title = f"{r.model} {r.stage}, batch {r.batch}: {r.hardware.name} ridge {r.ridge:,.0f} ops/B"
-        if roof_p is not None:
-            title += f", {self.system} in-bank {roof_p[0] / roof_p[1]:,.1f}"
+        title = "roofline" if r is None else f"{r.model} {r.stage}, batch {r.batch}: ops under the roofs"
+        attained = np.concatenate([cols["gpu_points"]["attained"], cols["pim_points"]["attained"]])
+        attained = attained[attained > 0]
+        top = max([r.peak_ops if r else 0.0, roof_p[0] if roof_p else 0.0, 1e9])
         return {"gpu_roof": roof(r.peak_ops, r.bandwidth).to_dict("list") if r is not None else _EMPTY_ROOF,
-                "pim_roof": roof(*roof_p).to_dict("list") if roof_p is not None else _EMPTY_ROOF,
-                "points": cols, "title": title,
-                "top": max([r.peak_ops if r else 0.0, roof_p[0] if roof_p else 0.0, 1e9])}
+                "pim_roof": roof(*roof_p).to_dict("list") if roof_p is not None else _EMPTY_ROOF, **cols,
+                "title": title, "top": top,
+                "bottom": min(float(attained.min()) if len(attained) else top, top / 1e6),
+                "gpu_label": f"GPU roof: {r.hardware.name}, ridge {r.ridge:,.0f} ops/B" if r is not None else "GPU roof",
+                "pim_label": (f"PIM roof: {self.system} in-bank, ridge {roof_p[0] / roof_p[1]:,.1f} ops/B"
+                              if roof_p is not None else "PIM roof (in-bank)")}
 
     def _figure(self):
         srcs = {k: source(_EMPTY_ROOF) for k in ("gpu_roof", "pim_roof")}
-        srcs["points"] = source(("intensity", "attained", "op", "group", "on", "marker", "layers", "bound", "time_us",
-                                 "TOPS", "color"))
+        for k in ("gpu_points", "pim_points"):
+            srcs[k] = source(("intensity", "attained", "op", "group", "on", "layers", "bound", "time_us", "TOPS",
+                              "color"))
         fig = figure(x_axis_type="log", y_axis_type="log", x_range=Range1d(*_X), y_range=Range1d(1e9, 1e16),
                      height=self.height, sizing_mode="stretch_width", min_width=400,
                      tools="pan,wheel_zoom,box_zoom,reset,save",
@@ -185,9 +192,12 @@ class RooflineView(pn.viewable.Viewer):
                  legend_label="GPU roof")
         fig.line("intensity", "attainable", source=srcs["pim_roof"], color="#d62728", line_width=2, line_dash="dashed",
                  legend_label="PIM roof (in-bank)")
-        pts = fig.scatter("intensity", "attained", source=srcs["points"], color="color", marker="marker", size=11,
+        # colour: the op's group (legend from the GPU points); shape: where it ran, one renderer each
+        gpu = fig.scatter("intensity", "attained", source=srcs["gpu_points"], color="color", marker="circle", size=11,
                           line_color="black", line_width=0.5, legend_field="group")
-        fig.add_tools(HoverTool(renderers=[pts], tooltips=_TOOLTIPS))
+        pim = fig.scatter("intensity", "attained", source=srcs["pim_points"], color="color", marker="triangle",
+                          size=11, line_color="black", line_width=0.5, legend_label="▲ ran on PIM (● on the GPU)")
+        fig.add_tools(HoverTool(renderers=[gpu, pim], tooltips=_TOOLTIPS))
         legend_right(fig)
         return fig, srcs
 
@@ -197,10 +207,18 @@ class RooflineView(pn.viewable.Viewer):
             return
         d = self.data()
         for pane, fig, srcs in self._views:
-            for k in ("gpu_roof", "pim_roof", "points"):
+            for k in ("gpu_roof", "pim_roof", "gpu_points", "pim_points"):
                 srcs[k].data = d[k]
             fig.title.text = d["title"]
-            fig.y_range.start, fig.y_range.end = d["top"] / 1e6, d["top"] * 3
+            for item in fig.legend.items:  # the roofs' labels carry their hardware and ridge point
+                label = item.label.value if hasattr(item.label, "value") else None
+                if label and label.startswith("GPU roof"):
+                    item.label = value(d["gpu_label"])
+                elif label and label.startswith("PIM roof"):
+                    item.label = value(d["pim_label"])
+            lo, hi = d["bottom"] / 2, d["top"] * 3  # every point inside, the roofs' flat parts under the top
+            fig.y_range.update(start=lo, end=hi, reset_start=lo, reset_end=hi)
+            legend_drawn_only(fig)
             push(pane)
 
     def __panel__(self):

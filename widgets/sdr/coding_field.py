@@ -30,7 +30,7 @@ class CodingFieldView(pn.viewable.Viewer):
     item = param.Integer(default=0, bounds=(0, None), doc="stored item whose input is cued")
     v = param.Integer(default=0, bounds=(0, None), doc="noise: active input bits moved elsewhere")
     w = param.Integer(default=20, bounds=(1, None), doc="active bits of the random inputs the button stores")
-    n_store = param.Integer(default=20, bounds=(1, 1000), doc="random inputs stored per press")
+    n_store = param.Integer(default=20, bounds=(1, 1000), label="Inputs to store", doc="random inputs stored per press")
     seed = param.Integer(default=0, bounds=(0, None), doc="seed of the random inputs and of the noise")
     stored = param.Integer(default=0, precedence=-1, doc="bumped after each store")
 

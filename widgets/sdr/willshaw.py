@@ -19,6 +19,7 @@ import param
 
 from labkit.sdr import SDR, WillshawMemory, random_patterns, willshaw_fill
 from widgets.sdr.bits import BOTH, COLORS, ONLY_A, ONLY_B, bit_image, bit_states, legend_html
+from widgets.views import drawn_legend
 
 EXACT_MAX = 512    # up to this many rows/columns the heatmap shows every synapse
 BLOCK_GRID = 256   # above it, the fill of blocks on a grid of at most this many rows/columns
@@ -34,7 +35,8 @@ class WillshawExplorer(pn.viewable.Viewer):
     """
 
     memory = param.ClassSelector(class_=WillshawMemory, doc="the labkit.sdr.WillshawMemory shown")
-    n_store = param.Integer(default=100, bounds=(1, 5000), doc="random patterns stored per press")
+    n_store = param.Integer(default=100, bounds=(1, 5000), label="M to store",
+                            doc="random patterns stored per press (M, the patterns stored, grows by this)")
     pattern = param.Integer(default=0, bounds=(0, None), doc="stored pattern the cue comes from")
     removed = param.Integer(default=4, bounds=(0, None), doc="pattern bits left out of the cue")
     added = param.Integer(default=0, bounds=(0, None), doc="spurious bits added to the cue")
@@ -296,9 +298,11 @@ class WillshawExplorer(pn.viewable.Viewer):
             height=side + 30, xaxis=None, yaxis=None, fontsize={"title": "10pt"})
             * hv.DynamicMap(self.clique_view).opts(color="#d62728", size=3, marker="square")).opts(show_legend=False)
         fill = hv.DynamicMap(self.fill_view).opts(width=300, height=240, legend_position="bottom_right",
-                                                  title="fill as patterns are stored", toolbar=None)
+                                                  title="fill as patterns are stored", toolbar=None,
+                                                  framewise=True, padding=0.05)
         sums = hv.DynamicMap(self.sums_view).opts(width=640, height=220, legend_position="right",
-                                                  title="dendritic sums and the threshold", toolbar=None)
+                                                  title="dendritic sums and the threshold", toolbar=None,
+                                                  framewise=True, hooks=[drawn_legend])
         grids = [pn.pane.HoloViews(hv.DynamicMap(v), linked_axes=False) for v in (self.cue_view, self.output_view)]
         return pn.Column(
             pn.Row(pn.Column("### Willshaw net: the synapse matrix", store, button, self._panes["summary"], fill,
