@@ -11,28 +11,80 @@ alternated with it (bytes read + written per second):
   3. `clone()` of K and V themselves (same bytes and allocations as the round trip; 8 MiB each
      stays in this machine's last-level cache).
 Also reports errors and bytes, so a faster method cannot hide a worse answer.
-Run: .venv/bin/python benchmarks/kvcache.py
+Then the inspector (widgets.kvcache, torch on one thread as the views run): the MiniLM capture, the
+dashboard page's build, and the server-side redraw (view + in-place Bokeh update) after KVExplorer's
+bits / group_size / residual_length moves and AttentionDiff's bits moves, medians over the moves.
+Run: .venv/bin/python benchmarks/kvcache.py [--skip-widgets | --widgets-only]
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch loads OpenMP (see labkit/__init__.py)
 
 import torch  # noqa: E402
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import compare, machine  # noqa: E402
+from harness import compare, machine, median_time  # noqa: E402
 
 from labkit.kvcache.quant import UniformQuantizer  # noqa: E402
 from labkit.tables import markdown_table  # noqa: E402
 
 SHAPE, BITS, G = (1, 8, 4096, 64), 2, 32
+SKIP_WIDGETS = "--skip-widgets" in sys.argv
+WIDGETS_ONLY = "--widgets-only" in sys.argv
+
+
+def widget_redraw() -> tuple[list[dict], list[dict]]:
+    """The capture and the page's build; then each slider's server-side redraw, median over its moves
+    (the values the widget tests once timed; group_size revisits values, i.e. memo hits)."""
+    import panel as pn
+
+    from widgets.kvcache import AttentionDiff, KVExplorer, kvcache_page
+    from widgets.kvcache.data import default_capture
+    from widgets.views import redraw_time
+    pn.extension(inline=True)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        t = time.perf_counter()
+        cap = default_capture()
+        captured = time.perf_counter() - t
+        pages = [{"what": "MiniLM capture, 512 tokens (once per process)", "s": captured, "target s": None},
+                 {"what": "page build + Bokeh model (median of 5)",
+                  "s": median_time(lambda: pn.panel(kvcache_page()).get_root()), "target s": 10.0}]
+        rows = []
+        ex = KVExplorer(cap)
+        root = pn.panel(ex).get_root()
+        for name, values in (("bits", [3, 4, 5, 6, 7]), ("group_size", [16, 8, 32, 16, 8]),
+                             ("residual_length", [96, 160, 224, 288, 352])):
+            rows.append({"view": "KVExplorer", "slider": name, "moves": len(values),
+                         "redraw ms (median)": 1e3 * redraw_time(ex, name, values, root=root), "target ms": 500})
+        ad = AttentionDiff(cap)
+        root = pn.panel(ad).get_root()
+        rows.append({"view": "AttentionDiff", "slider": "bits", "moves": 5,
+                     "redraw ms (median)": 1e3 * redraw_time(ad, "bits", [3, 4, 5, 6, 7], root=root), "target ms": 500})
+    finally:
+        torch.set_num_threads(threads)
+    return pages, rows
+
+
+def print_widgets() -> None:
+    pages, rows = widget_redraw()
+    print("\n## Inspector: the KV cache page's build and redraw after a slider move (server side, 1 torch thread)\n")
+    print(markdown_table(pages, floatfmt=".3g"))
+    print()
+    print(markdown_table(rows, floatfmt=".3g"))
 
 
 def main() -> None:
+    if WIDGETS_ONLY:
+        print(f"Machine: {machine()}.")
+        print_widgets()
+        return
     threads = torch.get_num_threads()
     g = torch.Generator().manual_seed(0)
     K, V = torch.randn(SHAPE, generator=g), torch.randn(SHAPE, generator=g)
@@ -103,6 +155,8 @@ def main() -> None:
     nb = kq.quantize(K).nbytes + vq.quantize(V).nbytes
     print(f"labkit packed bytes for K+V: {nb:,} ({8 * nb / (K.numel() + V.numel()):.2f} bits/element; "
           f"fp32 {2 * K.numel() * 4:,}, {2 * K.numel() * 4 / nb:.1f}× smaller).")
+    if not SKIP_WIDGETS:
+        print_widgets()
 
 
 if __name__ == "__main__":
