@@ -21,12 +21,13 @@ import numpy as np
 
 from labkit.exact_knn import METRICS, ground_truth  # noqa: F401  (re-exported)
 from labkit.reservoir.tasks import lorenz, mackey_glass, narma  # noqa: F401  (reservoirpy's time series, re-exported)
-from labkit.validate import check_choice, check_instance, check_int, check_seed, check_str, fail, type_fail
+from labkit.validate import check_choice, check_instance, check_int, check_seed, check_str, describe, fail, type_fail
 
 __all__ = ["Dataset", "digits", "ann_blobs", "random_xs_20", "random_s_100", "gaussian", "load_npz", "save_npz",
            "available", "load", "METRICS", "ground_truth", "mackey_glass", "narma", "lorenz"]
 
 MAX_ELEMENTS = 2**28  # largest generated dataset, in float32 values (1 GiB)
+MAX_FILE_BYTES = 4 << 30  # largest dataset file load_npz reads (its arrays, uncompressed)
 
 
 def _check_size(names: str, rows: int, dim: int) -> None:
@@ -152,48 +153,44 @@ def gaussian(n: int = 20_000, dim: int = 64, n_queries: int = 1_000, seed: int =
 
 def load_npz(path: str | os.PathLike, name: str | None = None) -> Dataset:
     """Load a dataset file (`.npz` with float32 `train`, `test`, optional `labels`, `test_labels`,
-    and a `metric` string). Never unpickles: object arrays are refused."""
+    and a `metric` string). Never unpickles: object arrays are refused; no array is allocated
+    before its size is checked against the file (`labkit.npzfile.read_npz`). A malformed file
+    raises ValueError naming the path."""
+    from labkit.npzfile import read_npz
     path = _check_path(path)
     if name is not None:
         check_str("name", name)
-    if not path.is_file():
-        raise FileNotFoundError(f"path: no dataset file at {path}")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except ValueError as e:  # object arrays or a corrupt archive
-        raise ValueError(f"path: {path} is not a valid dataset file ({e})") from None
-    except Exception as e:  # zipfile.BadZipFile, EOFError on truncation
-        raise ValueError(f"path: {path} is not a valid dataset file ({type(e).__name__}: {e})") from None
+    arrays = read_npz(path, MAX_FILE_BYTES, "a valid dataset file")
     missing = {"train", "test"} - arrays.keys()
     if missing:
         raise ValueError(f"path: {path} lacks arrays {sorted(missing)}")
-    metric = str(arrays.pop("metric", np.array("euclidean")))
+    metric = arrays.pop("metric", np.array("euclidean"))
+    if metric.dtype.kind != "U" or metric.ndim:
+        raise fail("path", "a dataset file whose metric is a string", f"{path}: {describe(metric)}", described=True)
     for key in ("train", "test"):
         if arrays[key].ndim != 2 or arrays[key].dtype != np.float32 or not arrays[key].size:
             raise fail("path", f"a dataset file whose {key} is a non-empty 2-d float32 array",
                        f"{path.name}: {key} of shape {arrays[key].shape} and dtype {arrays[key].dtype}", described=True)
-    return Dataset(name or path.stem, arrays["train"], arrays["test"], metric=metric,
-                   labels=arrays.get("labels"), test_labels=arrays.get("test_labels"),
-                   origin=f"file {path.name}")
+    try:
+        return Dataset(name or path.stem, arrays["train"], arrays["test"], metric=str(metric),
+                       labels=arrays.get("labels"), test_labels=arrays.get("test_labels"), origin=f"file {path.name}")
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"path: {str(path)!r} is not a valid dataset file ({e})") from None
 
 
 def save_npz(ds: Dataset, path: str | os.PathLike) -> None:
-    """Write `ds` atomically (temp file, then rename) in the format `load_npz` reads."""
+    """Write `ds` atomically (`labkit.atomic.atomic_write`: a temporary of this writer's own,
+    fsync'ed, renamed over `path`) in the format `load_npz` reads."""
+    from labkit.atomic import atomic_write
     check_instance("ds", ds, Dataset)
     path = _check_path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
     arrays = {"train": ds.train, "test": ds.test, "metric": np.array(ds.metric)}
     if ds.labels is not None:
         arrays["labels"] = ds.labels
     if ds.test_labels is not None:
         arrays["test_labels"] = ds.test_labels
-    try:
-        with open(tmp, "wb") as f:
-            np.savez(f, **arrays)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
 
 
 _REGISTRY: dict[str, Callable[..., Dataset]] = {

@@ -11,6 +11,7 @@ import html
 import sys
 from pathlib import Path
 
+from labkit.atomic import atomic_write
 from labkit.execute import run_notebook
 from labkit.papers import ledger
 from labkit.tables import markdown_table
@@ -23,10 +24,13 @@ def _to_html(executed: Path) -> Path:
     from nbconvert import HTMLExporter  # lazy: nbconvert ships with the ui extra
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(executed, as_version=4))
     target = executed.with_suffix(".html")
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(body, encoding="utf-8")
-    tmp.replace(target)
+    _write_text(target, body)
     return target
+
+
+def _write_text(path: Path, text: str) -> None:
+    with atomic_write(path, "w") as f:  # UTF-8, a temporary of this writer's own, then rename
+        f.write(text)
 
 
 def build(out: Path, notebooks: list[Path], timeout: float) -> int:
@@ -42,7 +46,7 @@ def build(out: Path, notebooks: list[Path], timeout: float) -> int:
             print(r.traceback or r.error, file=sys.stderr)
     table = ledger(REPO / "papers", out)
     papers_md = markdown_table(table) if len(table) else "(no claims yet: see papers/README.md)"
-    (out / "papers.md").write_text(papers_md + "\n", encoding="utf-8")
+    _write_text(out / "papers.md", papers_md + "\n")
 
     items = []
     for nb, r, page in results:
@@ -57,7 +61,7 @@ def build(out: Path, notebooks: list[Path], timeout: float) -> int:
              f"<style>body{{font-family:sans-serif;max-width:1100px;margin:auto}} td{{padding:2px 8px}}"
              f"</style></head><body><h1>labkit gallery</h1>{''.join(items)}"
              f"<h1>Papers ledger</h1>{ledger_html}</body></html>")
-    (out / "index.html").write_text(index, encoding="utf-8")
+    _write_text(out / "index.html", index)
     print(f"gallery: {out / 'index.html'}", file=sys.stderr)
     return 0 if all(r.ok for _, r, _ in results) else 1
 

@@ -23,6 +23,7 @@ __all__ = ["MIME_TYPE", "record", "read_records", "session_records", "to_json"]
 
 MIME_TYPE = "application/vnd.labkit.record+json"
 MAX_DEPTH = 100  # deepest nesting of lists / dicts a record may have
+MAX_NOTEBOOK_BYTES = 1 << 30  # largest notebook file read_records reads
 
 #: records made in this process, in order (also useful outside a notebook)
 _SESSION: dict[str, Any] = {}
@@ -121,6 +122,8 @@ def read_records(path: str | os.PathLike) -> dict[str, Any]:
         except RecursionError:
             raise bad(f"{where}: JSON nested too deeply to read") from None
 
+    if path.is_file() and path.stat().st_size > MAX_NOTEBOOK_BYTES:  # before reading it into memory
+        raise bad(f"{path.stat().st_size} bytes, more than the {MAX_NOTEBOOK_BYTES} a notebook may have here")
     try:
         text = path.read_bytes().decode("utf-8")
     except UnicodeDecodeError as e:

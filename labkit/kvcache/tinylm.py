@@ -37,6 +37,7 @@ from types import MappingProxyType
 import numpy as np
 import torch
 
+from labkit.atomic import atomic_write
 from labkit.validate import check_choice, check_float, check_int, check_seed, fail, type_fail
 
 # The model's hyper-parameters (transformers.LlamaConfig keyword arguments); ~1.62M parameters.
@@ -55,6 +56,7 @@ VAL_FRACTION = 0.05            # last 5% of the corpus bytes are held out
 DEFAULT_DIR = Path(__file__).resolve().parents[2] / "datasets" / "tinylm"
 WEIGHTS, CONFIG_FILE = "model.safetensors", "config.json"
 MAX_WEIGHTS_BYTES = 16 * 2**20  # a loader validates sizes: the shipped file is ~6.5 MB
+MAX_CONFIG_BYTES = 1 << 20      # config.json is ~0.5 kB
 
 # Passkey phrasing (fixed; the question repeats the statement's words so the model can copy, an
 # induction-head pattern, Olsson et al. 2022 "In-context Learning and Induction Heads").
@@ -206,24 +208,23 @@ def _expected_shapes(cfg) -> dict[str, tuple[int, ...]]:
 
 
 def save_tinylm(model, path: str | os.PathLike) -> None:
-    """Write `model.safetensors` (fp32, tied lm_head omitted) and `config.json`, each atomically."""
-    from safetensors.torch import save_file
+    """Write `model.safetensors` (fp32, tied lm_head omitted) and `config.json`, each atomically
+    (`labkit.atomic.atomic_write`: a temporary of this writer's own, fsync'ed, renamed into place)."""
+    from safetensors.torch import save
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     sd = {k: v.detach().to(torch.float32).contiguous().clone()
           for k, v in model.state_dict().items() if k != "lm_head.weight"}
-    tmp = path / f".{WEIGHTS}.tmp"
-    save_file(sd, str(tmp), metadata={"format": "pt"})  # one key: a multi-key map's order varies by run
-    os.chmod(tmp, 0o644)
-    os.replace(tmp, path / WEIGHTS)
+    blob = save(sd, metadata={"format": "pt"})  # one key: a multi-key map's order varies by run
+    with atomic_write(path / WEIGHTS) as f:
+        f.write(blob)
     write_text_atomic(path / CONFIG_FILE, json.dumps(dict(TINYLM_CONFIG), indent=2, sort_keys=True) + "\n")
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    """`text` (UTF-8) to `path` through `labkit.atomic.atomic_write`."""
+    with atomic_write(path, "w") as f:
+        f.write(text)
 
 
 def load_tinylm(path: str | os.PathLike | None = None, attn_implementation: str = "eager"):
@@ -240,10 +241,16 @@ def load_tinylm(path: str | os.PathLike | None = None, attn_implementation: str 
         if not f.is_file():
             raise fail("path", f"a directory holding {WEIGHTS} and {CONFIG_FILE} (retrain with "
                        f"`python -m labkit.kvcache.train_tinylm --out {path}`)", f"{f} missing", described=True)
+    csize = cfile.stat().st_size
+    if csize > MAX_CONFIG_BYTES:
+        raise fail("path", f"{cfile} of at most {MAX_CONFIG_BYTES} bytes", f"{csize} bytes", described=True)
     try:
-        got = json.loads(cfile.read_text())
-    except json.JSONDecodeError as e:
-        raise fail("path", f"valid JSON in {cfile}", f"a parse error ({e})", described=True) from None
+        got = json.loads(cfile.read_bytes().decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as e:
+        raise fail("path", f"valid UTF-8 JSON in {cfile}", f"a parse error ({type(e).__name__}: {e})",
+                   described=True) from None
+    if not isinstance(got, dict):
+        raise fail("path", f"a JSON object in {cfile}", f"a JSON {type(got).__name__}", described=True)
     bad = {k: (got.get(k), v) for k, v in TINYLM_CONFIG.items() if got.get(k) != v}
     if bad:
         raise fail("path", f"{cfile} equal to TINYLM_CONFIG", f"(found, expected) {bad}", described=True)

@@ -9,7 +9,7 @@ building anything, so a corrupt or foreign file raises a ValueError naming the f
 from __future__ import annotations
 
 import json
-import zipfile
+import os
 
 import numpy as np
 import scipy.sparse as sp
@@ -37,12 +37,9 @@ def save_esn(esn, path) -> None:
 
 
 def _field(z, name, path, dtype, shape=None):
-    if name not in z.files:
+    if name not in z:
         raise ValueError(f"path: {path!r} is not a labkit ESN file (no {name!r} field)")
-    try:
-        a = z[name]
-    except ValueError as e:  # an object array: would need pickle
-        raise ValueError(f"path: {path!r} field {name!r} is not plain numeric data ({e})") from None
+    a = z[name]
     if a.dtype.kind != np.dtype(dtype).kind:
         raise ValueError(f"path: {path!r} field {name!r}: expected dtype {np.dtype(dtype)}, got {a.dtype}")
     if shape is not None and (a.ndim != len(shape)
@@ -54,51 +51,42 @@ def _field(z, name, path, dtype, shape=None):
 
 
 def load_esn(path):
-    import os
-
+    from labkit.npzfile import read_npz
     from labkit.reservoir.esn import ESN
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}")
+    if not os.path.isfile(path):
+        raise ValueError(f"path: cannot read {str(path)!r} (no such file)")
+    # no member's array exists before its header's size is checked against its bytes (labkit.npzfile)
+    z = read_npz(path, MAX_FILE_BYTES, "a labkit ESN file (.npz)")
+    fmt = _field(z, "format", path, "U", ())
+    if str(fmt) != FORMAT:
+        raise ValueError(f"path: {str(path)!r}: expected format {FORMAT!r}, got {str(fmt)!r}")
     try:
-        size = os.path.getsize(path)
-    except TypeError:
-        raise TypeError(f"path: expected a str or os.PathLike, got {type(path).__name__}") from None
-    except OSError as e:
-        raise ValueError(f"path: cannot read {str(path)!r} ({e.strerror})") from None
-    if size > MAX_FILE_BYTES:
-        raise ValueError(f"path: {str(path)!r} is {size} bytes, larger than any ESN labkit writes")
+        params = json.loads(str(_field(z, "params", path, "U", ())))
+    except (json.JSONDecodeError, RecursionError):
+        params = None
+    if not isinstance(params, dict):
+        raise ValueError(f"path: {str(path)!r} field 'params' is not a JSON object")
     try:
-        z = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e:
-        raise ValueError(f"path: {str(path)!r} is not an .npz file ({e})") from None
-    with z:
-        if not isinstance(z, np.lib.npyio.NpzFile):
-            raise ValueError(f"path: {str(path)!r} is a single array, not a labkit ESN file")
-        fmt = _field(z, "format", path, "U", ())
-        if str(fmt) != FORMAT:
-            raise ValueError(f"path: {str(path)!r}: expected format {FORMAT!r}, got {str(fmt)!r}")
-        try:
-            params = json.loads(str(_field(z, "params", path, "U", ())))
-            assert isinstance(params, dict)
-        except (json.JSONDecodeError, AssertionError):
-            raise ValueError(f"path: {str(path)!r} field 'params' is not a JSON object") from None
-        try:
-            esn = ESN(**params)  # validates every hyper-parameter
-        except TypeError as e:
-            raise ValueError(f"path: {str(path)!r} field 'params' does not fit ESN ({e})") from None
-        n = esn.units
-        indptr = _field(z, "W_indptr", path, np.int64, (n + 1,))
-        nnz = int(indptr[-1]) if len(indptr) else 0
-        if indptr[0] != 0 or np.any(np.diff(indptr) < 0) or nnz > n * n:
-            raise ValueError(f"path: {str(path)!r} field 'W_indptr' is not a valid CSR row pointer")
-        indices = _field(z, "W_indices", path, np.int64, (nnz,))
-        if nnz and (indices.min() < 0 or indices.max() >= n):
-            raise ValueError(f"path: {str(path)!r} field 'W_indices' points outside the {n} units")
-        data = _field(z, "W_data", path, np.float64, (nnz,))
-        Win = _field(z, "Win", path, np.float64, (n, None))
-        esn.W_ = sp.csr_matrix((data, indices, indptr), shape=(n, n))
-        esn.Win_ = Win.astype(np.float64)
-        esn.bias = _field(z, "bias", path, np.float64, (n,)).astype(np.float64)
-        esn.state_ = _field(z, "state", path, np.float64, (n,)).astype(np.float64)
-        if "readout" in z.files:
-            esn.readout_ = _field(z, "readout", path, np.float64, (n, None)).astype(np.float64)
-            esn.intercept_ = _field(z, "intercept", path, np.float64, (esn.readout_.shape[1],)).astype(np.float64)
+        esn = ESN(**params)  # validates every hyper-parameter
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"path: {str(path)!r} field 'params' does not fit ESN ({e})") from None
+    n = esn.units
+    indptr = _field(z, "W_indptr", path, np.int64, (n + 1,))
+    nnz = int(indptr[-1]) if len(indptr) else 0
+    if indptr[0] != 0 or np.any(np.diff(indptr) < 0) or nnz > n * n:
+        raise ValueError(f"path: {str(path)!r} field 'W_indptr' is not a valid CSR row pointer")
+    indices = _field(z, "W_indices", path, np.int64, (nnz,))
+    if nnz and (indices.min() < 0 or indices.max() >= n):
+        raise ValueError(f"path: {str(path)!r} field 'W_indices' points outside the {n} units")
+    data = _field(z, "W_data", path, np.float64, (nnz,))
+    Win = _field(z, "Win", path, np.float64, (n, None))
+    esn.W_ = sp.csr_matrix((data, indices, indptr), shape=(n, n))
+    esn.Win_ = Win.astype(np.float64)
+    esn.bias = _field(z, "bias", path, np.float64, (n,)).astype(np.float64)
+    esn.state_ = _field(z, "state", path, np.float64, (n,)).astype(np.float64)
+    if "readout" in z:
+        esn.readout_ = _field(z, "readout", path, np.float64, (n, None)).astype(np.float64)
+        esn.intercept_ = _field(z, "intercept", path, np.float64, (esn.readout_.shape[1],)).astype(np.float64)
     return esn
