@@ -25,8 +25,21 @@ import numpy as np
 import panel as pn
 import pytest
 from bokeh.core.property.vectorization import Field, Value
-from bokeh.models import (DataRange1d, GlyphRenderer, Image, ImageRGBA, ImageStack, Legend, LinearAxis, LogAxis,
-                          LogScale, Plot, Range1d, Scatter)
+from bokeh.models import (
+    DataRange1d,
+    GlyphRenderer,
+    Image,
+    ImageRGBA,
+    ImageStack,
+    Legend,
+    LinearAxis,
+    LogAxis,
+    LogScale,
+    Plot,
+    Range1d,
+    Scatter,
+    Span,
+)
 
 import widgets
 from widgets.views import FIXED_SCALE
@@ -140,12 +153,16 @@ def plot_problems(plot: Plot) -> list[str]:
             margin = 0.0
             if isinstance(r.glyph, Scatter):
                 size = _floats(_column(r.glyph, r.data_source, "size"))
-                margin = 0.45 * (size.max() if len(size) else 4) / px * span
+                margin = max(0.45 * (size.max() if len(size) else 4) - 1, 0) / px * span  # 1 px of slack
             tol = 1e-9 * max(abs(span), 1e-300)
             if lo < f(a) + margin - tol or hi > f(b) - margin + tol:
                 what = "markers cut at the frame" if margin and f(a) - tol <= lo and hi <= f(b) + tol else "outside"
                 out.append(f"{name}: {type(r.glyph).__name__} {what} on {axis}: data {v.min():.4g}..{v.max():.4g}, "
                            f"range {a:.4g}..{b:.4g}")
+        for sp in plot.center:  # a threshold line (hv.HLine / VLine) is data the range must show too
+            if isinstance(sp, Span) and sp.visible and sp.location is not None and \
+                    sp.dimension == ("height" if axis == "x" else "width") and (sp.location > 0 or not log):
+                lo_all, hi_all = min(lo_all, f(sp.location)), max(hi_all, f(sp.location))
         if hi_all > lo_all and span > 0 and not _fixed(plot, axis):
             # a range that includes 0 on purpose (bars, counts) is judged from 0
             lo_all = min(lo_all, 0.0) if not log and a <= 0 <= b else lo_all
@@ -171,7 +188,7 @@ def plot_problems(plot: Plot) -> list[str]:
             label = i.label.value if isinstance(i.label, Value) else i.label
             out.append(f"{name}: legend item {label!r} has nothing drawn (a label without its symbol)")
     for ax in [*plot.below, *plot.above, *plot.left, *plot.right]:
-        named = bool(getattr(ax, "major_label_overrides", None))  # its ticks carry names (lanes, paths): the names are the label
+        named = bool(getattr(ax, "major_label_overrides", None))  # ticks named (lanes, paths): names are the label
         if isinstance(ax, (LinearAxis, LogAxis)) and ax.visible and not named and not ax.axis_label and drawn:
             out.append(f"{name}: an axis without a label")
     return out

@@ -7,6 +7,7 @@
     legend_right(figure)       the house legend: 8pt labels, outside the plot on the right
     legend_drawn_only(figure)  hide the legend items of renderers with nothing drawn (a label without a symbol)
     drawn_legend               the same as a HoloViews hook: .opts(hooks=[drawn_legend])
+    framewise(dmap)            a DynamicMap whose axes follow every frame, overlays included
     fixed_scale(*axes)         a HoloViews hook (or call on a figure) stating that these axes keep a fixed scale
     ratio_text(ref, x, more, less)   "1.30× more energy" / "1.30× less energy": a ratio worded by its direction
     push(pane)                 send a rendering's in-place Bokeh changes to a notebook
@@ -26,8 +27,8 @@ from typing import Any, Callable, NamedTuple
 import panel as pn
 from bokeh.models import ColumnDataSource
 
-__all__ = ["FIXED_SCALE", "legend_drawn_only", "drawn_legend", "fixed_scale", "ratio_text", "Memo", "readout", "refresh_readout", "Rendering", "Renderings", "source", "legend_right", "push",
-           "redraw_time"]
+__all__ = ["FIXED_SCALE", "framewise", "legend_drawn_only", "drawn_legend", "fixed_scale", "ratio_text", "Memo",
+           "readout", "refresh_readout", "Rendering", "Renderings", "source", "legend_right", "push", "redraw_time"]
 
 
 class Memo(dict):
@@ -126,6 +127,18 @@ def legend_drawn_only(fig) -> None:
 def drawn_legend(plot, element) -> None:
     """HoloViews hook (`.opts(hooks=[drawn_legend])` on the overlay): legend_drawn_only on every frame."""
     legend_drawn_only(plot.state)
+
+
+_ELEMENTS = ("Area", "Bars", "Curve", "ErrorBars", "HeatMap", "Histogram", "HLine", "Image", "Labels", "Points",
+             "QuadMesh", "Rectangles", "RGB", "Scatter", "Segments", "Spikes", "Spread", "VLine")
+
+
+def framewise(dmap, **opts):
+    """`dmap` (an hv.DynamicMap) with its axes following each frame, and `opts` on it. HoloViews reads
+    framewise from each element: set on an overlay it is ignored and the axes keep the first frame's
+    range (the Willshaw sums ran off their 0..4 frame at 100)."""
+    import holoviews as hv
+    return dmap.opts(*(getattr(hv.opts, k)(framewise=True) for k in _ELEMENTS)).opts(**opts)
 
 
 def fixed_scale(*axes: str):

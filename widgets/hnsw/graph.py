@@ -280,8 +280,8 @@ class GraphExplorer(pn.viewable.Viewer):
         """Both views as one plot that updates in place (two DynamicMaps overlaid)."""
         g = self._g
         title = f"HNSW: {g.n} nodes in {g.maxlevel + 1} layers (PCA projection)"
-        return (hv.DynamicMap(self.graph_view) * hv.DynamicMap(self.replay_view)).opts(title=title, hooks=[drawn_legend],
-                                                                                      **PLOT)
+        both = hv.DynamicMap(self.graph_view) * hv.DynamicMap(self.replay_view)
+        return both.opts(title=title, hooks=[drawn_legend], **PLOT)
 
     @param.depends("layer")
     def degree_view(self):

@@ -165,7 +165,8 @@ class Frontier(pn.viewable.Viewer):
                     show_grid=True, show_legend=False, xlabel=xlabel, padding=0.15)
         return pn.Row(
             pn.pane.HoloViews(self.perplexity_view().opts(title="memory vs perplexity (lower is better)",
-                                                          ylabel="perplexity per byte (TinyLM)", **opts), linked_axes=False),
+                                                          ylabel="perplexity per byte (TinyLM)", **opts),
+                              linked_axes=False),
             pn.pane.HoloViews(self.passkey_view().opts(title="memory vs passkey retrieval", ylim=(-0.05, 1.05),
                                                        ylabel="passkey accuracy", **opts), linked_axes=False))
 

@@ -174,7 +174,8 @@ class RooflineView(pn.viewable.Viewer):
                 "pim_roof": roof(*roof_p).to_dict("list") if roof_p is not None else _EMPTY_ROOF, **cols,
                 "title": title, "top": top,
                 "bottom": min(float(attained.min()) if len(attained) else top, top / 1e6),
-                "gpu_label": f"GPU roof: {r.hardware.name}, ridge {r.ridge:,.0f} ops/B" if r is not None else "GPU roof",
+                "gpu_label": (f"GPU roof: {r.hardware.name}, ridge {r.ridge:,.0f} ops/B" if r is not None
+                              else "GPU roof"),
                 "pim_label": (f"PIM roof: {self.system} in-bank, ridge {roof_p[0] / roof_p[1]:,.1f} ops/B"
                               if roof_p is not None else "PIM roof (in-bank)")}
 

@@ -106,7 +106,7 @@ class BitGrid(pn.viewable.Viewer):
 
     def __panel__(self):
         legend = pn.pane.HTML(legend_html(self.labels if self.b is not None else (self.labels[0], "", "")))
-        return pn.Column(pn.pane.HoloViews(hv.DynamicMap(self.view), linked_axes=False), legend)
+        return pn.Column(pn.pane.HoloViews(hv.DynamicMap(self.view).opts(framewise=True), linked_axes=False), legend)
 
 
 class PairExplorer(pn.viewable.Viewer):

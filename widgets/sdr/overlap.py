@@ -30,16 +30,19 @@ from labkit.sdr import (
     union_false_match_probability,
     union_size_expected,
 )
-from widgets.views import Memo, readout, refresh_readout
+from widgets.views import Memo, drawn_legend, fixed_scale, framewise, readout, refresh_readout
 
 RANDOM, NOISY, CUT = "#4c72b0", "#2ca02c", "#d62728"
 LOG_FLOOR = 1e-30  # probabilities below this are drawn as gaps on log axes
 
 
-def _log_safe(p: np.ndarray) -> np.ndarray:
-    """Values < LOG_FLOOR (and zeros) as NaN: a log axis cannot place them."""
+def _log_safe(p: np.ndarray, floor: float = LOG_FLOOR) -> np.ndarray:
+    """Values below `floor` (the log axis's bottom; zeros too) as NaN: gaps, not lines through the frame."""
     p = np.asarray(p, float)
-    return np.where(p >= LOG_FLOOR, p, np.nan)
+    return np.where(p >= floor, p, np.nan)
+
+
+HIST_FLOOR, UNION_FLOOR, TOP = 1e-4, 1e-20, 5.0  # log axes' bottoms; probability axes end at 5 (markers at 1 whole)
 
 
 def _bars(counts, lo: int, hi: int, bottom: float) -> hv.Rectangles:
@@ -133,9 +136,11 @@ class OverlapExplorer(pn.viewable.Viewer):
         hi = _bars(c, th, s + 1, bottom).relabel("random: false match")
         exp = self.random_pmf() * T
         noisy = self.noisy_pmf() * T
+        if self.log_y:  # below the log axis's floor: gaps
+            exp, noisy = _log_safe(exp, HIST_FLOOR), _log_safe(noisy, HIST_FLOOR)
         return (lo.opts(color=RANDOM, alpha=0.6, line_alpha=0) * hi.opts(color=CUT, alpha=0.6, line_alpha=0)
                 * hv.Curve((b, _log_safe(exp)), "overlap", "count", label="random: exact").opts(color=RANDOM)
-                * hv.Scatter((b, _log_safe(exp)), "overlap", "count").opts(color=RANDOM, size=4)
+                * hv.Scatter((b, _log_safe(exp)), "overlap", "count", label="random: exact").opts(color=RANDOM, size=4)
                 * hv.Curve((b, _log_safe(noisy)), "overlap", "count", label=f"copy with {self.v} bits moved: exact")
                 .opts(color=NOISY, line_width=2)
                 * hv.VLine(th - 0.5).opts(color="black", line_dash="dashed", line_width=2))
@@ -148,7 +153,7 @@ class OverlapExplorer(pn.viewable.Viewer):
                 .opts(color=CUT)
                 * hv.Curve((t["theta"], _log_safe(t["fn"])), "theta", "probability", label="false negative")
                 .opts(color=NOISY)
-                * hv.Scatter(now, "theta", "probability").opts(color="black", size=7)
+                * hv.Scatter(now, "theta", "probability", label="at θ now").opts(color="black", size=7)
                 * hv.VLine(self.theta).opts(color="black", line_dash="dashed"))
 
     def readout_text(self) -> str:
@@ -163,14 +168,15 @@ class OverlapExplorer(pn.viewable.Viewer):
     def _refresh_text(self):
         refresh_readout(self, self.readout_text)
 
-    @param.depends("log_y")
+    @param.depends("log_y", "trials")
     def _histogram_pane(self):
         # an axis's type is fixed when a plot is made: a log toggle rebuilds, everything else patches
         T = self.trials
-        ylim = (1e-4, 3 * T) if self.log_y else (0, None)
-        dmap = hv.DynamicMap(self.histogram_view).opts(
+        ylim = (HIST_FLOOR, 3 * T) if self.log_y else (0, None)
+        dmap = framewise(hv.DynamicMap(self.histogram_view),
             width=860, height=360, logy=self.log_y, ylim=ylim, legend_position="right", xlabel="overlap b",
-            ylabel="pairs", title="overlap of a segment with random inputs and with noisy copies", show_grid=True)
+            ylabel="pairs", title="overlap of a segment with random inputs and with noisy copies", show_grid=True,
+            framewise=True, hooks=[drawn_legend, fixed_scale("y")] if self.log_y else [drawn_legend])
         return pn.pane.HoloViews(dmap, linked_axes=False)
 
     def __panel__(self):
@@ -180,9 +186,10 @@ class OverlapExplorer(pn.viewable.Viewer):
                             widgets={"theta": slider, "v": slider, "s": slider, "w": pn.widgets.IntInput,
                                      "n": pn.widgets.IntInput, "trials": pn.widgets.IntInput,
                                      "seed": pn.widgets.IntInput}, show_name=False, width=320)
-        trade = hv.DynamicMap(self.tradeoff_view).opts(
-            width=420, height=260, logy=True, ylim=(LOG_FLOOR, 2), legend_position="bottom_right",
-            title="the θ trade-off", toolbar=None, show_grid=True)
+        trade = framewise(hv.DynamicMap(self.tradeoff_view),
+            width=420, height=260, logy=True, ylim=(LOG_FLOOR, TOP), legend_position="bottom_right",
+            title="the θ trade-off", toolbar=None, show_grid=True, framewise=True, padding=(0.05, 0),
+            hooks=[fixed_scale("y"), drawn_legend])
         return pn.Row(pn.Column("### Overlap and the threshold θ", controls, width=340),
                       pn.Column(self._histogram_pane, pn.Row(text, pn.pane.HoloViews(trade, linked_axes=False))))
 
@@ -273,10 +280,11 @@ class UnionCapacity(pn.viewable.Viewer):
         layers = []
         for i, th in enumerate(self.thetas):
             col = colors[i % len(colors)]
-            layers.append(hv.Curve((c["M"], _log_safe(c[f"theta={th}"])), "M", "P(false match)",
+            layers.append(hv.Curve((c["M"], _log_safe(c[f"theta={th}"], UNION_FLOOR)), "M", "P(false match)",
                                    label=f"θ = {th}").opts(color=col, line_width=2))
             mc = self.mc[self.mc["theta"] == th] if self.mc is not None else pd.DataFrame({"M": [], "measured": []})
-            layers.append(hv.Scatter((mc["M"], _log_safe(mc["measured"])), "M", "P(false match)")
+            layers.append(hv.Scatter((mc["M"], _log_safe(mc["measured"], UNION_FLOOR)), "M", "P(false match)",
+                                     label=f"θ = {th}")
                           .opts(color=col, size=8, marker="square", line_color="black"))
         layers.append(hv.VLine(self.M).opts(color="black", line_dash="dashed"))
         return hv.Overlay(layers)
@@ -284,7 +292,7 @@ class UnionCapacity(pn.viewable.Viewer):
     @param.depends("n", "w", "M_max", "M")
     def size_view(self):
         c = self.curves()
-        return (hv.Curve((c["M"], c["union_size"] / self.n), "M", "union fill").opts(color="black")
+        return (hv.Curve((c["M"], c["union_size"] / self.n), "M", "expected union size / n").opts(color="black")
                 * hv.VLine(self.M).opts(color="black", line_dash="dashed"))
 
     def readout_text(self) -> str:
@@ -305,10 +313,12 @@ class UnionCapacity(pn.viewable.Viewer):
                             widgets={"M": pn.widgets.IntSlider, "n": pn.widgets.IntInput, "w": pn.widgets.IntInput,
                                      "M_max": pn.widgets.IntInput, "n_unions": pn.widgets.IntInput,
                                      "queries": pn.widgets.IntInput}, show_name=False, width=300)
-        main = hv.DynamicMap(self.view).opts(
-            width=640, height=380, logy=True, logx=True, ylim=(1e-20, 2), legend_position="bottom_right",
-            title="false matches against a union of M stored SDRs", show_grid=True)
-        size = hv.DynamicMap(self.size_view).opts(width=300, height=220, logx=True, ylim=(0, 1.05), toolbar=None,
-                                                  title="expected union size / n", show_grid=True)
+        main = framewise(hv.DynamicMap(self.view),
+            width=640, height=380, logy=True, logx=True, ylim=(UNION_FLOOR, TOP), legend_position="bottom_right",
+            title="false matches against a union of M stored SDRs", show_grid=True, framewise=True,
+            hooks=[fixed_scale("y")])
+        size = framewise(hv.DynamicMap(self.size_view), width=300, height=220, logx=True, ylim=(0, 1.05), toolbar=None,
+                                                  title="expected union size / n", show_grid=True, framewise=True,
+                                                  hooks=[fixed_scale("y")])
         return pn.Row(pn.Column("### Union capacity", controls, self._button, size, width=320),
                       pn.Column(pn.pane.HoloViews(main, linked_axes=False), text))

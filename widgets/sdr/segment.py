@@ -18,7 +18,7 @@ import param
 
 from labkit.sdr import SDR, SegmentMemory, false_match_probability, false_negative_probability
 from widgets.sdr.bits import COLORS, legend_html
-from widgets.views import readout, refresh_readout
+from widgets.views import drawn_legend, framewise, readout, refresh_readout
 
 SOURCES = {"stored pattern + noise": "stored", "random input": "random"}
 
@@ -98,6 +98,7 @@ class SegmentExplorer(pn.viewable.Viewer):
         g, hit = np.arange(len(ov)), ov >= self.theta
         lw = max(1, min(8, 400 // max(1, len(ov))))
         own = self.own_segment()
+        top = max(float(ov.max(initial=0)), self.theta, 1.0)
         marks = [(own, int(ov[own]))] if own is not None and own < len(ov) else []
         return (hv.Spikes((g[~hit], ov[~hit]), "segment", "overlap", label="below θ")
                 .opts(color=COLORS[1], line_width=lw)
@@ -105,7 +106,8 @@ class SegmentExplorer(pn.viewable.Viewer):
                 .opts(color=COLORS[3], line_width=lw)
                 * hv.Scatter(marks, "segment", "overlap", label="its own segment")
                 .opts(color="black", marker="inverted_triangle", size=10)
-                * hv.HLine(self.theta - 0.5).opts(color="black", line_dash="dashed"))
+                * hv.HLine(self.theta - 0.5).opts(color="black", line_dash="dashed")).opts(
+            ylim=(-0.06 * top, 1.1 * top))  # the own segment's marker whole at overlap 0 and at the top
 
     def text(self) -> str:
         mem, x = self.memory, self.input()
@@ -133,11 +135,11 @@ class SegmentExplorer(pn.viewable.Viewer):
         controls = pn.Param(self.param, parameters=names, widgets={p: slider for p in ("pattern", "v", "theta")},
                             show_name=False, width=300)
         rows = len(self.memory.synapses)
-        syn = hv.DynamicMap(self.synapse_view).opts(
+        syn = framewise(hv.DynamicMap(self.synapse_view),
             width=760, height=min(440, max(160, 6 * rows + 40)), xaxis=None, toolbar=None,
-            fontsize={"title": "9pt"})
-        ov = hv.DynamicMap(self.overlap_view).opts(width=700, height=240, legend_position="top_right", toolbar=None,
-                                                   title="each segment's overlap with the input, and θ")
+            fontsize={"title": "9pt"}, framewise=True)
+        ov = framewise(hv.DynamicMap(self.overlap_view), width=700, height=240, legend_position="top_right",
+                       toolbar=None, title="each segment's overlap with the input, and θ", hooks=[drawn_legend])
         return pn.Row(pn.Column("### Dendritic segments", controls, width=320),
                       pn.Column(pn.pane.HoloViews(syn, linked_axes=False),
                                 pn.pane.HTML(legend_html(("synapse", "active input bit", "active synapse"))),

@@ -19,7 +19,7 @@ import param
 
 from labkit.sdr import SDR, WillshawMemory, random_patterns, willshaw_fill
 from widgets.sdr.bits import BOTH, COLORS, ONLY_A, ONLY_B, bit_image, bit_states, legend_html
-from widgets.views import drawn_legend
+from widgets.views import drawn_legend, framewise
 
 EXACT_MAX = 512    # up to this many rows/columns the heatmap shows every synapse
 BLOCK_GRID = 256   # above it, the fill of blocks on a grid of at most this many rows/columns
@@ -203,11 +203,11 @@ class WillshawExplorer(pn.viewable.Viewer):
     def clique_view(self):
         """The chosen pattern's own synapses (its w×w clique), over the matrix."""
         if not self.patterns or max(self.memory.n, self.memory.n_out) > EXACT_MAX:
-            return hv.Points([], ["target unit j", "cue bit i"], label="pattern's synapses")
+            return hv.Points([], ["target unit j", "cue bit i"], label="the cued pattern's synapses")
         p = self.patterns[self.pattern]
         j, i = np.meshgrid(p, p)
         return hv.Points((j.ravel() + 0.5, self.memory.n - i.ravel() - 0.5), ["target unit j", "cue bit i"],
-                         label=f"pattern {self.pattern}'s synapses")
+                         label="the cued pattern's synapses")
 
     @param.depends("stored")
     def fill_view(self):
@@ -296,11 +296,12 @@ class WillshawExplorer(pn.viewable.Viewer):
         matrix = (hv.DynamicMap(self.synapse_view).opts(
             cmap=["#ffffff", "#08306b"] if exact else "Blues", colorbar=not exact, width=side + (0 if exact else 90),
             height=side + 30, xaxis=None, yaxis=None, fontsize={"title": "10pt"})
-            * hv.DynamicMap(self.clique_view).opts(color="#d62728", size=3, marker="square")).opts(show_legend=False)
-        fill = hv.DynamicMap(self.fill_view).opts(width=300, height=240, legend_position="bottom_right",
+            * hv.DynamicMap(self.clique_view).opts(color="#d62728", size=3, marker="square")).opts(
+            legend_position="bottom", hooks=[drawn_legend])
+        fill = framewise(hv.DynamicMap(self.fill_view), width=300, height=240, legend_position="bottom_right",
                                                   title="fill as patterns are stored", toolbar=None,
                                                   framewise=True, padding=0.05)
-        sums = hv.DynamicMap(self.sums_view).opts(width=640, height=220, legend_position="right",
+        sums = framewise(hv.DynamicMap(self.sums_view), width=640, height=220, legend_position="right",
                                                   title="dendritic sums and the threshold", toolbar=None,
                                                   framewise=True, hooks=[drawn_legend])
         grids = [pn.pane.HoloViews(hv.DynamicMap(v), linked_axes=False) for v in (self.cue_view, self.output_view)]
