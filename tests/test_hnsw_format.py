@@ -129,3 +129,80 @@ def test_write_is_atomic(tmp_path, monkeypatch):
 
 def test_header_is_96_bytes():
     assert HEADER.size == 96
+
+
+def _rewritten(path, **changes):
+    """The index at `path` with fields of its HNSWFile changed, written without checks."""
+    import dataclasses
+
+    from labkit.hnsw.format import HNSWFile
+    f = read_index(path)
+    fields = {x.name: getattr(f, x.name) for x in dataclasses.fields(f)}
+    fields = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in fields.items()}
+    for k, change in changes.items():
+        change(fields) if callable(change) else fields.__setitem__(k, change)
+    out = path.with_name("changed.bin")
+    write_index(HNSWFile._trusted(**fields), out)
+    return out, f
+
+
+def _upper_link_to_level0(F):
+    levels = F["levels"]
+    F["links_up"][0, 0] = int(np.flatnonzero(levels == 0)[-1])  # past every upper-level list
+
+
+@pytest.mark.parametrize("change, match", [
+    ({"links_up": _upper_link_to_level0}, "level-l link to a node on level l or above"),
+    ({"links0": lambda F: F["links0"].__setitem__((3, 0), 3)}, "no node linked to itself"),
+    ({"links0": lambda F: F["links0"].__setitem__((3, 1), F["links0"][3, 0])}, "no neighbour repeated"),
+    ({"labels": lambda F: F["labels"].__setitem__(1, F["labels"][0])}, "distinct labels"),
+    ({"labels": lambda F: F["labels"].__setitem__(1, 2**64 - 1)}, "below 2\\*\\*63"),
+    ({"enterpoint": lambda F: F.__setitem__("enterpoint", int(np.flatnonzero(F["levels"] == 0)[0]))}, "entry point"),
+    ({"vectors": lambda F: F["vectors"].__setitem__((0, 0), np.nan)}, "finite"),
+])
+def test_graph_invariants_are_checked_on_load(tmp_path, change, match):
+    """What hnswlib's checkIntegrity asserts (hnswalg.h at v0.8.0): a file breaking it is refused
+    (a level-l link to a node without level l made the numba search read another node's list)."""
+    from labkit.hnsw import HNSW
+    _, _, path = _hnswlib_index(tmp_path, n=300)
+    bad, _ = _rewritten(path, **change)
+    for load in (read_index, HNSW.load):
+        with pytest.raises(ValueError, match=match) as e:
+            load(bad)
+        assert str(bad) in str(e.value)
+
+
+def test_header_values_are_checked_before_allocating(tmp_path):
+    """max_elements is what hnswlib would allocate on load: labkit allocates what the file holds
+    and writes the declared value back; values HNSW cannot hold name the path."""
+    import resource
+
+    from labkit.hnsw import HNSW
+    _, X, path = _hnswlib_index(tmp_path, n=300)
+    _corrupt(path, 8, "<Q", 2**40)  # max_elements: 2^40 x 16-d float32 would be 64 TiB
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    idx = HNSW.load(path)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
+    assert idx.max_elements == 300 and len(idx) == 300
+    idx.save(tmp_path / "again.bin")
+    assert (tmp_path / "again.bin").read_bytes() == path.read_bytes()
+    _corrupt(path, 72, "<Q", 1)  # M = 1: a file hnswlib cannot make (mult = 1/ln 1)
+    with pytest.raises(ValueError, match="mult|M") as e:
+        HNSW.load(path)
+    assert str(path) in str(e.value)
+    with pytest.raises(ValueError, match="a directory"):
+        read_index(tmp_path)
+
+
+def test_empty_hnswlib_index_reads_and_writes_back(tmp_path):
+    from labkit.hnsw import HNSW
+    p = hnswlib.Index(space="l2", dim=8)
+    p.init_index(max_elements=10, M=8)
+    p.save_index(str(tmp_path / "empty.bin"))
+    f = read_index(tmp_path / "empty.bin")
+    assert f.n == 0 and f.dim == 8
+    write_index(f, tmp_path / "again.bin")
+    assert (tmp_path / "again.bin").read_bytes() == (tmp_path / "empty.bin").read_bytes()
+    idx = HNSW.load(tmp_path / "empty.bin")
+    idx.add(np.eye(8, dtype=np.float32))
+    assert idx.search(np.eye(8, dtype=np.float32)[:2], k=1)[0].ravel().tolist() == [0, 1]

@@ -13,8 +13,11 @@ Layout (hnswlib tag v0.8.0, commit 3f3429661187e4c24a490a0f148fc6bc89042b3d, `hn
       4 + 4*maxM bytes: u16 count, u16 unused, maxM x u32 ids
 
 Space and dim are not stored: dim = (label_offset - offsetData) / 4 for float32 vectors. The reader
-checks every size in the header against the file length before trusting it, and every id and count
-against N and the list capacities, so a truncated or corrupt file gives a ValueError, never a crash.
+trusts nothing: every header value is checked against hnswlib's constraints and the file's length
+before anything of that size is allocated, and the graph's invariants (hnswlib's `checkIntegrity`,
+plus each level-l link pointing at a node that has level l, which the search relies on) are checked
+with whole-array numpy operations, so a truncated or corrupt file gives a ValueError naming the path,
+never a crash or a search over garbage (benchmarks/corrupt_files.py, tests/test_hnsw_fuzz.py).
 Unused slots beyond a list's count are kept as they are, so a file read and written back is identical.
 """
 

@@ -66,3 +66,35 @@ CASES = [
     Case("labkit.exact_knn", "ground_truth", dict(GT, metric="angular", train=TRAIN.astype(np.float64)), id="float64",
          ok=GT_OK),
 ]
+
+
+# -- files that are not dataset files: each load is a ValueError naming path (labkit.npzfile) ---------------
+def _corrupt_npz() -> list[str]:
+    import io
+    import struct
+    import zipfile
+    good = Path(_saved()).read_bytes()
+    files = {"truncated.npz": good[: len(good) // 2], "text.npz": b"not a zip archive"}
+    header = b"{'descr': '<f4', 'fortran_order': False, 'shape': (1000000000000, 4), }"
+    header += b" " * (117 - len(header)) + b"\n"
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:  # a member asking for 14.6 TiB, holding 16 bytes
+        z.writestr("train.npy", b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + b"\0" * 16)
+        z.writestr("test.npy", b"")
+    files["huge_header.npz"] = buf.getvalue()
+    paths = []
+    for name, raw in files.items():
+        (_DIR / name).write_bytes(raw)
+        paths.append(str(_DIR / name))
+    np.savez(_DIR / "numeric_metric.npz", train=TRAIN, test=TEST, metric=np.arange(3))
+    np.savez(_DIR / "objects.npz", train=np.array([None], dtype=object), test=TEST)
+    return paths + [str(_DIR / "numeric_metric.npz"), str(_DIR / "objects.npz"), str(_DIR)]
+
+
+CASES += [
+    Case(D, "load_npz", dict(path=_saved()), id="corrupt", bad={"path": _corrupt_npz()},
+         ok={"path": {"unknown value": "a missing file raises FileNotFoundError, as open() does"}}),
+    Case(D, "save_npz", dict(ds=_toy(), path=str(_DIR / "out2.npz")), id="directory",
+         bad={"path": [str(_DIR), str(_DIR / "missing" / "out.npz")]},
+         ok={"path": {"unknown value": "any file name is a place to write"}}),
+]

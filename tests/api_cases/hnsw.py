@@ -83,3 +83,35 @@ CASES = [
 def _level_generator():
     from labkit.hnsw import LevelGenerator
     return LevelGenerator(7)
+
+
+# -- corrupt index files: each a ValueError naming path (labkit/hnsw/format.py read_index) ------------------
+def _corrupt_files() -> list[Path]:
+    import struct
+
+    from labkit.hnsw.format import HNSWFile, write_index
+    good = _file().read_bytes()
+    out = {"truncated.bin": good[:-10], "short.bin": good[:50], "longer.bin": good + b"\0" * 4}
+    for name, off, fmt, value in [("count.bin", 16, "<Q", 10**12), ("maxM.bin", 56, "<Q", 2**40),
+                                  ("offset.bin", 32, "<Q", 2**62), ("mult.bin", 80, "<d", float("nan"))]:
+        raw = bytearray(good)
+        struct.pack_into(fmt, raw, off, value)
+        out[name] = bytes(raw)
+    paths = []
+    for name, raw in out.items():
+        (_DIR / name).write_bytes(raw)
+        paths.append(_DIR / name)
+    g = dict(G)  # a level-1 link to a node without level 1: the numba search would read past its lists
+    links_up = g["links_up"].copy()
+    links_up[0, 0] = int(np.flatnonzero(g["levels"] == 0)[-1])
+    write_index(HNSWFile._trusted(**{**g, "links_up": links_up}), _DIR / "level.bin")
+    return paths + [_DIR / "level.bin", _DIR]
+
+
+CORRUPT = _corrupt_files()
+CASES += [
+    Case("labkit.hnsw", "read_index", dict(path=_file()), id="corrupt", bad={"path": CORRUPT}),
+    Case("labkit.hnsw", "HNSW.load", dict(path=_file()), make=_empty, id="corrupt", bad={"path": CORRUPT}),
+    Case("labkit.hnsw", "HNSW.save", dict(path=_DIR / "saved2.bin"), make=_index, id="directory",
+         bad={"path": [_DIR, _DIR / "missing" / "x.bin"]}),
+]
