@@ -37,7 +37,16 @@ from bokeh.plotting import figure
 from labkit import spiking
 from widgets.views import Memo, Renderings, legend_right, push, readout, refresh_readout, source
 
-RASTER_CMAP = ["#ffffff", "#9ecae1", "#3182bd", "#08306b"]
+RASTER_CMAP = ["#c6dbef", "#6baed6", "#2171b5", "#08306b"]   # 1 spike in a pixel -> most spikes; 0: transparent
+
+
+def palette(colors: list[str], n: int = 256) -> list[str]:
+    """`n` colours interpolated linearly (RGB) through `colors`: the equalised-histogram colour
+    mapper then has n levels to spread the counts over, not len(colors)."""
+    rgb = np.array([[int(c[i:i + 2], 16) for i in (1, 3, 5)] for c in colors], float)
+    at = np.linspace(0, len(colors) - 1, n)
+    out = np.stack([np.interp(at, np.arange(len(colors)), rgb[:, k]) for k in range(3)], axis=1)
+    return ["#%02x%02x%02x" % tuple(int(round(v)) for v in row) for row in out]
 TRACE_COLORS = ["#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"]
 
 
@@ -163,7 +172,7 @@ class _RasterBase(pn.viewable.Viewer):
                         y_axis_label="neuron")
         img = source(["image", "x", "y", "dw", "dh"])
         r = raster.image(image="image", x="x", y="y", dw="dw", dh="dh", source=img,
-                         color_mapper=EqHistColorMapper(palette=RASTER_CMAP, nan_color=(0, 0, 0, 0)))
+                         color_mapper=EqHistColorMapper(palette=palette(RASTER_CMAP), nan_color=(0, 0, 0, 0)))
         raster.add_tools(HoverTool(renderers=[r], tooltips=[("time", "$x{0.000} s"), ("neuron", "$y{0}"),
                                                             ("spikes in pixel", "@image")]))
         traces = figure(frame_width=self.width, frame_height=160, x_range=x, tools=tools, active_scroll="xwheel_zoom",
