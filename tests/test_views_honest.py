@@ -122,8 +122,18 @@ def _fixed(plot: Plot, axis: str) -> bool:
     return FIXED_SCALE in plot.tags or f"{FIXED_SCALE}:{axis}" in plot.tags
 
 
-def plot_problems(plot: Plot) -> list[str]:
-    """What is dishonest about one plot (empty when nothing)."""
+def _labelled_ranges(plots) -> set[int]:
+    """ids of the ranges shown on a labelled axis somewhere (stacked plots label a shared time axis once)."""
+    out = set()
+    for p in plots:
+        for axis, side in (("x", [*p.below, *p.above]), ("y", [*p.left, *p.right])):
+            if any(isinstance(a, (LinearAxis, LogAxis)) and a.visible and a.axis_label for a in side):
+                out.add(id(getattr(p, f"{axis}_range")))
+    return out
+
+
+def plot_problems(plot: Plot, labelled: set[int] = frozenset()) -> list[str]:
+    """What is dishonest about one plot (empty when nothing); `labelled`: ranges labelled elsewhere."""
     name = (plot.title.text if plot.title is not None else "") or "(untitled)"
     out = []
     drawn = [r for r in _glyphs(plot) if _n_drawn(r)]
@@ -188,6 +198,9 @@ def plot_problems(plot: Plot) -> list[str]:
             label = i.label.value if isinstance(i.label, Value) else i.label
             out.append(f"{name}: legend item {label!r} has nothing drawn (a label without its symbol)")
     for ax in [*plot.below, *plot.above, *plot.left, *plot.right]:
+        rng = plot.x_range if ax in plot.below or ax in plot.above else plot.y_range
+        if id(rng) in labelled:
+            continue
         named = bool(getattr(ax, "major_label_overrides", None))  # ticks named (lanes, paths): names are the label
         if isinstance(ax, (LinearAxis, LogAxis)) and ax.visible and not named and not ax.axis_label and drawn:
             out.append(f"{name}: an axis without a label")
@@ -195,7 +208,9 @@ def plot_problems(plot: Plot) -> list[str]:
 
 
 def problems(root) -> list[str]:
-    return [p for plot in root.select({"type": Plot}) for p in plot_problems(plot)]
+    plots = list(root.select({"type": Plot}))
+    labelled = _labelled_ranges(plots)
+    return [p for plot in plots for p in plot_problems(plot, labelled)]
 
 
 # -- walking the controls ----------------------------------------------------------------------------

@@ -90,7 +90,8 @@ class DatasetExplorer(pn.viewable.Viewer):
         star = hv.Points((q[:, 0], q[:, 1]), label=f"query {self.query}").opts(
             color="red", marker="star", size=18)
         title = f"{ds.name}: {min(self.max_points, len(ds.train))} of {len(ds.train)} train vectors ({self.projection})"
-        return (pts * near * star).opts(title=title, width=760, height=480, xlabel="", ylabel="",
+        xl, yl = ("PC 1", "PC 2") if self.projection == "PCA" else ("dim 0", "dim 1")  # of the vectors' units
+        return (pts * near * star).opts(title=title, width=760, height=480, xlabel=xl, ylabel=yl,
                                         legend_position="right")
 
     @param.depends("query", "k")

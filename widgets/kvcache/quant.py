@@ -18,7 +18,7 @@ import param
 
 from widgets.kvcache.data import METHODS, group_sizes, quantize_head
 from widgets.kvcache.plots import MAP_HEIGHT, CaptureViewer, channel_strip, deferred, heat_opts, token_channel
-from widgets.views import readout, refresh_readout
+from widgets.views import framewise, readout, refresh_readout
 
 _QUANT = ("layer", "head", "method", "bits", "group_size", "residual_length")
 
@@ -143,9 +143,8 @@ class KVExplorer(CaptureViewer):
         views = {"K": (self.k_view, self.k_hat_view, self.k_error_view),
                  "V": (self.v_view, self.v_hat_view, self.v_error_view)}[which]
         D = self.capture.k[0].shape[-1]
-        bars = hv.DynamicMap(strip).opts(frame_width=70, frame_height=MAP_HEIGHT, ylim=(0, D), yaxis=None, xticks=3,
-                                         toolbar=None, framewise=True, title="max | mean", show_legend=False,
-                                         fontsize={"title": "9pt"})
+        bars = framewise(hv.DynamicMap(strip), frame_width=70, frame_height=MAP_HEIGHT, ylim=(0, D), yaxis=None,
+                         xticks=3, toolbar=None, title="max | mean", show_legend=False, fontsize={"title": "9pt"})
         orig, hat, err = (hv.DynamicMap(v) for v in views)
         return pn.Column(
             pn.Row(pn.pane.HoloViews(orig.opts(**heat_opts())), pn.pane.HoloViews(bars, linked_axes=False)),

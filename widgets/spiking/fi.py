@@ -78,13 +78,14 @@ class FICurve(pn.viewable.Viewer):
         a = self.analytic()
         cur, sim = self.simulated()
         e = self.errors()
-        return (hv.Curve((a["current"], a["continuous"]), "current", ("rate", "rate (Hz)"), label="continuous")
+        current = ("current", "input current (threshold units)")
+        return (hv.Curve((a["current"], a["continuous"]), current, ("rate", "rate (Hz)"), label="continuous")
                 .opts(color="#444444", line_width=2)
                 * hv.Curve((a["current"], a["discrete"]), "current", "rate", label=f"discrete, dt={self.dt_ms} ms")
                 .opts(color="#1f77b4", line_dash="dashed")
                 * hv.Scatter((cur, sim), "current", "rate", label=f"simulated ({self.reset} reset)")
                 .opts(color="#d62728", size=5)).opts(
-            width=700, height=360, legend_position="top_left",
+            width=700, height=360, legend_position="top_left", padding=0.05,  # the last point whole
             title=f"f-I curve: median error vs continuous {100 * e['median_rel_err_continuous']:.2f}%")
 
     def __panel__(self):

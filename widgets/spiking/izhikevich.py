@@ -48,7 +48,8 @@ class PresetGallery(pn.viewable.Viewer):
             plots.append(hv.Curve((tr["t_ms"], tr["v"]), "t (ms)", "v (mV)").opts(
                 width=190, height=120, title=f"({p.panel}) {name.replace('_', ' ')}", fontsize={"title": 8},
                 xaxis=None, yaxis=None, color="#1f77b4", line_width=1, toolbar=None))
-        return hv.Layout(plots).cols(self.cols)
+        # each panel on its own time and voltage scale (the axes are hidden, so a shared one says nothing)
+        return hv.Layout(plots).cols(self.cols).opts(shared_axes=False)
 
     @param.depends("preset")
     def detail(self):
@@ -56,7 +57,7 @@ class PresetGallery(pn.viewable.Viewer):
         v = hv.Curve((tr["t_ms"], tr["v"]), "t (ms)", "v (mV)").opts(
             width=600, height=220, color="#1f77b4",
             title=f"{self.preset}: a={p.a}, b={p.b}, c={p.c}, d={p.d} ({int(tr['spikes'].sum())} spikes)")
-        i = hv.Curve((tr["t_ms"], tr["current"]), "t (ms)", "I").opts(width=600, height=100, color="#444444")
+        i = hv.Curve((tr["t_ms"], tr["current"]), "t (ms)", "I (the model's units)").opts(width=600, height=100, color="#444444")
         return (v + i).cols(1)
 
     def __panel__(self):
