@@ -57,7 +57,8 @@ class PresetGallery(pn.viewable.Viewer):
         v = hv.Curve((tr["t_ms"], tr["v"]), "t (ms)", "v (mV)").opts(
             width=600, height=220, color="#1f77b4",
             title=f"{self.preset}: a={p.a}, b={p.b}, c={p.c}, d={p.d} ({int(tr['spikes'].sum())} spikes)")
-        i = hv.Curve((tr["t_ms"], tr["current"]), "t (ms)", "I (the model's units)").opts(width=600, height=100, color="#444444")
+        i = hv.Curve((tr["t_ms"], tr["current"]), "t (ms)", "I (the model's units)").opts(width=600, height=100,
+                                                                                         color="#444444")
         return (v + i).cols(1)
 
     def __panel__(self):
