@@ -163,6 +163,8 @@ def test_network_coupling_changes_the_network(drawn):
         assert _image_total(root) == b["spikes"]
         tr = explorer.traces()
         assert set(tr) == {20, 150} and len(tr[20]) == explorer.result().n_steps
+        again = explorer.network().run(n_steps=explorer.result().n_steps, record_v=True)   # same seed, same run
+        assert np.array_equal(again.spikes, explorer.result().spikes) and np.array_equal(again.v[:, 150], tr[150])
     finally:
         explorer.param.update(model="population", coupling=0.5)
 

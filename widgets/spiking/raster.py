@@ -286,7 +286,8 @@ class RasterExplorer(_RasterBase):
     current `current * i / (n_neurons - 1)` (threshold units, LIF(tau, dt) convention: the raster
     is the f-I curve read sideways), or Brunel's E/I network (labkit.spiking.Network) whose
     coupling J the slider sets. Traces: the chosen neurons re-run alone with record_v (the LIF
-    population has no coupling, so their spikes are those of the raster)."""
+    population has no coupling, so their spikes are those of the raster); the network's come from
+    its one run (record_v), or a re-run with the same seed when other neurons are chosen."""
 
     model = param.Selector(default="population", objects=["population", "network"])
     tau_ms = param.Number(default=20.0, bounds=(2.0, 100.0), step=1.0, doc="membrane time constant (ms)")
@@ -334,15 +335,26 @@ class RasterExplorer(_RasterBase):
             if self.model == "population":
                 steps = int(round(self.duration / (self.dt_ms * 1e-3)))
                 return self._lif().run(self.currents(), n_steps=steps)
+            # one run for the raster and the traced membranes (the network's neurons are coupled: a
+            # trace needs the whole network); only the traced neurons' membranes are kept
             net = self.network()
-            return net.run(n_steps=int(round(self.network_duration / net.dt)), record_v=False)
+            r = net.run(n_steps=int(round(self.network_duration / net.dt)), record_v=True)
+            ids = self._traced(r.n_neurons)
+            self._memo.get_or(self._traces_key(ids), lambda: {i: r.v[:, i].copy() for i in ids})
+            return spiking.SpikeResult(r.spikes, r.dt)
         return self._memo.get_or(self._key(), make)
 
+    def _traced(self, n: int) -> list[int]:
+        return [i for i in self.neurons if 0 <= i < n]
+
+    def _traces_key(self, ids):
+        return (*self._key(), "traces", tuple(ids))
+
     def traces(self) -> dict[int, np.ndarray]:
-        ids = [i for i in self.neurons if 0 <= i < self.result().n_neurons]
+        ids = self._traced(self.result().n_neurons)
         if not ids:
             return {}
-        key = (*self._key(), "traces", tuple(ids))
+        key = self._traces_key(ids)
 
         def make():
             if self.model == "population":
