@@ -29,27 +29,27 @@ Exit status 1 when labkit has any unclear error, wrong answer, crash or hang.
 
 from __future__ import annotations
 
+import argparse
+import json
 import os
+import resource
+import select
+import signal
+import struct
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
 
-# each case runs in a forked child: numba's OpenMP layer refuses fork after use, its workqueue layer is fork-safe
-os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import resource  # noqa: E402
-import select  # noqa: E402
-import signal  # noqa: E402
-import struct  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
-from collections import Counter  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from harness import machine  # noqa: E402
+
+# each case runs in a forked child: numba's OpenMP layer refuses fork after use, its workqueue layer is
+# fork-safe (set before labkit, imported in the functions below, loads numba)
+os.environ.setdefault("NUMBA_THREADING_LAYER", "workqueue")
 
 N, DIM, M, EFC, SEED, K, EF, NQ = 300, 16, 8, 50, 100, 10, 50, 50
 OUTCOMES = ["clean error", "unclear error", "identical", "other valid", "wrong", "crash", "hang"]
@@ -98,11 +98,7 @@ def _rewrite(f, **changes) -> bytes:
 
 
 def _set(arr_changes):
-    def fn(a):
-        for idx, value in arr_changes:
-            a[idx] = value
-        return a
-    return fn
+    return lambda a: ([a.__setitem__(idx, value) for idx, value in arr_changes], a)[1]
 
 
 def semantic_cases(f) -> list[tuple[str, bytes]]:
@@ -250,11 +246,8 @@ def run_hnswlib(path: str, Q):
 
 
 def _vm_bytes() -> int:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmSize:"):
-                return int(line.split()[1]) * 1024
-    return 0
+    status = Path("/proc/self/status").read_text().splitlines()
+    return int(next(line.split()[1] for line in status if line.startswith("VmSize:"))) * 1024
 
 
 def in_child(fn, path: str, Q, timeout: float, headroom: int) -> tuple[dict, int]:
