@@ -6,8 +6,10 @@ n=2048, w=40): a random w-subset as the argpartition of n uniform keys (`argpart
 below). Both sides count the same overlaps; the table checks both against the exact formula.
 labkit's backend="readable" (the same Floyd loops in plain Python) is timed on a few pairs and
 must give exactly the fast path's counts. Also reports the Willshaw memory's bit-packed size and
-the union Monte Carlo time.
-Run: .venv/bin/python benchmarks/sdr.py [--quick]
+the union Monte Carlo time; then the inspector (widgets.sdr): the dashboard page's build and the
+server-side redraw (view + in-place Bokeh update) after a θ move, a Willshaw recall step and storing
+200 more patterns, medians over the interactions.
+Run: .venv/bin/python benchmarks/sdr.py [--quick] [--skip-widgets | --widgets-only]
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import numba
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import compare, machine, median_time  # noqa: E402
+from harness import compare, machine, median_over, median_time  # noqa: E402
 
 from labkit.sdr import montecarlo as mc  # noqa: E402
 from labkit.sdr import theory  # noqa: E402
@@ -57,10 +59,51 @@ def max_z(counts: np.ndarray) -> float:
     return float(np.max(np.abs(tail[1:7] - p) / np.sqrt(p * (1 - p) / trials)))
 
 
+def widget_redraw() -> tuple[list[dict], list[dict]]:
+    """The SDR page's build (after a warm-up: numba kernels loaded from cache), and each interaction's
+    server-side redraw, median over its moves (the values the widget tests once timed)."""
+    import panel as pn
+
+    from widgets.sdr import OverlapExplorer, WillshawExplorer, sdr_page
+    pn.extension(inline=True)
+    sdr_page()
+    pages = [{"page": "sdr (6 tabs)", "build s (median of 5)": median_time(sdr_page),
+              "build + Bokeh model s (median of 5)": median_time(lambda: pn.panel(sdr_page()).get_root()),
+              "build target s": 3.0}]
+    ox = OverlapExplorer(n=2048, w=40, s=24, v=16)
+    pn.panel(ox).get_root()
+    we = WillshawExplorer(n=256, w=8, n_store=200)
+    pn.panel(we).get_root()
+    we.pattern = 1
+    rows = [{"view": "OverlapExplorer(n=2048, w=40, s=24, v=16)", "interaction": "θ move", "moves": 5,
+             "redraw ms (median)": 1e3 * median_over(lambda t: setattr(ox, "theta", t), [5, 7, 9, 11, 13]),
+             "target ms": 500},
+            {"view": "WillshawExplorer(n=256, w=8, 200 stored)", "interaction": "recall step", "moves": 5,
+             "redraw ms (median)": 1e3 * median_over(lambda t: setattr(we, "step", t), [1, 0, 1, 0, 1]),
+             "target ms": 500},
+            {"view": "WillshawExplorer(n=256, w=8, 200 stored)", "interaction": "store 200 more", "moves": 3,
+             "redraw ms (median)": 1e3 * median_over(lambda _: we.store_more(), range(3)), "target ms": 1000}]
+    return pages, rows
+
+
+def print_widgets() -> None:
+    pages, rows = widget_redraw()
+    print("\n## Inspector: the SDR page's build and redraw after an interaction (server side)\n")
+    print(markdown_table(pages, floatfmt=".3g"))
+    print()
+    print(markdown_table(rows, floatfmt=".3g"))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer trials for the numpy side")
+    ap.add_argument("--skip-widgets", action="store_true", help="leave out the inspector's page build and redraw")
+    ap.add_argument("--widgets-only", action="store_true", help="only the inspector's page build and redraw")
     args = ap.parse_args()
+    if args.widgets_only:
+        print(f"Machine: {machine()}.")
+        print_widgets()
+        return
     side_trials = 100_000 if args.quick else 400_000
     rows = []
     for threads in (1, numba.config.NUMBA_NUM_THREADS):
@@ -103,6 +146,8 @@ def main() -> None:
           f"would be {N * N // 1024 // 1024} MiB); storing 6000 patterns and recalling 2000 at each of "
           f"M=2000/4000/6000 took {t_w:.2f} s. Exact recall: "
           + ", ".join(f"{r.exact_recall:.3f} at M={r.M}" for r in curve.itertuples()) + ".")
+    if not args.skip_widgets:
+        print_widgets()
 
 
 if __name__ == "__main__":
