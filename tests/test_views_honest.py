@@ -179,6 +179,7 @@ def plot_problems(plot: Plot, labelled: set[int] = frozenset()) -> list[str]:
             if (hi_all - lo_all) / span < FILL:
                 out.append(f"{name}: {axis} range {a:.4g}..{b:.4g} does not follow its data "
                            f"({(hi_all - lo_all) / span:.0%} of it used)")
+    out += _overlapping_labels(plot, name)
     legends = [x for x in plot.renderers + plot.center + plot.right + plot.left + plot.above + plot.below
                if isinstance(x, Legend)]
     items = [i for lg in legends if lg.visible for i in lg.items]
@@ -204,6 +205,34 @@ def plot_problems(plot: Plot, labelled: set[int] = frozenset()) -> list[str]:
         named = bool(getattr(ax, "major_label_overrides", None))  # ticks named (lanes, paths): names are the label
         if isinstance(ax, (LinearAxis, LogAxis)) and ax.visible and not named and not ax.axis_label and drawn:
             out.append(f"{name}: an axis without a label")
+    return out
+
+
+def _overlapping_labels(plot: Plot, name: str, dx: float = 0.2, dy: float = 0.035) -> list[str]:
+    """Text labels drawn over each other: anchors closer than `dy` of the y range (8pt text in a
+    ~300 px frame) and `dx` of the x range (a label's width), in the plot's scales."""
+    from bokeh.models import Text
+    out = []
+    for r in _glyphs(plot):
+        if not isinstance(r.glyph, Text) or _n_drawn(r) < 2:
+            continue
+        pos = []
+        for axis in ("x", "y"):
+            rng, log = getattr(plot, f"{axis}_range"), isinstance(getattr(plot, f"{axis}_scale"), LogScale)
+            v = np.asarray(_floats(_column(r.glyph, r.data_source, axis)), float)
+            if not isinstance(rng, Range1d) or len(v) != _n_drawn(r):
+                break
+            a, b = sorted((float(rng.start), float(rng.end)))
+            f = np.log10 if log else (lambda z: z)
+            pos.append((f(v) - f(a)) / max(f(b) - f(a), 1e-300))
+        if len(pos) < 2:
+            continue
+        text = list(_column(r.glyph, r.data_source, "text") or [])
+        x, y = pos
+        for i in range(len(x)):
+            for j in range(i + 1, len(x)):
+                if abs(x[i] - x[j]) < dx and abs(y[i] - y[j]) < dy:
+                    out.append(f"{name}: labels {text[i]!r} and {text[j]!r} drawn over each other")
     return out
 
 
@@ -273,4 +302,113 @@ def _holoviews():
 def test_page_is_honest_at_every_control_extreme(slug):
     page = next(p for p in widgets.pages() if p.slug == slug)
     found = walk(page.factory(), time.monotonic() + SECONDS_PER_PAGE)
+    assert not found, "\n".join(found)
+
+
+# -- inspectors of small objects ---------------------------------------------------------------------
+
+def _hnsw():
+    from labkit.hnsw import HNSW
+    x = np.random.default_rng(0).standard_normal((300, 8)).astype(np.float32)
+    index = HNSW(8, M=8, ef_construction=40, seed=1)
+    index.add(x)
+    index.mark_deleted(3)
+    return index
+
+
+def _kv(kind):
+    import torch
+
+    from labkit import kvcache as kv
+    g = torch.Generator().manual_seed(0)
+    K, V, Q = (torch.randn(1, h, 64, 32, generator=g) for h in (2, 2, 4))
+    if kind == "kivi":
+        cache = kv.KIVICache(2, 32, 32)
+        cache.prefill(K, V)
+        return cache
+    if kind == "quantized":
+        return kv.UniformQuantizer(2, 32, "channel").quantize(K)
+    store = {"h2o": kv.H2O(16), "snapkv": kv.SnapKV(32, window_size=16)}[kind]
+    store.prefill(K, V, queries=Q)
+    return store
+
+
+def _pim(kind):
+    from labkit import pim
+    if kind == "timeline":
+        return pim.simulate("gpt2", system="aim-like", placement="pim")
+    return pim.roofline("gpt2", "nvidia_T4", stage="decode", batch=1, seq_len=512)
+
+
+def _sdr(kind):
+    from labkit import sdr
+    pats = sdr.random_patterns(128, 8, 20, 0)
+    if kind == "sdr":
+        return sdr.SDR(128, pats[0])
+    if kind == "willshaw":
+        mem = sdr.WillshawMemory(128, 8)
+    elif kind == "segments":
+        mem = sdr.SegmentMemory(128, 8, 6, 3, seed=0)
+    else:
+        mem, dense = sdr.CodingField(8, 8, 128, seed=0), np.zeros((len(pats), 128), bool)
+        dense[np.arange(len(pats))[:, None], pats] = True
+        pats = dense
+    mem.store_batch(pats)
+    return mem
+
+
+def _spiking(kind):
+    from labkit import spiking
+    if kind == "network":
+        return spiking.Network(n_exc=80, n_inh=20, seed=1)
+    return spiking.LIF(tau=20e-3, dt=1e-3).run(np.linspace(0, 3, 30), n_steps=500, record_v=True)
+
+
+def _frontier():
+    """The frontier with a measured table (its button runs TinyLM for minutes): near-equal points
+    whose labels must not overlap, and a KIVI-2 below fp32 within the noise."""
+    import pandas as pd
+
+    from widgets.kvcache.frontier import Frontier
+    rows = [("fp32 (model dtype)", "full", 73728, 2.61, 1.0), ("fp16", "full", 36864, 2.61, 1.0),
+            ("KIVI-2", "quantization", 9000, 2.54, 0.9), ("KIVI-4", "quantization", 12000, 2.6, 1.0),
+            ("StreamingLLM 50%", "eviction", 36864, 3.4, 0.5), ("H2O 50%", "eviction", 36864, 2.9, 0.6),
+            ("SnapKV 50%", "eviction", 36864, 2.91, 0.6)]
+    t = pd.DataFrame(rows, columns=["method", "family", "bytes_per_token", "perplexity", "passkey_accuracy"])
+    return Frontier(table=t)
+
+
+def _dataset():
+    from labkit import data
+    return data.digits()
+
+
+INSPECTED = {
+    "Dataset": lambda: widgets.inspect(_dataset()),
+    "HNSW": lambda: widgets.inspect(_hnsw()),
+    "KIVICache": lambda: widgets.inspect(_kv("kivi")),
+    "QuantizedTensor": lambda: widgets.inspect(_kv("quantized")),
+    "EvictionStore[H2O]": lambda: widgets.inspect(_kv("h2o")),
+    "EvictionStore[SnapKV]": lambda: widgets.inspect(_kv("snapkv")),
+    "Timeline": lambda: widgets.inspect(_pim("timeline")),
+    "RooflineResult": lambda: widgets.inspect(_pim("roofline")),
+    "SDR": lambda: widgets.inspect(_sdr("sdr")),
+    "WillshawMemory": lambda: widgets.inspect(_sdr("willshaw")),
+    "SegmentMemory": lambda: widgets.inspect(_sdr("segments")),
+    "CodingField": lambda: widgets.inspect(_sdr("field")),
+    "Network": lambda: widgets.inspect(_spiking("network")),
+    "SpikeResult": lambda: widgets.inspect(_spiking("result")),
+    "Frontier(table)": _frontier,
+}
+
+
+def test_every_inspectable_type_is_walked():
+    walked = {name.split("[")[0] for name in INSPECTED}
+    missing = [t for t in widgets.supported_types() if t.rsplit(".", 1)[1] not in walked]
+    assert not missing, f"add a small object of each to INSPECTED: {missing}"
+
+
+@pytest.mark.parametrize("name", list(INSPECTED))
+def test_inspector_is_honest_at_every_control_extreme(name):
+    found = walk(INSPECTED[name](), time.monotonic() + SECONDS_PER_PAGE)
     assert not found, "\n".join(found)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 
 import holoviews as hv
+import numpy as np
 import pandas as pd
 import panel as pn
 import param
@@ -68,6 +69,33 @@ def measure_method(model, name: str, n_windows: int = 2, prefill: int = 768, sco
         evaluate.step(model, cache, tinylm.heldout_windows(1, prefill + score, seed=seed))
     return {"method": name, "family": family, "bytes_per_token": evaluate.bytes_per_token(cache),
             "perplexity": ppl, "passkey_accuracy": acc}
+
+
+def label_layout(x, y, names, logx: bool, yspan: float, near: float = 0.2, gap: float = 0.05) -> pd.DataFrame:
+    """Labels (x, y, text) for points drawn right of them, none over another: points that coincide on
+    screen (within a fifth of `near` across, `gap` up) share one label ("H2O 50%, SnapKV 50%": it was
+    drawn over "SnapKV 50%"); labels of points within `near` of the x span (log10 when `logx`) are kept
+    `gap` of `yspan` (the y axis's span) apart, pushed upwards from the lowest."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    u = np.log10(np.maximum(x, 1e-300)) if logx else x
+    xs, g = max(float(np.ptp(u)) if len(u) else 0.0, 1e-12), gap * yspan
+    groups: list[list[int]] = []
+    for i in np.lexsort((u, y)):
+        for grp in groups:
+            k = grp[0]
+            if abs(u[i] - u[k]) / xs < near / 5 and abs(y[i] - y[k]) < g:
+                grp.append(int(i))
+                break
+        else:
+            groups.append([int(i)])
+    lx = np.array([x[grp[0]] for grp in groups])
+    ly = np.array([y[grp[0]] for grp in groups])
+    lu = np.array([u[grp[0]] for grp in groups])
+    for a in range(len(groups)):  # groups come lowest first
+        for b in sorted(range(a), key=lambda k: ly[k]):
+            if abs(lu[a] - lu[b]) / xs < near and ly[a] - ly[b] < g:
+                ly[a] = ly[b] + g
+    return pd.DataFrame({"x": lx, "y": ly, "text": [", ".join(str(names[i]) for i in grp) for grp in groups]})
 
 
 class Frontier(pn.viewable.Viewer):
@@ -137,7 +165,7 @@ class Frontier(pn.viewable.Viewer):
             self._button.disabled, self._progress.visible = False, False
 
     # -- views --------------------------------------------------------------------------------
-    def _points(self, y: str):
+    def _points(self, y: str, logx: bool = False):
         t = self.table
         if t is None or y not in t.columns:
             t = pd.DataFrame({"method": [], "bytes_per_token": [], y: []})
@@ -145,24 +173,29 @@ class Frontier(pn.viewable.Viewer):
         t = t.assign(family=fam.where(fam.isin(list(FAMILY_COLORS)), "other"))
         layers = [hv.Scatter(t[t["family"] == f], "bytes_per_token", [y, "method"], label=f).opts(
             color=c, size=10, tools=["hover"]) for f, c in FAMILY_COLORS.items() if (t["family"] == f).any()]
-        labels = hv.Labels(t, ["bytes_per_token", y], "method").opts(text_font_size="8pt", text_align="left",
-                                                                       xoffset=0, text_color="#333333")
+        yspan = 1.1 if y == "passkey_accuracy" else 1.3 * float(np.ptp(t[y])) if len(t) else 1.0
+        lab = label_layout(t["bytes_per_token"], t[y], t["method"].to_numpy(), logx, yspan or 1.0)
+        labels = hv.Labels(lab, ["x", "y"], "text").opts(text_font_size="8pt", text_align="left", xoffset=0,
+                                                        text_color="#333333")
         return hv.Overlay([hv.Scatter([], "bytes_per_token", y)] + layers + [labels])
+
+    def _logx(self) -> bool:
+        return self.table is not None and len(self.table) > 0
 
     @param.depends("table")
     def perplexity_view(self):
-        return self._points("perplexity")
+        return self._points("perplexity", self._logx())
 
     @param.depends("table")
     def passkey_view(self):
-        return self._points("passkey_accuracy")
+        return self._points("passkey_accuracy", self._logx())
 
     @param.depends("table")
     def plots(self):
         """Both scatter plots, rebuilt when the table changes (a log axis cannot grow from an empty plot)."""
         xlabel = "bytes per token (cache, all layers)"
-        opts = dict(frame_width=440, frame_height=320, logx=self.table is not None and len(self.table) > 0,
-                    show_grid=True, show_legend=False, xlabel=xlabel, padding=0.15)
+        opts = dict(frame_width=330, frame_height=300, logx=self._logx(), show_grid=True, legend_position="bottom",
+                    xlabel=xlabel, padding=0.15)
         return pn.Row(
             pn.pane.HoloViews(self.perplexity_view().opts(title="memory vs perplexity (lower is better)",
                                                           ylabel="perplexity per byte (TinyLM)", **opts),
@@ -179,7 +212,5 @@ class Frontier(pn.viewable.Viewer):
                             width=300, widgets={"methods": pn.widgets.CheckBoxGroup})
         table = pn.bind(lambda t: pn.pane.DataFrame(t.round(4), index=False, width=900) if t is not None else "",
                         self.param.table)
-        legend = pn.pane.HTML(" &nbsp; ".join(f'<span style="color:{c}">&#9679;</span> {f}'
-                                              for f, c in FAMILY_COLORS.items()))
         return pn.Column(pn.Row(pn.Column("### Memory vs quality", controls, self._button, self._progress,
-                                          self._status, width=320), pn.Column(self.plots, legend)), table)
+                                          self._status, width=320), self.plots), table)

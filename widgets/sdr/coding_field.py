@@ -18,7 +18,7 @@ import panel as pn
 import param
 
 from labkit.sdr import SDR, CodingField
-from widgets.views import readout, refresh_readout
+from widgets.views import drawn_legend, readout, refresh_readout
 
 KDIMS = ["unit k", "module q"]
 
@@ -172,7 +172,7 @@ class CodingFieldView(pn.viewable.Viewer):
         button.on_click(lambda _: self.store_more())
         Q, K = self.field.Q, self.field.K
         size = dict(width=min(400, max(220, 22 * K + 60)), height=min(460, max(220, 22 * Q + 120)),
-                    toolbar=None, fontsize={"title": "9pt"}, legend_position="bottom")
+                    toolbar=None, fontsize={"title": "9pt"}, legend_position="bottom", hooks=[drawn_legend])
         plots = [pn.pane.HoloViews(hv.DynamicMap(v).opts(**size), linked_axes=False)
                  for v in (self.units_view, self.evidence_view)]
         return pn.Row(pn.Column("### Coding field", controls, button, width=320),
