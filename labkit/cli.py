@@ -2,11 +2,17 @@
 
 The top floor of the house: `lab` and `serve` start the UI (a subprocess and a lazy import),
 with a clear message when the UI extras are not installed. Everything else is headless.
+
+A user error (a missing or malformed notebook, a bad grid, a parameter the notebook does not
+declare, an out-of-range option) is one line on stderr, `labkit: error: ...`, and exit code 2,
+found before anything starts (no cluster, no kernel). Ctrl-C ends with `labkit: interrupted` and
+exit code 130; an interrupted sweep keeps the rows that finished in results.csv.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import shutil
 import subprocess
@@ -14,9 +20,45 @@ import sys
 from pathlib import Path
 
 from labkit.execute import parse_value
+from labkit.validate import check_float, check_int, fail
 
 REPO = Path(__file__).resolve().parent.parent
 UI_HINT = "the UI extras are not installed; run `pip install -e '.[ui]'` (or `make lab`)"
+
+
+class UsageError(Exception):
+    """A user error: `main` prints it as one line, `labkit: error: <message>`, and exits with 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its errors on one line (`labkit: error: ...`, exit 2) instead of usage + error."""
+
+    def error(self, message):
+        self.exit(2, f"labkit: error: {message} (see `{self.prog} --help`)\n")
+
+
+def _checked(fn, *args, **kw):
+    """fn(*args, **kw), its ValueError/TypeError/OSError turned into a UsageError (the same message)."""
+    try:
+        return fn(*args, **kw)
+    except (ValueError, TypeError, OSError) as e:
+        raise UsageError(str(e)) from None
+
+
+def is_loopback(address: str) -> bool:
+    """Whether `address` (an IP address or host name) only reaches this machine."""
+    if address.strip().lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(address.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _warn_address(command: str, address: str, extra: str = "") -> None:
+    if not is_loopback(address):
+        print(f"labkit: warning: {command} listens on {address}, reachable from other machines{extra}",
+              file=sys.stderr)
 
 
 def _notebooks_dir() -> Path:
@@ -29,6 +71,9 @@ def cmd_lab(args) -> int:
     if jupyter is None:
         print(f"labkit lab: jupyter not found: {UI_HINT}", file=sys.stderr)
         return 2
+    if args.port is not None:
+        _checked(check_int, "--port", args.port, low=1, high=65535)
+    _warn_address("labkit lab", args.address, " (JupyterLab's token still guards it)")
     env = {**os.environ, "PANEL_INLINE": "1"}  # Panel/HoloViews render offline only when inlined
     cmd = [jupyter, "lab", f"--notebook-dir={args.notebook_dir or _notebooks_dir()}",
            f"--ServerApp.ip={args.address}"]
@@ -42,17 +87,42 @@ def cmd_lab(args) -> int:
 
 
 def cmd_serve(args) -> int:
+    _checked(check_int, "--port", args.port, low=1, high=65535)
+    allow = list(args.allow_host or [])
+    for name in allow:
+        if not name or any(c in name for c in "/ @?#") or name.startswith("-"):
+            raise UsageError(str(fail("--allow-host", "a host name or address, optionally with :PORT", name)))
     try:
         from widgets.app import serve  # lazy: the UI is only imported by this command
     except ImportError as e:
         print(f"labkit serve: {UI_HINT} ({e})", file=sys.stderr)
         return 2
-    serve(address=args.address, port=args.port, show=args.show)
+    hosts = ", ".join([args.address, *allow]) if allow else args.address
+    _warn_address("labkit serve", args.address,
+                  f"; it answers only requests addressed to {hosts}"
+                  + ("" if allow else " (add names with --allow-host)"))
+    serve(address=args.address, port=args.port, show=args.show, allow_hosts=allow)
     return 0
 
 
 def _params(pairs) -> dict:
-    return {k: parse_value(v) for k, v in (pairs or [])}
+    """-p KEY VALUE pairs -> {key: value}; a key given twice or not an identifier is a UsageError."""
+    params = {}
+    for k, v in pairs or []:
+        if not k.isidentifier():
+            raise UsageError(str(fail("-p", "a parameter name that is a Python identifier", k)))
+        if k in params:
+            raise UsageError(f"-p: parameter {k!r} given twice")
+        params[k] = parse_value(v)
+    return params
+
+
+def _check_notebook(path, params, name: str):
+    """The notebook's Path, after checking it is a notebook that declares every key of `params`."""
+    from labkit.sweep import check_notebook, check_parameters
+    nb = _checked(check_notebook, path)
+    _checked(check_parameters, nb, list(params), name)
+    return nb
 
 
 def _records_table(records: dict) -> str:
@@ -69,14 +139,11 @@ def _records_table(records: dict) -> str:
 def cmd_run(args) -> int:
     from labkit.execute import run_notebook
     params = _params(args.param)
+    _checked(check_float, "--timeout", args.timeout, 0, low_open=True)
+    notebooks = [_check_notebook(nb, params, "-p") for nb in args.notebook]  # all, before any runs
     out = Path(args.out)
     failed = 0
-    for nb in args.notebook:
-        nb = Path(nb)
-        if not nb.is_file():
-            print(f"labkit run: notebook: no such file {nb}", file=sys.stderr)
-            failed += 1
-            continue
+    for nb in notebooks:
         r = run_notebook(nb, out / nb.name, params, timeout=args.timeout)
         print(f"== {nb.name}: {r.status} in {r.duration:.1f} s -> {r.output}")
         print(_records_table(r.records))
@@ -88,27 +155,53 @@ def cmd_run(args) -> int:
 
 
 def parse_grid(specs) -> dict:
-    """['n=1,2', 'mode=a,b'] -> {'n': [1, 2], 'mode': ['a', 'b']}."""
+    """['n=1,2', 'mode=a,b'] -> {'n': [1, 2], 'mode': ['a', 'b']}; ValueError naming --grid for a
+    spec without `=`, a key that is not an identifier or is given twice, or an empty value."""
     grid = {}
     for spec in specs:
         key, sep, values = spec.partition("=")
+        key = key.strip()
         if not sep or not key or not values:
-            raise ValueError(f"--grid: expected KEY=V1,V2,..., got {spec!r}")
+            raise fail("--grid", "KEY=V1,V2,...", spec)
+        if not key.isidentifier():
+            raise fail("--grid", "a parameter name that is a Python identifier", key)
         if key in grid:
             raise ValueError(f"--grid: parameter {key!r} given twice")
-        grid[key] = [parse_value(v) for v in values.split(",")]
+        items = values.split(",")
+        if any(not v.strip() for v in items):
+            raise fail(f"--grid {key}", "comma-separated values, none empty (write null for None)", values)
+        grid[key] = [parse_value(v.strip()) for v in items]
     return grid
 
 
 def cmd_sweep(args) -> int:
     from labkit.sweep import sweep
+    grid = _checked(parse_grid, args.grid)
+    fixed = _params(args.param)
+    both = [k for k in fixed if k in grid]
+    if both:
+        raise UsageError(f"-p {both[0]}: the parameter is also a --grid key (give it in one place)")
+    notebook = _check_notebook(args.notebook, grid, "--grid")
+    _check_notebook(notebook, fixed, "-p")
+    if args.workers is not None:
+        _checked(check_int, "--workers", args.workers, low=1)
+    _checked(check_float, "--timeout", args.timeout, 0, low_open=True)
+    if args.wall_timeout is not None:
+        _checked(check_float, "--wall-timeout", args.wall_timeout, 0, low_open=True)
+    out = Path(args.out)
     try:
-        grid = parse_grid(args.grid)
-    except ValueError as e:
-        print(f"labkit sweep: {e}", file=sys.stderr)
-        return 2
-    table = sweep(args.notebook, grid, out=args.out, scheduler=args.scheduler, workers=args.workers,
-                  timeout=args.timeout, wall_timeout=args.wall_timeout, fixed=_params(args.param))
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UsageError(f"--out: cannot create the folder {out} ({e.strerror or e})") from None
+    try:
+        table = sweep(notebook, grid, out=out, scheduler=args.scheduler, workers=args.workers,
+                      timeout=args.timeout, wall_timeout=args.wall_timeout, fixed=fixed)
+    except KeyboardInterrupt:
+        csv = out / "results.csv"
+        n = _count_rows(csv) if csv.is_file() else 0
+        kept = f"{csv} keeps the {n} run{'s' * (n != 1)} that finished" if n else "no run had finished"
+        print(f"labkit: interrupted: {kept}", file=sys.stderr)
+        return 130
     import pandas as pd
     with pd.option_context("display.max_columns", 50, "display.width", 160, "display.max_colwidth", 60):
         print(table.drop(columns=["output"]).to_string(index=False))
@@ -117,6 +210,14 @@ def cmd_sweep(args) -> int:
     if n_failed:
         print(f"labkit sweep: {n_failed} of {len(table)} runs failed", file=sys.stderr)
     return 1 if n_failed else 0
+
+
+def _count_rows(csv: Path) -> int:
+    try:
+        import pandas as pd
+        return len(pd.read_csv(csv))
+    except Exception:
+        return 0
 
 
 def cmd_papers(args) -> int:
@@ -134,7 +235,7 @@ def cmd_papers(args) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(prog="labkit", description=__doc__.splitlines()[0])
+    ap = _Parser(prog="labkit", description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("lab", help="open JupyterLab on notebooks/ (Panel inline, works offline)")
@@ -148,6 +249,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5006)
     p.add_argument("--show", action="store_true", help="open a browser tab")
+    p.add_argument("--allow-host", action="append", metavar="NAME[:PORT]",
+                   help="also answer requests (and websockets) addressed to this host; repeatable. "
+                        "By default only the served address (and localhost and 127.0.0.1 when serving on "
+                        "loopback or 0.0.0.0) is accepted: other Host or Origin headers get 403")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("run", help="execute notebooks with papermill and print their records")
@@ -182,7 +287,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    try:
+        return args.func(args)
+    except UsageError as e:
+        print(f"labkit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("labkit: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":

@@ -33,6 +33,76 @@ def expand_grid(grid: Mapping[str, Sequence[Any]]) -> list[dict[str, Any]]:
     return [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*(grid[k] for k in keys))]
 
 
+def check_notebook(notebook: str | os.PathLike) -> Path:
+    """`notebook` as an absolute Path, checked to be an existing Jupyter notebook file (JSON with a
+    list of cells); FileNotFoundError when it is missing, ValueError when it is not a notebook."""
+    import json
+    path = Path(notebook)
+    if not path.exists():
+        raise FileNotFoundError(f"notebook: no such file {path}")
+    if not path.is_file():
+        raise fail("notebook", "a notebook file", str(path))
+    if path.suffix != ".ipynb":
+        raise fail("notebook", "an .ipynb file", str(path))
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, ValueError) as e:
+        raise fail("notebook", "a Jupyter notebook (JSON)", f"{path}, which is not JSON ({e})",
+                   described=True) from None
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list) or "nbformat" not in nb:
+        raise fail("notebook", "a Jupyter notebook (JSON with 'cells' and 'nbformat')", f"{path}", described=True)
+    return path.resolve()
+
+
+def notebook_parameters(notebook: str | os.PathLike) -> list[str] | None:
+    """The names the notebook's `parameters` cell assigns, in order (papermill's contract: a run may
+    set only these); None when the notebook has no cell tagged `parameters`.
+
+    The cell is read with Python's own parser (IPython magics and shell lines skipped); a cell that
+    does not parse falls back to papermill's line-based inspection."""
+    import ast
+    import json
+    nb = json.loads(check_notebook(notebook).read_text(encoding="utf-8"))
+    cell = next((c for c in nb["cells"] if "parameters" in (c.get("metadata", {}).get("tags") or [])), None)
+    if cell is None:
+        return None
+    src = cell.get("source", "")
+    src = "".join(src) if isinstance(src, list) else str(src)
+    code = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in src.splitlines())
+    try:
+        tree = ast.parse(code)
+    except SyntaxError:
+        import papermill as pm
+        return list(pm.inspect_notebook(str(notebook)))
+    names: list[str] = []
+
+    def add(target):
+        if isinstance(target, ast.Name):
+            names.append(target.id)
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            for t in target.elts:
+                add(t)
+
+    for node in tree.body:
+        for t in (node.targets if isinstance(node, ast.Assign) else
+                  [node.target] if isinstance(node, (ast.AnnAssign, ast.AugAssign)) else []):
+            add(t)
+    return list(dict.fromkeys(names))
+
+
+def check_parameters(notebook: str | os.PathLike, names, name: str = "parameters") -> None:
+    """ValueError naming the first of `names` that `notebook`'s parameters cell does not declare
+    (papermill would inject it unused and the run would succeed without it)."""
+    declared = notebook_parameters(notebook)
+    for k in names:
+        if not isinstance(k, str) or not k.isidentifier():
+            raise fail(name, "parameter names that are Python identifiers", k)
+        if declared is None:
+            raise fail(name, f"a parameter declared in a cell tagged 'parameters' ({Path(notebook).name} has none)", k)
+        if k not in declared:
+            raise fail(name, f"a parameter that {Path(notebook).name} declares ({', '.join(declared)})", k)
+
+
 def _run_point(notebook: str, output: str, params: dict, timeout: float, wall_timeout: float) -> dict:
     """Worker task: one papermill run in a child process, always returning a row (never raising)."""
     from labkit.execute import run_notebook_subprocess
@@ -55,7 +125,8 @@ def sweep(notebook: str | os.PathLike, grid: Mapping[str, Sequence[Any]], *, out
     Columns: `run`, the grid parameters, `status` ("ok" | "failed"), `error`, `duration_s`,
     `output` (the executed notebook) and one `record.<key>` column per record. The table is
     written to `<out>/results.csv` as each run finishes (an interrupted sweep keeps the rows it
-    has). `fixed` parameters are passed to every run but not varied. `workers` sets the
+    has). `fixed` parameters are passed to every run but not varied; every grid and fixed name
+    must be one the notebook's `parameters` cell declares, and none may be in both. `workers` sets the
     LocalCluster size (default: number of cores); ignored with `scheduler`.
 
     Nothing waits for ever. `timeout` bounds each cell (seconds). `wall_timeout` bounds a whole run;
@@ -70,9 +141,7 @@ def sweep(notebook: str | os.PathLike, grid: Mapping[str, Sequence[Any]], *, out
     from dask.distributed import TimeoutError as DaskTimeoutError
     from tqdm.auto import tqdm
 
-    notebook = Path(notebook).resolve()
-    if not notebook.is_file():
-        raise FileNotFoundError(f"notebook: no such file {notebook}")
+    notebook = check_notebook(notebook)
     if workers is not None:
         workers = check_int("workers", workers, low=1)
     timeout = check_float("timeout", timeout, 0, low_open=True)
@@ -80,9 +149,14 @@ def sweep(notebook: str | os.PathLike, grid: Mapping[str, Sequence[Any]], *, out
         wall_timeout = default_wall_timeout(notebook, timeout)
     wall_timeout = check_float("wall_timeout", wall_timeout, 0, low_open=True)
     points = expand_grid(grid)
+    fixed = dict(fixed or {})
+    both = [k for k in grid if k in fixed]
+    if both:
+        raise fail("fixed", "parameters that are not also in grid", both[0])
+    check_parameters(notebook, list(grid), "grid")
+    check_parameters(notebook, list(fixed), "fixed")
     out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
-    fixed = dict(fixed or {})
     deadline = time.monotonic() + len(points) * (wall_timeout + _KILL_GRACE) + _SWEEP_OVERHEAD
 
     cluster = None
@@ -131,7 +205,8 @@ def sweep(notebook: str | os.PathLike, grid: Mapping[str, Sequence[Any]], *, out
                                "error": "TimeoutError: no result from Dask within the sweep's bound "
                                         f"({len(points)} x ({wall_timeout:g} + {_KILL_GRACE}) + "
                                         f"{_SWEEP_OVERHEAD} s)"})
-        bar.close()
+        finally:
+            bar.close()  # also on Ctrl-C: the bar's last line comes before the caller's message
     finally:
         if own_client:
             client.close(timeout=60)
