@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labkit.atomic import atomic_write
 from labkit.record import read_records
 from labkit.validate import check_float
 
@@ -222,9 +223,8 @@ def _main(argv=None) -> int:
     args = ap.parse_args(argv)
     _exit_with_parent(os.getppid())
     r = run_notebook(args.notebook, args.output, json.loads(args.parameters), timeout=args.timeout)
-    tmp = Path(args.result).with_suffix(".tmp")
-    tmp.write_text(json.dumps(dataclasses.asdict(r)))
-    os.replace(tmp, args.result)
+    with atomic_write(args.result, "w") as f:
+        f.write(json.dumps(dataclasses.asdict(r)))
     return 0
 
 
