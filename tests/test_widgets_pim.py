@@ -267,7 +267,7 @@ def test_the_pim_page_is_registered_and_builds_and_redraw_time_measures():
     assert "pim" in [p.slug for p in widgets.pages()]
     pn.panel(pim_page()).get_root()
     ex = PimExplorer(model="gpt2", system="aim-like")
-    t = redraw_time(ex, "batch", [2, 3, 4])
-    assert 0 < t < 60 and ex.batch == 4
+    t = redraw_time(ex, "batch", [2, 3, 4])   # a duration, never bounded here: benchmarks/pim.py reports it
+    assert t > 0 and ex.batch == 4
     c = PimControls(model="gpt2", system="aim-like")
     assert c.compute() is not None and c.bank_timeline(0).events["lane"].str.contains("/bank").any()
