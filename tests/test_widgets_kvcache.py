@@ -82,7 +82,8 @@ def _kivi(bits, G, R, **kw):
 
 # -- dispatch and models ------------------------------------------------------------------------
 def test_inspect_returns_the_right_inspector():
-    K, V, Q = torch.randn(1, 2, 64, 32), torch.randn(1, 2, 64, 32), torch.randn(1, 4, 64, 32)
+    g = torch.Generator().manual_seed(0)
+    K, V, Q = (torch.randn(1, h, 64, 32, generator=g) for h in (2, 2, 4))
     cache = KIVICache(2, 32, 32)
     cache.prefill(K, V)
     qt = UniformQuantizer(2, 32, "channel").quantize(K)
@@ -98,7 +99,8 @@ def test_inspect_returns_the_right_inspector():
 
 
 def _filled(cls, *a, **kw):
-    K, V, Q = torch.randn(1, 2, 300, 32), torch.randn(1, 2, 300, 32), torch.randn(1, 4, 300, 32)
+    g = torch.Generator().manual_seed(0)
+    K, V, Q = (torch.randn(1, h, 300, 32, generator=g) for h in (2, 2, 4))
     obj = cls(*a, **kw)
     obj.prefill(K, V, queries=Q)
     return obj
@@ -118,7 +120,8 @@ TABLE = pd.DataFrame({"method": ["fp16", "KIVI-2", "H2O 50%"], "family": ["full"
     lambda c: EvictionTimeline(_synthetic(), budget=32, prefill=64),
     lambda c: Frontier(TABLE),
     lambda c: Frontier(),
-    lambda c: QuantizedTensorView(UniformQuantizer(3, 16, "token").quantize(torch.randn(2, 3, 64, 32))),
+    lambda c: QuantizedTensorView(UniformQuantizer(3, 16, "token").quantize(
+        torch.randn(2, 3, 64, 32, generator=torch.Generator().manual_seed(0)))),
     lambda c: KIVICacheView(KIVICache(2, 32, 128)),                        # empty
     lambda c: KIVICacheView(_filled(KIVICache, 4, 32, 128, n_sink=4)),
     lambda c: EvictionStoreView(H2O(16)),                                   # empty
