@@ -169,7 +169,7 @@ def plot_problems(plot: Plot, labelled: set[int] = frozenset()) -> list[str]:
                 what = "markers cut at the frame" if margin and f(a) - tol <= lo and hi <= f(b) + tol else "outside"
                 out.append(f"{name}: {type(r.glyph).__name__} {what} on {axis}: data {v.min():.4g}..{v.max():.4g}, "
                            f"range {a:.4g}..{b:.4g}")
-        for sp in plot.center:  # a threshold line (hv.HLine / VLine) is data the range must show too
+        for sp in [*plot.center, *plot.renderers]:  # a threshold line (hv.HLine / VLine) is data too
             if isinstance(sp, Span) and sp.visible and sp.location is not None and \
                     sp.dimension == ("height" if axis == "x" else "width") and (sp.location > 0 or not log):
                 lo_all, hi_all = min(lo_all, f(sp.location)), max(hi_all, f(sp.location))

@@ -89,7 +89,7 @@ def test_every_dashboard_page_builds():
 # -- the layout: widgets/ mirrors labkit/ -------------------------------------------------------------
 ROOT = Path(__file__).resolve().parent.parent
 WIDGETS = ROOT / "widgets"
-TOP_LEVEL = {"__init__", "app", "data", "inspect", "views"}  # the modules of widgets/ that are no mechanism
+TOP_LEVEL = {"__init__", "app", "data", "export", "inspect", "views"}  # the modules of widgets/ that are no mechanism
 REGISTER = {"register_inspector", "register_page"}
 
 

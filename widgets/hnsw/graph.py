@@ -30,7 +30,7 @@ from labkit.hnsw.metrics import unreachable
 from widgets.views import drawn_legend
 
 METRIC = {"l2": "euclidean", "ip": "ip", "cosine": "angular"}  # HNSW space -> ground_truth metric
-PLOT = dict(width=760, height=560, xlabel="PC 1", ylabel="PC 2", legend_position="right")
+PLOT = dict(width=600, height=520, xlabel="PC 1", ylabel="PC 2", legend_position="right")
 
 
 @dataclass(frozen=True)

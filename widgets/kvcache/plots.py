@@ -17,7 +17,7 @@ DIVERGING = "RdBu_r"        # K, V and difference maps: symmetric around 0, so o
 ERROR = "YlOrRd"            # per-group error maps
 ATTENTION = "Blues"
 RESIDUAL_COLOR = "#d0d0d0"  # NaN cells: tokens kept in full precision
-MAP_WIDTH, MAP_HEIGHT = 290, 128
+MAP_WIDTH, MAP_HEIGHT = 220, 128  # two K / V columns beside the controls fit 1280 px
 
 
 def token_channel(X: np.ndarray, vdim: str = "value") -> hv.Image:

@@ -143,7 +143,7 @@ class KVExplorer(CaptureViewer):
         views = {"K": (self.k_view, self.k_hat_view, self.k_error_view),
                  "V": (self.v_view, self.v_hat_view, self.v_error_view)}[which]
         D = self.capture.k[0].shape[-1]
-        bars = framewise(hv.DynamicMap(strip), frame_width=70, frame_height=MAP_HEIGHT, ylim=(0, D), yaxis=None,
+        bars = framewise(hv.DynamicMap(strip), frame_width=60, frame_height=MAP_HEIGHT, ylim=(0, D), yaxis=None,
                          xticks=3, toolbar=None, title="max | mean", show_legend=False, fontsize={"title": "9pt"})
         orig, hat, err = (hv.DynamicMap(v) for v in views)
         return pn.Column(

@@ -89,6 +89,8 @@ class FICurve(pn.viewable.Viewer):
             title=f"f-I curve: median error vs continuous {100 * e['median_rel_err_continuous']:.2f}%")
 
     def __panel__(self):
-        return pn.Row(pn.Param(self.param, parameters=["tau_ms", "threshold", "dt_ms", "refractory_ms", "reset",
-                                                       "i_max"], show_name=False, width=240),
+        names = ["tau_ms", "threshold", "dt_ms", "refractory_ms", "reset", "i_max"]
+        # each widget as wide as its column (a Select's default 300 px ran under the plot beside it)
+        return pn.Row(pn.Param(self.param, parameters=names, show_name=False, width=240,
+                               widgets={n: {"width": 220} for n in names}),
                       self.plot)
