@@ -18,7 +18,7 @@ import param
 
 from widgets.kvcache.data import METHODS, group_sizes, quantize_head
 from widgets.kvcache.plots import MAP_HEIGHT, CaptureViewer, channel_strip, deferred, heat_opts, token_channel
-from widgets.views import framewise, readout, refresh_readout
+from widgets.views import framewise, ratio_text, readout, refresh_readout
 
 _QUANT = ("layer", "head", "method", "bits", "group_size", "residual_length")
 
@@ -74,7 +74,8 @@ class KVExplorer(CaptureViewer):
                 f"attention output **{r['attention_error']:.3f}** (softmax(QK̂ᵀ/√d)V̂ vs full precision, "
                 f"the head's {T} real queries)  \n"
                 f"**{r['nbytes']:,} B** = **{r['bytes_per_token']:.1f} B/token** "
-                f"(fp16: {r['fp16_bytes_per_token']} B/token, **{r['compression']:.2f}×** smaller)  \n"
+                f"(fp16: {r['fp16_bytes_per_token']} B/token; "
+                f"{ratio_text(r['fp16_bytes_per_token'], r['bytes_per_token'], 'larger', 'smaller')})  \n"
                 f"keys: {r['key_quantized']} quantized, {T - r['key_quantized']} full precision; "
                 f"values: {r['value_quantized']} quantized, {T - r['value_quantized']} full precision")
 
