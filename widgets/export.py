@@ -19,6 +19,7 @@ import base64
 import re
 import shutil
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import panel as pn
@@ -187,7 +188,10 @@ def export(view_or_object, path, width: int = 1000, height: int = 700, scale: fl
         with atomic_write(path, "w") as f:
             f.write(page_html)
         return path
-    out = _render(page_html, width, height, scale, suffix, timeout_s)
+    # in a thread of its own: Playwright's sync API refuses to run where an asyncio loop is running
+    # (a Jupyter kernel, a Panel server callback, another Playwright session)
+    with ThreadPoolExecutor(1) as pool:
+        out = pool.submit(_render, page_html, width, height, scale, suffix, timeout_s).result()
     if suffix == ".png":
         with atomic_write(path, "wb") as f:
             f.write(out)
