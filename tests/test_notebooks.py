@@ -325,10 +325,25 @@ def check_05_spiking(r, params):
     assert r["snn_qann_max_gap"] <= (0.03 if params.get("card_epochs", 40) >= 40 else 0.08)
 
 
+def check_06_reservoir(r, params):
+    import numpy as np
+    # the tutorial ESN forecasts Mackey-Glass well (reservoirpy's own run: NRMSE 0.0056-0.0069)
+    assert len(r["nrmse_labkit"]) == params.get("n_seeds", 10) and np.median(r["nrmse_labkit"]) < 0.03
+    if r["same_weights_max_diff"] is not None:
+        assert r["same_weights_max_diff"] < 1e-8                         # exact against reservoirpy
+    assert r["trained_fraction"] < 0.2                                    # only the readout learns
+    sr_values = params.get("sr_values", [0.1, 0.3, 0.6, 0.9, 1.1, 1.25, 1.5, 2.0, 3.0])
+    assert sr_values[0] < r["best_sr"] < sr_values[-1]                    # the edge of chaos is inside
+    for row in r["memory_capacity_by_units"]:                             # Jaeger's bound, 2 % estimation slack
+        assert 0.9 * row["N"] <= row["linear orthogonal"] <= 1.02 * row["N"] and row["tanh"] <= 1.02 * row["N"]
+    assert max(v for k, v in r["lsm_digits_accuracy"].items() if k.startswith("LSM")) > 0.5   # chance is 0.1
+    assert r["batch_max_diff"] < 1e-9                                     # batched = one by one
+
+
 #: one record check per notebook: a new notebook must add its own
 CHECKS = {"00_welcome.ipynb": check_00_welcome, "01_hnsw.ipynb": check_01_hnsw, "02_sdr.ipynb": check_02_sdr,
           "03_kvcache.ipynb": check_03_kvcache, "04_pim.ipynb": check_04_pim,
-          "05_spiking.ipynb": check_05_spiking}
+          "05_spiking.ipynb": check_05_spiking, "06_reservoir.ipynb": check_06_reservoir}
 
 
 def test_every_notebook_has_checks_and_ci_params():

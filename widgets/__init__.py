@@ -14,7 +14,7 @@ dashboard) are not mechanisms.
 
 # The datasets, then one package per mechanism: importing each registers its inspectors and its
 # dashboard page (the dashboard lists the pages in this order).
-from widgets import data, hnsw, kvcache, pim, sdr, spiking  # noqa: F401
+from widgets import data, hnsw, kvcache, pim, reservoir, sdr, spiking  # noqa: F401
 from widgets.export import export
 from widgets.inspect import inspect, pages, register_inspector, register_page, supported_types
 

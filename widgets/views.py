@@ -148,8 +148,9 @@ def framewise(dmap, **opts):
     """`dmap` (an hv.DynamicMap) with its axes following each frame, and `opts` on it. HoloViews reads
     framewise from each element: set on an overlay it is ignored and the axes keep the first frame's
     range (the Willshaw sums ran off their 0..4 frame at 100)."""
-    import holoviews as hv
-    return dmap.opts(*(getattr(hv.opts, k)(framewise=True) for k in _ELEMENTS)).opts(**opts)
+    import holoviews.plotting.bokeh  # noqa: F401  (registers the backend the element names resolve against)
+    # the {element: options} form needs no hv.extension() call, which a page served without one lacks
+    return dmap.opts({k: dict(framewise=True) for k in _ELEMENTS}).opts(**opts)
 
 
 def fixed_scale(*axes: str):
