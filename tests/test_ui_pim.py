@@ -16,8 +16,9 @@ PLOTS = ("pim-timeline", "pim-roofline", "pim-energy")
 
 
 def _readout_el(page):
-    """The energy readout's paragraph ("GPU only: ... µs ... less energy than GPU only")."""
-    return page.get_by_text(re.compile(r"less energy than")).first
+    """The energy readout's paragraph ("GPU only: ... µs ... less energy than GPU only"; "more energy"
+    when PIM costs more, as at larger batches)."""
+    return page.get_by_text(re.compile(r"(less|more) energy than")).first
 
 
 def _readout(page) -> str:
