@@ -364,6 +364,14 @@ def _spiking(kind):
     return spiking.LIF(tau=20e-3, dt=1e-3).run(np.linspace(0, 3, 30), n_steps=500, record_v=True)
 
 
+def _reservoir(kind):
+    from labkit import reservoir as rc
+    X = rc.mackey_glass(150)
+    if kind == "esn":
+        return rc.ESN(units=40, sr=1.1, lr=0.3, seed=3, ridge=1e-6).fit(X[:-1], X[1:], warmup=20)
+    return rc.LSM(units=40, seed=0).fit(X[:-1], X[1:], warmup=10)
+
+
 def _frontier():
     """The frontier with a measured table (its button runs TinyLM for minutes): near-equal points
     whose labels must not overlap, and a KIVI-2 below fp32 within the noise."""
@@ -398,6 +406,8 @@ INSPECTED = {
     "CodingField": lambda: widgets.inspect(_sdr("field")),
     "Network": lambda: widgets.inspect(_spiking("network")),
     "SpikeResult": lambda: widgets.inspect(_spiking("result")),
+    "ESN": lambda: widgets.inspect(_reservoir("esn")),
+    "LSM": lambda: widgets.inspect(_reservoir("lsm")),
     "Frontier(table)": _frontier,
 }
 

@@ -124,7 +124,13 @@ class ReservoirExplorer(pn.viewable.Viewer):
         return ei_plot(self.run()["snapshot"])
 
     def __panel__(self):
-        controls = pn.Param(self.param, parameters=["sr", "lr", "input_scaling", "balance", "units", "model",
-                                                    "tolerance", "k_max"], show_name=False, width=240)
-        return pn.Row(controls, pn.Column(self.states_view, pn.Row(self.pca_view, self.spectrum_view),
-                                          pn.Row(self.memory_view), self.generation_view, self.ei_view))
+        names = ["sr", "lr", "input_scaling", "balance", "units", "model", "tolerance", "k_max"]
+        # each widget as wide as its column (a Select's default 300 px ran under the plots beside it)
+        controls = pn.Param(self.param, parameters=names, show_name=False, width=240,
+                            widgets={n: {"width": 220} for n in names})
+        # each plot on its own axes (Panel links axes of the same dimension across panes by default: the
+        # input's y took the units' -17..516 range)
+        v = {name: pn.param.ParamMethod(getattr(self, name), linked_axes=False) for name in
+             ("states_view", "pca_view", "spectrum_view", "memory_view", "generation_view", "ei_view")}
+        return pn.Row(controls, pn.Column(v["states_view"], pn.Row(v["pca_view"], v["spectrum_view"]),
+                                          pn.Row(v["memory_view"]), v["generation_view"], v["ei_view"]))

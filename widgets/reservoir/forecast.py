@@ -9,6 +9,7 @@ import holoviews.plotting.bokeh  # noqa: F401
 import numpy as np
 
 from labkit import reservoir as rc
+from widgets.views import fixed_scale
 
 
 def divergence_horizon(truth: np.ndarray, prediction: np.ndarray, tolerance: float = 0.1) -> int:
@@ -50,5 +51,5 @@ def generation_plot(run: dict):
 def mc_plot(mc: np.ndarray, units: int):
     k = np.arange(1, len(mc) + 1)
     return hv.Curve((k, mc), "delay k", "MC_k").opts(
-        width=420, height=300, color="#2ca02c", ylim=(0, 1.05),
+        width=420, height=300, color="#2ca02c", ylim=(0, 1.05), hooks=[fixed_scale("y")],  # MC_k lies in [0, 1]
         title=f"memory capacity: sum MC_k = {float(np.sum(mc)):.1f} (bound N = {units})")

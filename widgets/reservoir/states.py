@@ -42,7 +42,8 @@ def pca_plot(states: np.ndarray):
         P = np.hstack([P, np.zeros((len(P), 1))])
         ratio = np.append(ratio, 0.0)
     t = np.arange(len(P))
-    return (hv.Path([np.column_stack([P[:, 0], P[:, 1]])], ["PC1", "PC2"]).opts(color="#bbbbbb", line_width=0.5)
-            * hv.Points(np.column_stack([P[:, 0], P[:, 1], t]), ["PC1", "PC2"], ["t"]).opts(
-                color="t", cmap="viridis", size=3, colorbar=True)).opts(
+    return (hv.Path([np.column_stack([P[:, 0], P[:, 1]])], ["PC1", "PC2"], label="trajectory").opts(
+        color="#bbbbbb", line_width=0.5)
+            * hv.Points(np.column_stack([P[:, 0], P[:, 1], t]), ["PC1", "PC2"], ["t"], label="state (colour: step t)")
+            .opts(color="t", cmap="viridis", size=3, colorbar=True)).opts(legend_position="bottom_left",
         width=420, height=360, title=f"state trajectory, PCA ({100 * ratio[:2].sum():.0f}% of variance)")
