@@ -89,7 +89,7 @@ def host_policy(address: str, port: int, allow_hosts=()) -> tuple[list[str], lis
     """(the host names an HTTP request's `Host` may carry, the `host:port` patterns a websocket's
     `Origin` may carry) for a dashboard served on `address:port`.
 
-    Accepted: the served address itself; localhost, 127.0.0.1 and [::1] when the address is
+    Accepted: the served address itself; localhost and 127.0.0.1 when the address is
     loopback or every interface; each of `allow_hosts` (NAME or NAME:PORT; a NAME without port is
     accepted at any port as a websocket origin). Everything else is refused: a page on a foreign
     name that resolves to this machine (DNS rebinding) cannot load the dashboard or drive its
