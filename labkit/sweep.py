@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
+from labkit.atomic import atomic_write
 from labkit.execute import DEFAULT_TIMEOUT, default_wall_timeout
 from labkit.validate import check_float, check_int, fail
 
@@ -220,13 +221,9 @@ def _table(pd, rows: list[dict]):
 
 
 def _write_csv_atomic(table, path: Path) -> None:
-    """Write `table` to `path` through a temp file of this writer's own, renamed over it."""
+    """Write `table` to `path` atomically (labkit.atomic: a temporary of this writer's own, renamed over it)."""
     import json
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
     # lists and dicts (array records) are written as JSON so the CSV can be read back exactly
     as_text = table.map(lambda v: json.dumps(v) if isinstance(v, (list, dict)) else v)
-    try:
-        as_text.to_csv(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    with atomic_write(path, "w") as f:
+        as_text.to_csv(f, index=False)
