@@ -194,7 +194,7 @@ class Frontier(pn.viewable.Viewer):
     def plots(self):
         """Both scatter plots, rebuilt when the table changes (a log axis cannot grow from an empty plot)."""
         xlabel = "bytes per token (cache, all layers)"
-        opts = dict(frame_width=330, frame_height=300, logx=self._logx(), show_grid=True, legend_position="bottom",
+        opts = dict(frame_width=250, frame_height=300, logx=self._logx(), show_grid=True, legend_position="bottom",
                     xlabel=xlabel, padding=0.15)
         return pn.Row(
             pn.pane.HoloViews(self.perplexity_view().opts(title="memory vs perplexity (lower is better)",
