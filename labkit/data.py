@@ -2,7 +2,8 @@
 
 Nothing here downloads. Each dataset is either bundled with a dependency (sklearn's digits),
 generated from a published recipe (ann-benchmarks' `make_blobs` sets, Gaussian vectors, reservoirpy's
-chaotic time series `mackey_glass`, `narma`, `lorenz` from labkit.reservoir.tasks), or a file shipped in `datasets/` (listed with its origin and licence in `datasets/README.md`).
+chaotic time series `mackey_glass`, `narma`, `lorenz` from labkit.reservoir.tasks), or a file
+shipped in `datasets/` (listed with its origin and licence in `datasets/README.md`).
 
     >>> ds = load("random-xs-20")
     >>> ds.train.shape, ds.test.shape

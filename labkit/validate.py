@@ -157,7 +157,7 @@ def check_array(name: str, value: Any, *, ndim: int | tuple[int, ...] | None = N
             dims = " or ".join(str(d) for d in allowed)
             raise fail(name, f"a {dims}-d array", f"shape {a.shape}", described=True)
     if shape is not None:
-        if a.ndim != len(shape) or any(s is not None and s != t for s, t in zip(shape, a.shape)):
+        if a.ndim != len(shape) or any(s is not None and s != t for s, t in zip(shape, a.shape, strict=True)):
             want = "(" + ", ".join("n" if s is None else str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
             raise fail(name, f"shape {want}", f"shape {a.shape}", described=True)
     if a.size < min_size:
@@ -173,5 +173,6 @@ def check_array(name: str, value: Any, *, ndim: int | tuple[int, ...] | None = N
             a = a.astype(dtype)
     if finite and a.dtype.kind in "fc" and a.size and not np.isfinite(a).all():
         where = " in " + str(np.dtype(dtype)) if dtype is not None else ""
-        raise fail(name, f"finite values{where}", "NaN or inf" + ("" if not where else " (or too large)"), described=True)
+        got = "NaN or inf" + ("" if not where else " (or too large)")
+        raise fail(name, f"finite values{where}", got, described=True)
     return a

@@ -12,6 +12,11 @@ U = rng.uniform(-1, 1, size=(120, 1))
 Y = np.roll(U, 2)
 
 
+def _esn(**kw):
+    from labkit.reservoir import ESN
+    return ESN(**kw)
+
+
 def _fitted():
     from labkit.reservoir import ESN
     return ESN(units=30, sr=0.9, lr=0.5, seed=1, ridge=1e-6).fit(U, Y, warmup=10)
@@ -30,7 +35,7 @@ CASES = [
          then=lambda esn: esn.fit(U, Y, warmup=10).predict(U), memory=True,
          bad={"units": [0, -3, 10**9], "lr": [0.0, 1.5], "sr": [0.0, -1.0], "rc_connectivity": [0.0, 1.5],
               "input_connectivity": [0.0, 2.0], "ridge": [-1.0], "input_scaling": [-1.0]}),
-    Case(M, "ESN.fit", dict(X=U, Y=Y, warmup=5), make=lambda: __import__("labkit.reservoir").reservoir.ESN(units=20, seed=0, ridge=1e-6),
+    Case(M, "ESN.fit", dict(X=U, Y=Y, warmup=5), make=lambda: _esn(units=20, seed=0, ridge=1e-6),
          bad={"warmup": [-1, 120]}, ok={"X": {"wrong shape": "a (T,) series is one input feature"},
                                        "Y": {"wrong shape": "a (T,) target is one output"}}),
     Case(M, "ESN.predict", dict(X=U[:20]), make=_fitted,
