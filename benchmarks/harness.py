@@ -70,3 +70,22 @@ def median_over(fn: Callable[[object], object], values) -> float:
     if not ts:
         raise ValueError("values: expected at least one value, got none")
     return statistics.median(ts)
+
+
+def anchor_venv(venv, requirements: list[str]):
+    """The python of a virtual environment of its own for an anchor that cannot share labkit's (e.g.
+    Brian2 needs numpy < 2.3), created at `venv` with `requirements` on first use; None if pip fails."""
+    import subprocess
+    import sys
+    from pathlib import Path
+    venv = Path(venv)
+    py = venv / "bin" / "python"
+    if not py.exists():
+        print(f"creating {venv} ({', '.join(requirements)}) ...", file=sys.stderr)
+        subprocess.run([str(Path(sys.base_prefix) / "bin" / "python3"), "-m", "venv", str(venv)], check=True)
+        r = subprocess.run([str(py), "-m", "pip", "install", "--quiet", *requirements], capture_output=True, text=True)
+        if r.returncode:
+            print(f"installing {requirements} failed: {r.stderr[-500:]}", file=sys.stderr)
+            return None
+    return py
+

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import compare, machine  # noqa: E402
+from harness import anchor_venv, compare, machine  # noqa: E402
 
 from labkit.reservoir import ESN, ESNBatch, mackey_glass, nrmse, to_forecasting  # noqa: E402
 from labkit.tables import markdown_table  # noqa: E402
@@ -77,17 +77,7 @@ def rpy_model(units: int, seed: int, ridge: float, **params):
 
 
 def ensure_jax_venv() -> Path | None:
-    py = VENV / "bin" / "python"
-    if not py.exists():
-        print(f"creating {VENV} (reservoirpy==0.4.2, jax[cpu]) ...", file=sys.stderr)
-        base = Path(sys.base_prefix) / "bin" / "python3"
-        subprocess.run([str(base), "-m", "venv", str(VENV)], check=True)
-        r = subprocess.run([str(py), "-m", "pip", "install", "--quiet", "reservoirpy==0.4.2", "jax[cpu]"],
-                           capture_output=True, text=True)
-        if r.returncode:
-            print(f"jax install failed: {r.stderr[-500:]}", file=sys.stderr)
-            return None
-    return py
+    return anchor_venv(VENV, ["reservoirpy==0.4.2", "jax[cpu]"])
 
 
 class JaxWorker:

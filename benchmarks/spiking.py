@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import machine, median_time  # noqa: E402
+from harness import anchor_venv, machine, median_time  # noqa: E402
 
 from labkit import spiking  # noqa: E402
 from labkit.tables import markdown_table  # noqa: E402
@@ -77,17 +77,7 @@ for line in sys.stdin:
 
 
 def ensure_brian2_venv() -> Path | None:
-    py = VENV / "bin" / "python"
-    if not py.exists():
-        print(f"creating {VENV} (brian2==2.9.0, numpy<2.3) ...", file=sys.stderr)
-        base = Path(sys.base_prefix) / "bin" / "python3"
-        subprocess.run([str(base), "-m", "venv", str(VENV)], check=True)
-        r = subprocess.run([str(py), "-m", "pip", "install", "--quiet", "brian2==2.9.0", "numpy<2.3"],
-                           capture_output=True, text=True)
-        if r.returncode:
-            print(f"brian2 install failed: {r.stderr[-500:]}", file=sys.stderr)
-            return None
-    return py
+    return anchor_venv(VENV, ["brian2==2.9.0", "numpy<2.3"])
 
 
 def alternate(ours, anchor, repeats: int) -> dict:

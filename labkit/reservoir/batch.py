@@ -20,8 +20,8 @@ import scipy.sparse as sp
 
 from labkit.base import Estimator
 from labkit.reservoir import kernels
-from labkit.reservoir.esn import ESN, ridge_readout, run_states
-from labkit.validate import check_array, check_choice, check_int, fail, type_fail
+from labkit.reservoir.esn import ESN, check_targets, ridge_readout, run_states
+from labkit.validate import check_array, check_choice, fail, type_fail
 
 __all__ = ["ESNBatch"]
 
@@ -102,13 +102,7 @@ class ESNBatch(Estimator):
         """Fit every ESN on the same X (T, inputs) -> Y (T, outputs), as `ESN.fit` does: run from the zero
         state, ridge readout (each ESN's own `ridge`) on states[warmup:]."""
         X = self._inputs("X", X)
-        Y = check_array("Y", Y, ndim=(1, 2), dtype=np.float64, min_size=1)
-        Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
-        if len(Y) != len(X):
-            raise fail("Y", f"{len(X)} time steps, as X", f"{len(Y)}", described=True)
-        warmup = check_int("warmup", warmup, low=0)
-        if warmup >= len(X):
-            raise fail("warmup", f"fewer than the {len(X)} time steps of X", warmup)
+        Y, warmup = check_targets(X, Y, warmup)
         for e, states in zip(self.esns, self.run(X, reset=True), strict=True):
             e.states_ = states
             e.readout_, e.intercept_ = ridge_readout(states[warmup:], Y[warmup:], e.ridge)

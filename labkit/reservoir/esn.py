@@ -42,6 +42,18 @@ def run_states(W, drive: np.ndarray, x0: np.ndarray, lr: float, activation: str 
     return out
 
 
+def check_targets(X: np.ndarray, Y, warmup) -> tuple[np.ndarray, int]:
+    """Y as (T, outputs) float64 for inputs X (T, inputs), and warmup < T: the checks every readout's fit shares."""
+    Y = check_array("Y", Y, ndim=(1, 2), dtype=np.float64, min_size=1)
+    Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
+    if len(Y) != len(X):
+        raise fail("Y", f"{len(X)} time steps, as X", f"{len(Y)}", described=True)
+    warmup = check_int("warmup", warmup, low=0)
+    if warmup >= len(X):
+        raise fail("warmup", f"fewer than the {len(X)} time steps of X", warmup)
+    return Y, warmup
+
+
 def ridge_readout(S: np.ndarray, Y: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
     """(Wout (N, outputs), b_out (outputs,)) for states S (T, N) and targets Y (T, outputs): reservoirpy's
     `Ridge` — centred normal equations (S_c' S_c + ridge I) Wout = S_c' Y_c, solved as a symmetric system."""
@@ -147,13 +159,7 @@ class ESN(Estimator):
     def fit(self, X, Y, warmup: int = 0) -> "ESN":
         """Run X (T, inputs) from the zero state and fit the ridge readout on states[warmup:] -> Y[warmup:]."""
         X = self._inputs("X", X)
-        Y = check_array("Y", Y, ndim=(1, 2), dtype=np.float64, min_size=1)
-        Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
-        if len(Y) != len(X):
-            raise fail("Y", f"{len(X)} time steps, as X", f"{len(Y)}", described=True)
-        warmup = check_int("warmup", warmup, low=0)
-        if warmup >= len(X):
-            raise fail("warmup", f"fewer than the {len(X)} time steps of X", warmup)
+        Y, warmup = check_targets(X, Y, warmup)
         self.states_ = self.run(X, reset=True)
         self.readout_, self.intercept_ = ridge_readout(self.states_[warmup:], Y[warmup:], self.ridge)
         return self

@@ -30,7 +30,7 @@ import numpy as np
 from scipy.signal import lfilter
 
 from labkit.base import Estimator
-from labkit.reservoir.esn import ridge_readout
+from labkit.reservoir.esn import check_targets, ridge_readout
 from labkit.spiking import Network
 from labkit.validate import check_array, check_choice, check_float, check_int, check_seed, fail
 
@@ -165,13 +165,7 @@ class LSM(Estimator):
     def fit(self, X, Y, warmup: int = 0) -> "LSM":
         """Run X (T, inputs) and fit the ridge readout on states[warmup:] -> Y[warmup:] (T, outputs)."""
         X = self._input("X", X)
-        Y = check_array("Y", Y, ndim=(1, 2), dtype=np.float64, min_size=1)
-        Y = Y.reshape(-1, 1) if Y.ndim == 1 else Y
-        if len(Y) != len(X):
-            raise fail("Y", f"{len(X)} time steps, as X", f"{len(Y)}", described=True)
-        warmup = check_int("warmup", warmup, low=0)
-        if warmup >= len(X):
-            raise fail("warmup", f"fewer than the {len(X)} time steps of X", warmup)
+        Y, warmup = check_targets(X, Y, warmup)
         self.states_ = self.run(X)
         self.readout_, self.intercept_ = ridge_readout(self.states_[warmup:], Y[warmup:], self.ridge)
         self.classes_ = None
