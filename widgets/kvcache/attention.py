@@ -22,7 +22,7 @@ from widgets.views import readout, refresh_readout
 
 _Q = ("layer", "head", "method", "bits", "group_size", "residual_length")
 _E = ("layer", "head", "policy", "budget")
-SIDE = 230
+SIDE = 200
 SATURATE = 99.5  # difference maps: the colour scale ends at this percentile of |Δ| (beyond: saturated)
 
 
@@ -163,21 +163,24 @@ class AttentionDiff(CaptureViewer):
                                       clipping_colors={"min": "white", "NaN": "white"}, **common) for v in views]
         diffs = [hv.DynamicMap(v).opts(cmap=DIVERGING, colorbar=True, **common)
                  for v in (self.quantized_diff, self.evicted_diff)]
-        text = readout(self, self.readout_text, width=290, css_classes=["kv-attention-readout"])
+        text = readout(self, self.readout_text, width=255, css_classes=["kv-attention-readout"])
         slider = pn.widgets.IntSlider
         controls = pn.Param(self.param, parameters=["layer", "head", "method", "bits", "group_size", "residual_length",
                                                     "policy", "budget"], show_name=False, width=255,
                             widgets={"layer": slider, "head": slider, "bits": slider, "budget": slider,
                                      "residual_length": slider, "group_size": pn.widgets.DiscreteSlider,
-                                     "method": pn.widgets.Select, "policy": pn.widgets.Select})
+                                     # a Select is 300 px wide unless told: it would run under the maps
+                                     "method": {"type": pn.widgets.Select, "width": 235},
+                                     "policy": {"type": pn.widgets.Select, "width": 235}})
         note = pn.pane.Markdown("Every query attends over the compressed cache, as a token after the prompt "
                                 f"would; weights below 10⁻⁴ are white. Difference colours saturate at the "
                                 f"{SATURATE}th percentile of |Δ|.", width=255)
         names = ["full", "quantized", "evicted", "quantized-diff", "evicted-diff"]
         panes = [pn.pane.HoloViews(m, linked_axes=False, css_classes=[f"kv-attn-{n}"])
                  for m, n in zip(maps + diffs, names, strict=True)]
-        return pn.Row(pn.Column("### Attention: full vs quantized vs evicted", controls, note, width=285),
-                      pn.Column(pn.Row(*panes[:3]), pn.Row(*panes[3:], text)))
+        # 285 px of controls and readout + three maps fit a 1280 px screen (tests/test_ui_fit.py)
+        return pn.Row(pn.Column("### Attention: full vs quantized vs evicted", controls, note, text, width=285),
+                      pn.Column(pn.Row(*panes[:3]), pn.Row(*panes[3:])))
 
     def __panel__(self):
         return deferred(self._ready(), lambda: self.capture,

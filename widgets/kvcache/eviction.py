@@ -121,7 +121,7 @@ class EvictionTimeline(CaptureViewer):
                             widgets={"layer": slider, "head": slider, "budget": slider, "prefill": slider,
                                      "rows": pn.widgets.RadioButtonGroup, "policy": pn.widgets.Select},
                             show_name=False, width=300)
-        width = min(900, max(400, T + 200))
+        width = min(600, max(400, T + 200))   # 600: with the 480 px controls, a 1280 px screen
         kept = hv.DynamicMap(self.kept_view).opts(frame_width=width, frame_height=200, framewise=True,
                                                   fontsize={"title": "10pt"})
         timeline = hv.DynamicMap(self.timeline_view).opts(frame_width=width, frame_height=260, framewise=True,

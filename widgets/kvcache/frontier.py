@@ -197,8 +197,8 @@ class Frontier(pn.viewable.Viewer):
         opts = dict(frame_width=250, frame_height=300, logx=self._logx(), show_grid=True, legend_position="bottom",
                     xlabel=xlabel, padding=0.15)
         return pn.Row(
-            pn.pane.HoloViews(self.perplexity_view().opts(title="memory vs perplexity (lower is better)",
-                                                          ylabel="perplexity per byte (TinyLM)", **opts),
+            pn.pane.HoloViews(self.perplexity_view().opts(title="memory vs perplexity",
+                                                          ylabel="TinyLM perplexity/byte (lower: better)", **opts),
                               linked_axes=False),
             pn.pane.HoloViews(self.passkey_view().opts(title="memory vs passkey retrieval", ylim=(-0.05, 1.05),
                                                        ylabel="passkey accuracy", **opts), linked_axes=False))

@@ -1,0 +1,57 @@
+"""The dashboard's times under load: `labkit serve` on loopback and N browser sessions (headless
+chromium) opened at once over its pages, through the driver tests/test_ui_load.py uses
+(tests/ui_load.py). Prints, beside the 5 s target for 20 sessions (issue 14): N plain GETs of the
+pages at once (the server's own answer), and per session its HTML, its page rendered (navigation
+bar and a drawn canvas) and its page live (its own server session built); the server's RSS.
+The same browser renders all N tabs on the same cores, so the render times include the browser's work.
+
+    .venv/bin/python benchmarks/serve_load.py               # 20 sessions
+    .venv/bin/python benchmarks/serve_load.py --sessions 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(os.path.dirname(HERE), "tests"))
+import ui_load  # noqa: E402
+from harness import machine  # noqa: E402
+
+TARGET_S = 5.0
+
+
+def row(name: str, values) -> str:
+    v = [x for x in values if x is not None]
+    if not v:
+        return f"| {name} | – | – | – | {TARGET_S:g} | none reached |"
+    return (f"| {name} | {min(v):.2f} | {statistics.median(v):.2f} | {max(v):.2f} | {TARGET_S:g} | "
+            f"{sum(x <= TARGET_S for x in v)}/{len(values)} within |")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sessions", type=int, default=20)
+    args = ap.parse_args()
+    with ui_load.serving() as (base, server, _log):
+        fig = ui_load.drive(base, server, args.sessions)
+    (ui_load.OUT / "figures.json").write_text(json.dumps(fig, indent=1))
+    print(f"{args.sessions} sessions at once on `labkit serve`; {machine()}\n")
+    print("| seconds from the first request | min | median | max | target | |\n|---|---|---|---|---|---|")
+    print(row("server: page HTML (plain GETs, no browser)", fig["http_s"]))
+    print(row("browser: HTML received", fig["html_s"]))
+    print(row("browser: page rendered", fig["render_s"]))
+    print(row("browser: page live (own session built)", fig["live_s"]))
+    print(f"\nOne session at a time, per page (html, rendered, live s): {fig['single_session_render_s']}")
+    print(f"Server RSS MB: {fig['rss_mb']}; all {args.sessions} opened in {fig['wall_s']} s")
+    if fig["foreign_requests"] or fig["browser_errors"]:
+        print(f"foreign requests: {fig['foreign_requests'][:5]}; errors: {fig['browser_errors'][:5]}")
+
+
+if __name__ == "__main__":
+    main()
