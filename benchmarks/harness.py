@@ -89,3 +89,20 @@ def anchor_venv(venv, requirements: list[str]):
             return None
     return py
 
+
+
+class AnchorWorker:
+    """A long-lived anchor process (e.g. in its anchor_venv) that runs once per "go" line on its stdin
+    and answers one JSON line; subclasses start it as self.p (text pipes)."""
+
+    close_timeout = 60  # seconds the worker is given to exit once its stdin closes
+
+    def request(self) -> dict:
+        import json
+        self.p.stdin.write("go\n")
+        self.p.stdin.flush()
+        return json.loads(self.p.stdout.readline())
+
+    def close(self):
+        self.p.stdin.close()
+        self.p.wait(timeout=self.close_timeout)

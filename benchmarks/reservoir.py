@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import anchor_venv, compare, machine  # noqa: E402
+from harness import AnchorWorker, anchor_venv, compare, machine  # noqa: E402
 
 from labkit.reservoir import ESN, ESNBatch, mackey_glass, nrmse, to_forecasting  # noqa: E402
 from labkit.tables import markdown_table  # noqa: E402
@@ -80,7 +80,9 @@ def ensure_jax_venv() -> Path | None:
     return anchor_venv(VENV, ["reservoirpy==0.4.2", "jax[cpu]"])
 
 
-class JaxWorker:
+class JaxWorker(AnchorWorker):
+    close_timeout = 120
+
     def __init__(self, py: Path, threads: int):
         script = ROOT / "build" / "bench" / "reservoirpy_jax_worker.py"
         script.write_text(WORKER)
@@ -89,15 +91,6 @@ class JaxWorker:
             env["XLA_FLAGS"] = "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
         self.p = subprocess.Popen([str(py), str(script), json.dumps(BIG), str(BIG_STEPS)], stdin=subprocess.PIPE,
                                   stdout=subprocess.PIPE, text=True, env=env)
-
-    def request(self) -> dict:
-        self.p.stdin.write("go\n")
-        self.p.stdin.flush()
-        return json.loads(self.p.stdout.readline())
-
-    def close(self):
-        self.p.stdin.close()
-        self.p.wait(timeout=120)
 
 
 def timed(fn):

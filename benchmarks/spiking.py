@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from harness import anchor_venv, machine, median_time  # noqa: E402
+from harness import AnchorWorker, anchor_venv, machine, median_time  # noqa: E402
 
 from labkit import spiking  # noqa: E402
 from labkit.tables import markdown_table  # noqa: E402
@@ -105,7 +105,7 @@ def timed(fn):
     return run
 
 
-class Worker:
+class Worker(AnchorWorker):
     """A Brian2 process in the other venv; `request()` runs one simulation there."""
 
     def __init__(self, py: Path, target: str):
@@ -115,15 +115,6 @@ class Worker:
         self.p = subprocess.Popen([str(py), str(script), str(N), str(STEPS), str(DT), str(TAU), target, str(work)],
                                   stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         self.first = json.loads(self.p.stdout.readline()) if target == "cpp_standalone" else None
-
-    def request(self) -> dict:
-        self.p.stdin.write("go\n")
-        self.p.stdin.flush()
-        return json.loads(self.p.stdout.readline())
-
-    def close(self):
-        self.p.stdin.close()
-        self.p.wait(timeout=60)
 
 
 def main() -> None:

@@ -49,6 +49,15 @@ def tanh(a):
     return t if a >= 0 else -t
 
 
+@njit(cache=True, inline="always")
+def row_dot(indptr, indices, data, x, i):
+    """Row i of a CSR matrix (indptr, indices, data) times x, summed in stored order (as scipy's)."""
+    s = 0.0
+    for jj in range(indptr[i], indptr[i + 1]):
+        s += data[jj] * x[indices[jj]]
+    return s
+
+
 @njit(cache=True)
 def esn_states(indptr, indices, data, drive, x0, lr, act):
     """(T, N) states for a (T, N) drive from state x0 (N,); lr (N,) leak per unit; act: ACTIVATIONS code."""
@@ -58,10 +67,7 @@ def esn_states(indptr, indices, data, drive, x0, lr, act):
     pre = np.empty(N)
     for t in range(T):
         for i in range(N):
-            s = 0.0
-            for jj in range(indptr[i], indptr[i + 1]):
-                s += data[jj] * x[indices[jj]]
-            pre[i] = s + drive[t, i]
+            pre[i] = row_dot(indptr, indices, data, x, i) + drive[t, i]
         if act == 0:   # one branch per step, so that the unit loop below has none
             for i in range(N):
                 pre[i] = tanh(pre[i])
@@ -89,12 +95,8 @@ def ei_adapt(ie, je, de, ii, ji, di, drive, x0, lr, act, omega0, rho, eta, scale
     pre = np.empty(N)
     for t in range(T):
         for i in range(N):
-            e = 0.0
-            for jj in range(ie[i], ie[i + 1]):
-                e += de[jj] * x[je[jj]]
-            h = 0.0
-            for jj in range(ii[i], ii[i + 1]):
-                h += di[jj] * x[ji[jj]]
+            e = row_dot(ie, je, de, x, i)
+            h = row_dot(ii, ji, di, x, i)
             pre[i] = scale * (e - omega[i] * h) + drive[t, i]
         for i in range(N):
             a = pre[i]

@@ -23,7 +23,7 @@ import math
 import numpy as np
 
 from labkit.base import Estimator
-from labkit.spiking.common import check_backend, check_tau_dt, prepare_current, prepare_v0
+from labkit.spiking.common import check_tau_dt, prepare_current, prepare_v0, run_backend
 from labkit.spiking.result import SpikeResult
 from labkit.validate import check_bool, check_choice, check_float
 
@@ -94,11 +94,6 @@ class ALIF(Estimator):
         n = x.shape[1]
         args = (x, n_steps, self.alpha_, self.gain_, self.threshold, self.rho_, self.beta_adapt,
                 0 if self.reset == "subtract" else 1, self.n_ref_, prepare_v0(v0, n), np.zeros(n), record_v)
-        if check_backend(backend) == "fast":
-            from labkit.spiking import kernels
-            spikes, v, thr = kernels.alif_run(*args)
-        else:
-            spikes, v, thr = alif_readable(*args)
-        if not record_v:
-            return SpikeResult(spikes=spikes, dt=self.dt)
-        return SpikeResult(spikes=spikes, dt=self.dt, v=v, aux=thr, aux_name="threshold")
+        spikes, v, thr = run_backend(backend, "alif_run", alif_readable, args)
+        traces = {"v": v, "aux": thr, "aux_name": "threshold"} if record_v else {}
+        return SpikeResult(spikes=spikes, dt=self.dt, **traces)

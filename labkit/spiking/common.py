@@ -14,6 +14,14 @@ def check_backend(backend) -> str:
     return check_choice("backend", backend, BACKENDS)
 
 
+def run_backend(backend, kernel: str, readable, args: tuple):
+    """`backend="fast"`: labkit.spiking.kernels.<kernel>(*args) (numba); "readable": readable(*args)."""
+    if check_backend(backend) == "fast":
+        from labkit.spiking import kernels  # numba loads on first fast call only
+        return getattr(kernels, kernel)(*args)
+    return readable(*args)
+
+
 def check_tau_dt(tau, dt, tau_name: str = "tau") -> tuple[float, float]:
     """A time constant and a step, both > 0 seconds, with dt < tau (one step shorter than the
     membrane's memory; dt >= tau is a different, degenerate model)."""

@@ -28,7 +28,7 @@ import numpy as np
 from numba.extending import register_jitable
 
 from labkit.base import Estimator
-from labkit.spiking.common import check_backend, prepare_current, prepare_v0
+from labkit.spiking.common import prepare_current, prepare_v0, run_backend
 from labkit.spiking.result import SpikeResult
 from labkit.validate import check_bool, check_float, check_str, fail
 
@@ -106,14 +106,9 @@ class Izhikevich(Estimator):
         u_start = np.full(n, self.u0) if self.u0 is not None else self.b * v_start
         args = (x, n_steps, self.dt * 1e3, self.a, self.b, self.c, self.d, self.sq, self.mn, self.bias, self.v_b,
                 self.u_leak, self.v_peak, v_start, u_start, record_v)
-        if check_backend(backend) == "fast":
-            from labkit.spiking import kernels
-            spikes, v, u = kernels.izhikevich_run(*args)
-        else:
-            spikes, v, u = izhikevich_readable(*args)
-        if not record_v:
-            return SpikeResult(spikes=spikes, dt=self.dt)
-        return SpikeResult(spikes=spikes, dt=self.dt, v=v, aux=u, aux_name="u")
+        spikes, v, u = run_backend(backend, "izhikevich_run", izhikevich_readable, args)
+        traces = {"v": v, "aux": u, "aux_name": "u"} if record_v else {}
+        return SpikeResult(spikes=spikes, dt=self.dt, **traces)
 
 
 def _pulses(t, starts, width, amp, base=0.0):

@@ -7,8 +7,18 @@ from __future__ import annotations
 
 import numpy as np
 from numba import njit
+from numba.extending import register_jitable
 
 from labkit.spiking import izhikevich
+
+
+@register_jitable
+def refractory_left(count, spiked, n_ref):
+    """Steps of refractoriness left after this step: n_ref after a spike, else one fewer (not below 0);
+    the readable paths' np.where(s_new, n_ref, np.where(refractory, ref - 1, 0))."""
+    if spiked:
+        return n_ref
+    return count - 1 if count > 0 else 0
 
 
 @njit(cache=True)
@@ -69,10 +79,7 @@ def lif_run(x, n_steps, beta, gain, threshold, reset, n_ref, u0, record_v):
             else:
                 ui = beta * u[i] + di
             si = ui > threshold and not refractory
-            if si:
-                ref[i] = n_ref
-            elif refractory:
-                ref[i] -= 1
+            ref[i] = refractory_left(ref[i], si, n_ref)
             u[i] = ui
             s[i] = si
             spikes[t, i] = si
@@ -111,12 +118,7 @@ def alif_run(x, n_steps, alpha, gain, threshold, rho, beta_adapt, reset, n_ref, 
             else:
                 ui = alpha * (0.0 if s[i] else u[i]) + drive
             si = ui > thr and not refractory
-            if si:
-                ref[i] = n_ref
-            elif refractory:
-                ref[i] -= 1
-            else:
-                ref[i] = 0
+            ref[i] = refractory_left(ref[i], si, n_ref)
             u[i] = ui
             a[i] = ai
             s[i] = si
@@ -156,12 +158,7 @@ def network_chunk(n_steps, h_ext, held, ext_counts, alpha_m, gain_m, alpha_s, sy
             else:
                 vi = alpha_m * (v_reset if s[i] else v[i]) + gain_m * (h_ext[row, i] + hi)
             si = vi > threshold and not refractory
-            if si:
-                ref[i] = n_ref
-            elif refractory:
-                ref[i] -= 1
-            else:
-                ref[i] = 0
+            ref[i] = refractory_left(ref[i], si, n_ref)
             v[i] = vi
             h[i] = hi
             s[i] = si

@@ -33,7 +33,7 @@ import math
 import numpy as np
 
 from labkit.base import Estimator
-from labkit.spiking.common import RESETS, check_backend, check_tau_dt, prepare_current, prepare_v0
+from labkit.spiking.common import RESETS, check_tau_dt, prepare_current, prepare_v0, run_backend
 from labkit.spiking.result import SpikeResult
 from labkit.validate import check_bool, check_choice, check_float, fail
 
@@ -117,10 +117,5 @@ class LIF(Estimator):
         u0 = prepare_v0(v0, x.shape[1])
         args = (x, n_steps, self.beta_, self.gain_, self.threshold, RESET_CODE[self.reset], self.n_ref_, u0,
                 record_v)
-        if check_backend(backend) == "fast":
-            from labkit.spiking import kernels
-            spikes, v = kernels.lif_run(*args)
-            v = v if record_v else None
-        else:
-            spikes, v = lif_readable(*args)
-        return SpikeResult(spikes=spikes, dt=self.dt, v=v)
+        spikes, v = run_backend(backend, "lif_run", lif_readable, args)
+        return SpikeResult(spikes=spikes, dt=self.dt, v=v if record_v else None)
