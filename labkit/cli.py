@@ -221,16 +221,19 @@ def _count_rows(csv: Path) -> int:
 
 
 def cmd_papers(args) -> int:
-    from labkit.papers import check_cards, ledger
+    from labkit.papers import check_cards, ledger, ledger_markdown, terminal_table
     problems = check_cards(args.papers, args.notebooks)
     if problems:
         for p in problems:
             print(f"labkit papers: {p}", file=sys.stderr)
         return 1
+    _checked(check_int, "--width", args.width, low=60)
     table = ledger(args.papers, args.records)
-    from labkit.tables import markdown_table
-    text = markdown_table(table) if len(table) else "(no claims yet: see papers/README.md)"
-    print(text)
+    if args.markdown:
+        print(ledger_markdown(table))
+        return 0
+    gallery = Path(args.records).resolve() == (REPO / "build" / "gallery").resolve()
+    print(terminal_table(table, width=args.width, records=None if gallery else args.records))
     return 0
 
 
@@ -281,6 +284,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--notebooks", default=str(REPO / "notebooks"))
     p.add_argument("--records", default=str(REPO / "build" / "gallery"),
                    help="folder of executed notebooks (the gallery run)")
+    p.add_argument("--markdown", action="store_true",
+                   help="one markdown table (for files) instead of the terminal layout")
+    p.add_argument("--width", type=int, default=100, help="terminal columns (at least 60)")
     p.set_defaults(func=cmd_papers)
     return ap
 

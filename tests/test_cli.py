@@ -60,8 +60,29 @@ def test_run_missing_notebook(tmp_path):
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("labkit: error: "), r.stderr
 
 
-def test_papers_command_with_the_real_cards():
-    assert main(["papers", "--records", str(ROOT / "build" / "nothing-here")]) == 0
+def test_papers_command_with_the_real_cards(capsys):
+    nowhere = ROOT / "build" / "nothing-here"
+    assert main(["papers", "--records", str(nowhere)]) == 0
+    out = capsys.readouterr().out
+    head = out.split("\n\n")[0]  # the hint, wrapped only when the folder's name is long
+    assert " ".join(head.split()) == f"no results yet in {nowhere}: `labkit run --out {nowhere} <notebook>`"
+    assert "missing" not in out and "no result yet" not in out
+    assert "labkit's ratio ≥ 1: per-channel keys no worse (MiniLM)" in " ".join(out.split())
+
+
+def test_papers_command_fits_100_columns_and_markdown_keeps_the_table(tmp_path, capsys, monkeypatch):
+    import labkit.cli as cli
+    real = ["--papers", str(ROOT / "papers"), "--notebooks", str(ROOT / "notebooks")]
+    monkeypatch.setattr(cli, "REPO", tmp_path)  # the gallery's folder, with nothing in it
+    assert main(["papers", *real]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith("no results yet: `make gallery` (about 16 minutes)")
+    assert max(len(line) for line in out.splitlines()) <= 100
+    assert main(["papers", *real, "--markdown"]) == 0
+    md = capsys.readouterr().out
+    assert md.startswith("| paper | claim | paper_value | labkit_value | verdict | notebook | record |")
+    assert main(["papers", *real, "--width", "80"]) == 0
+    assert max(len(line) for line in capsys.readouterr().out.splitlines()) <= 80
 
 
 def test_parser_knows_every_command():
