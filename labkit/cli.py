@@ -230,10 +230,14 @@ def cmd_papers(args) -> int:
     _checked(check_int, "--width", args.width, low=60)
     table = ledger(args.papers, args.records)
     if args.markdown:
-        print(ledger_markdown(table))
-        return 0
-    gallery = Path(args.records).resolve() == (REPO / "build" / "gallery").resolve()
-    print(terminal_table(table, width=args.width, records=None if gallery else args.records))
+        text = ledger_markdown(table)
+    else:
+        gallery = Path(args.records).resolve() == (REPO / "build" / "gallery").resolve()
+        text = terminal_table(table, width=args.width, records=None if gallery else args.records)
+    try:
+        print(text, flush=True)
+    except BrokenPipeError:  # `labkit papers | head`: the reader left; no traceback
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

@@ -85,6 +85,16 @@ def test_papers_command_fits_100_columns_and_markdown_keeps_the_table(tmp_path, 
     assert max(len(line) for line in capsys.readouterr().out.splitlines()) <= 80
 
 
+def test_papers_piped_into_head_ends_quietly():
+    """`labkit papers | head`: the reader has gone before anything is written (its end is closed at
+    once), so the write fails with EPIPE; the command ends without a traceback."""
+    proc = subprocess.Popen([sys.executable, "-m", "labkit.cli", "papers"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
 def test_parser_knows_every_command():
     p = build_parser()
     for argv in (["lab", "--no-browser"], ["serve", "--port", "5010"], ["run", "a.ipynb", "-p", "k", "v"],
