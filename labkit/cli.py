@@ -66,6 +66,20 @@ def _notebooks_dir() -> Path:
     return here if here.is_dir() else REPO / "notebooks"
 
 
+# JupyterLab as `labkit lab` runs it: offline (DESIGN.md, "Offline"). Kernels load Panel's, Bokeh's and
+# HoloViews' code and styles inline (PANEL_INLINE); the server fetches no news feed (LabApp.news_url), asks
+# PyPI for no JupyterLab update (NeverCheckForUpdate) and its extension manager lists what is installed
+# instead of searching PyPI ("readonly"). tests/jupyter_test_config.py applies the same two.
+LAB_ENV = {"PANEL_INLINE": "1"}
+LAB_CONFIG = {"LabApp": {"news_url": None, "check_for_updates_class": "jupyterlab.NeverCheckForUpdate",
+                         "extension_manager": "readonly"}}
+
+
+def lab_config_args() -> list[str]:
+    """LAB_CONFIG as `jupyter lab` command-line options (they take precedence over config files)."""
+    return [f"--{app}.{name}={value}" for app, traits in LAB_CONFIG.items() for name, value in traits.items()]
+
+
 def cmd_lab(args) -> int:
     jupyter = shutil.which("jupyter", path=os.path.dirname(sys.executable)) or shutil.which("jupyter")
     if jupyter is None:
@@ -74,9 +88,9 @@ def cmd_lab(args) -> int:
     if args.port is not None:
         _checked(check_int, "--port", args.port, low=1, high=65535)
     _warn_address("labkit lab", args.address, " (JupyterLab's token still guards it)")
-    env = {**os.environ, "PANEL_INLINE": "1"}  # Panel/HoloViews render offline only when inlined
+    env = {**os.environ, **LAB_ENV}
     cmd = [jupyter, "lab", f"--notebook-dir={args.notebook_dir or _notebooks_dir()}",
-           f"--ServerApp.ip={args.address}"]
+           f"--ServerApp.ip={args.address}", *lab_config_args()]
     if args.port:
         cmd.append(f"--ServerApp.port={args.port}")
     if args.no_browser:
