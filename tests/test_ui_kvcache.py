@@ -10,6 +10,8 @@ import time
 import pytest
 import ui_support as ui
 
+from widgets.kvcache.frontier import FRONTIER_METHODS
+
 pytestmark = pytest.mark.ui
 
 
@@ -77,3 +79,40 @@ def test_kvcache_screenshot(page, dashboard):
     """docs/kvcache.png (the quantization tab); LABKIT_UPDATE_SCREENSHOTS=1 refreshes it."""
     _open(page, dashboard + "/kvcache", "Bits")
     ui.save_page_screenshot(page, "kvcache")
+
+
+@pytest.mark.timeout(ui.TEST_TIMEOUT_S)
+def test_frontier_measures_with_progress_and_time_and_cancels_between_methods(page, dashboard):
+    """The served frontier's button (widgets.views.LongTask): the empty state says what to press and how
+    long; pressed, the button is disabled, a progress bar and 'step k of n … elapsed … left' appear; Cancel
+    during the first method stops after it ('cancelled after 2 of 3': TinyLM loaded, one method measured),
+    its point stays (the table shows it) and the button comes back."""
+    ui.open_bokeh_page(page, dashboard + "/kvcache", timeout_ms=2 * ui.WAIT_MS)
+    page.get_by_text("Memory vs quality", exact=True).first.click()
+    idle = page.get_by_text(re.compile(r"press measure on TinyLM: 10 methods \(about \d+ s\)")).first
+    idle.wait_for(state="visible")
+    keep = ("fp16", "KIVI-2")
+    for name in FRONTIER_METHODS:
+        if name not in keep:
+            page.get_by_label(name, exact=True).uncheck()
+    page.get_by_text(re.compile(r"press measure on TinyLM: 2 methods")).first.wait_for(state="visible")
+    button = page.get_by_role("button", name="measure on TinyLM")
+    button.click()
+    ui.wait_until(page, button.is_disabled, "the measure button to be disabled while it runs")
+    status = page.get_by_text(re.compile(r"step 2 of 3: measuring fp16 — .* elapsed; about .* left")).first
+    status.wait_for(state="visible", timeout=2 * ui.WAIT_MS)   # TinyLM loaded (step 1), fp16 measuring
+    assert page.locator("progress").first.get_attribute("max") == "3"
+    page.get_by_role("button", name="Cancel").click()
+    page.get_by_text(re.compile(r"cancelled after 2 of 3")).first.wait_for(state="visible", timeout=2 * ui.WAIT_MS)
+    ui.wait_until(page, button.is_enabled, "the measure button to come back")
+    assert page.locator("table td", has_text="fp16").count() >= 1 and \
+        page.locator("table td", has_text="KIVI-2").count() == 0, "the measured point (only) is in the table"
+    assert page.console_errors == [], "\n".join(page.console_errors)
+
+
+@pytest.mark.timeout(ui.TEST_TIMEOUT_S)
+def test_eviction_tab_says_why_kept_exceeds_the_budget(page, dashboard):
+    _open(page, dashboard + "/kvcache", "Budget", tab="Eviction")
+    page.get_by_text(re.compile(r"SnapKV, KeyNorm and TOVA compress the prompt only .* kept = 128 \+ 256 = 384"))\
+        .first.wait_for(state="visible")
+    assert page.console_errors == [], "\n".join(page.console_errors)

@@ -156,3 +156,85 @@ def test_widgets_modules_import_no_private_names_and_labkit_types_from_labkit():
             obj = getattr(importlib.import_module(target), imported)
             if inspect.isclass(obj) or inspect.isfunction(obj):  # defined in widgets, not a labkit re-export
                 assert obj.__module__.split(".")[0] == "widgets", f"{where}: import it from {obj.__module__}"
+
+
+# -- widgets.views.LongTask: long work from a button ---------------------------------------------------
+def test_long_task_runs_steps_off_the_loop_shows_progress_and_time_and_cancels_between_steps():
+    """A press runs the plan's steps in a worker thread, one at a time, hands each result to on_step on the
+    calling (event-loop) thread, shows the progress and the time left (the a-priori estimate before the
+    first step has finished, then the measured mean step time x the steps left: a fake clock, no timing),
+    and a Cancel pressed between steps stops before the next one with the finished results kept."""
+    import threading
+
+    from widgets.views import LongTask, Step, seconds_text, time_left
+
+    assert time_left([2.0, 4.0], 5, 1.0, 100.0, 7.0) == 8.0        # mean 3 s x 3 steps left, 1 s into one
+    assert time_left([], 5, 0.5, 100.0, 0.5) == 99.5 and time_left([], 5, 0.5, None, 0.5) is None
+    assert time_left([9.0], 2, 30.0, None, 39.0) == 0.0              # never below 0
+    assert [seconds_text(s) for s in (0.44, 12.4, 125)] == ["0.4 s", "12 s", "2 min 05 s"]
+
+    now = [0.0]
+    def clock():  # each reading 10 s later
+        now[0] += 10.0
+        return now[0]
+    seen, threads, states = {}, [], []
+    main = threading.current_thread()
+
+    def work(i):
+        threads.append(threading.current_thread())
+        seen[i] = task.status.object
+        return i * i
+    task = LongTask("go", lambda: [Step(f"step {i}", lambda i=i: work(i)) for i in range(4)],
+                    on_step=lambda s, r: (states.append((s.label, r, threading.current_thread() is main))),
+                    on_done=states.append, estimate=lambda: 100.0, idle=lambda: "press **go**", clock=clock)
+    assert task.status.object == "press **go** (about 100 s)" and not task.button.disabled
+    task.button.clicks += 1
+    assert states[:4] == [(f"step {i}", i * i, True) for i in range(4)] and states[4] == "done"
+    assert all(t is not main for t in threads) and len(set(threads)) == 1   # one worker, not the loop
+    assert "estimated before the first step: 100 s in all" in seen[0] and "**step 1 of 4**" in seen[0]
+    assert "left" in seen[1] and "estimated before" not in seen[1]         # measured step times now
+    assert (task.progress.value, task.progress.max) == (4, 4) and task.status.object.startswith("done: 4 of 4")
+    assert not task.button.disabled and task.cancel_button.disabled and task.state == "done"
+
+    # Cancel pressed after the 2nd step (on the loop, as a click between steps is): the 3rd never runs
+    done = []
+    def on_step(s, r):
+        done.append(r)
+        if len(done) == 2:
+            task2.cancel_button.clicks += 1
+    task2 = LongTask("go", lambda: [Step(str(i), lambda i=i: i) for i in range(4)], on_step=on_step)
+    assert task2.cancel_button.disabled     # nothing to cancel yet
+    task2.button.clicks += 1
+    assert done == [0, 1] and task2.state == "cancelled" and task2.progress.value == 2
+    assert "**cancelled after 2 of 4** steps" in task2.status.object and "2 finished steps stay shown" in \
+        task2.status.object and not task2.button.disabled
+    assert task2.run_now() == [0, 1, 2, 3]   # the blocking path: the same steps, here and now
+
+
+def test_long_task_shows_errors_and_never_waits_for_ever():
+    import threading
+
+    from widgets.views import LongTask, Step
+
+    def boom():
+        raise ValueError("boom")
+    ends = []
+    task = LongTask("go", lambda: [Step("fine", lambda: 1), Step("bad", boom), Step("never", lambda: 3)],
+                    on_done=ends.append)
+    with pytest.raises(ValueError, match="boom"):   # raised again, not swallowed
+        task.button.clicks += 1
+    assert ends == ["failed"] and isinstance(task.error, ValueError) and not task.button.disabled
+    assert "**failed at step 2 of 3** (bad)" in task.status.object and "ValueError: boom" in task.status.object
+
+    release, now = threading.Event(), [0.0]
+    def clock():
+        now[0] += 100.0
+        return now[0]
+    stuck = LongTask("go", lambda: [Step("stuck", lambda: release.wait(30)), Step("next", lambda: 2)],
+                     on_done=ends.append, step_timeout_s=150.0, tick_s=0.01, clock=clock)
+    try:
+        stuck.button.clicks += 1
+        assert ends[-1] == "gave up" and "**gave up at step 1 of 2** (stuck)" in stuck.status.object
+        assert not stuck.button.disabled
+    finally:
+        release.set()

@@ -4,6 +4,7 @@ page, and what a slider move computes and redraws (counted, not timed: the redra
 index are in benchmarks/hnsw.py; the browser side is tests/test_ui_dashboard.py)."""
 
 import numpy as np
+import pandas as pd
 import panel as pn
 import pytest
 from scipy.sparse import csr_matrix
@@ -237,6 +238,28 @@ def test_recall_curve_measures_labkit_and_hnswlib():
     assert (t["QPS"] > 0).all() and (np.diff(t["distances/query"]) > 0).all()
     with pytest.raises(TypeError, match="index"):
         RecallCurve("nope", ds.train, ds.test)
+
+
+def test_recall_curve_button_measures_one_ef_per_step_as_measure_does():
+    """The button (widgets.views.LongTask): exact neighbours, the hnswlib index, then one ef per step; the
+    curve and table show what measure() gives (recall and distance counts; QPS is a timing)."""
+    pytest.importorskip("hnswlib")
+    from widgets.hnsw.curve import EFS, RecallCurve
+    ds = data.digits()
+    index = HNSW(ds.dim, M=8, ef_construction=60)
+    index.add(ds.train)
+    curve = RecallCurve(index, ds.train, ds.test[:60])
+    pn.panel(curve).get_root()
+    assert "press" in curve._plot.object.opts.get().kwargs["title"] and "press **measure**" in \
+        curve._task.status.object
+    blocking = curve.measure()
+    curve.table = None
+    curve._task.button.clicks += 1
+    assert [s.label for s in curve._plan()] == ["exact neighbours", "hnswlib index"] + [f"ef = {e}" for e in EFS]
+    cols = ["ef", "recall", "distances/query", "recall (reference)"]
+    pd.testing.assert_frame_equal(curve.table[cols], blocking[cols])
+    assert curve._frame.object is not None and len(curve._frame.object) == len(EFS)
+    assert curve._task.status.object.startswith(f"done: {len(EFS) + 2} of {len(EFS) + 2}")
 
 
 def test_ef_sweep_without_reference():

@@ -287,6 +287,25 @@ def test_eviction_kept_matrix_is_the_stores_kept(cap, capture):
     assert et.table()["kept"].tolist() == [int(et.runs()[p].kept[1].sum()) for p in POLICIES]
 
 
+def test_eviction_says_why_prefill_only_policies_keep_more_than_the_budget():
+    """kept = budget for StreamingLLM and H2O (they evict while decoding: Xiao et al. 2023 §3.2, Zhang et al.
+    2023 Alg. 1); kept = budget + every token after the prefill for SnapKV, KeyNorm and TOVA (they compress
+    the prompt only, as SnapKV's paper, Li et al. 2024 Fig. 1, and kvpress) -- and the view says so in words."""
+    c = _synthetic(T=96)
+    et = EvictionTimeline(c, head=1, budget=32, prefill=64)
+    kept = dict(zip(et.table()["policy"], et.table()["kept"], strict=True))
+    assert kept == {"StreamingLLM": 32, "H2O": 32, "SnapKV": 64, "KeyNorm": 64, "TOVA": 64}
+    note = et.kept_note()
+    assert "StreamingLLM and H2O evict while decoding and stay at 32" in note
+    assert "SnapKV, KeyNorm and TOVA compress the prompt only" in note and "kept = 32 + 32 = 64" in note
+    md = [o.object for o in et.table_view().select(pn.pane.Markdown)]
+    assert md == [note]
+    store = _filled(SnapKV, 64, window_size=32)
+    store.append(*(torch.zeros(1, h, 1, 32) for h in (2, 2)), queries=torch.zeros(1, 4, 1, 32))
+    assert "why kept > budget" in EvictionStoreView(store).summary()
+    assert "why kept > budget" not in EvictionStoreView(_filled(H2O, 64)).summary()
+
+
 def test_evicted_attention_drops_exactly_the_evicted_keys(cap):
     ad = AttentionDiff(cap, layer=2, head=4, policy="H2O", budget=96)
     e = ad.evicted()
@@ -310,28 +329,6 @@ def test_gqa_causal_capture_uses_the_kv_head_of_each_query_head():
     ad = AttentionDiff(c, head=3, budget=32)
     np.testing.assert_allclose(ad.full()["probs"].numpy(), c.attentions[0][0, 3].numpy(), atol=2e-6)
     assert ad._kv_head() == 1 and np.triu(ad.evicted()["probs"].numpy(), 1).max() == 0
-
-
-# -- frontier -------------------------------------------------------------------------------------------
-def test_frontier_draws_one_point_per_method_with_its_name():
-    f = Frontier(TABLE)
-    ov = f.perplexity_view()
-    pts = [el for el in ov if el.label in ("full", "quantization", "eviction")]
-    assert sorted(v for el in pts for v in el.dimension_values("method")) == sorted(TABLE["method"])
-    assert "hover" in pts[0].opts.get().kwargs["tools"]
-    acc = [el for el in f.passkey_view() if el.label == "eviction"][0]
-    assert acc.dimension_values("passkey_accuracy").tolist() == [0.3]
-    assert Frontier(TABLE.drop(columns="passkey_accuracy")).passkey_view().get(0).data.empty
-
-
-def test_frontier_measures_on_tinylm_when_its_weights_are_there():
-    f = Frontier(methods=["fp16", "KIVI-2", "StreamingLLM 50%"], n_windows=1, score=8, passkey_n=1)
-    if f.available():
-        pytest.skip(f.available())
-    calls = []
-    t = f.measure(progress=lambda i, name: calls.append(name))
-    assert calls == f.methods and t["method"].tolist() == f.methods
-    assert (t["perplexity"] > 1).all() and t.set_index("method")["bytes_per_token"]["KIVI-2"] < 1024
 
 
 # -- the page, and the work a slider move does ------------------------------------------------------------

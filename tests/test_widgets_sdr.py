@@ -5,6 +5,7 @@ interaction computes and redraws (counted, not timed: the redraw times are in be
 side is tests/test_ui_dashboard.py and tests/test_ui_sdr.py)."""
 
 import numpy as np
+import pandas as pd
 import panel as pn
 import pytest
 from ui_support import count_calls, redrawn_in_place
@@ -194,6 +195,36 @@ def test_union_curves_are_the_plugin_formula_and_monte_carlo_points_arrive():
     assert len(mc) == 2 * len(uc.mc_points()) > 0 and set(mc["theta"]) == {10, 15}
     drawn = [el for el in uc.view() if el.label == "" and len(el)]
     assert sum(len(el) for el in drawn) >= 1  # measured points are on the plot
+
+
+def test_union_monte_carlo_button_gives_measure_s_points_one_union_size_per_step():
+    kw = dict(n=1024, w=20, thetas=[10, 15], M_max=60, n_unions=10, queries=500)
+    uc = UnionCapacity(**kw)
+    assert "press **Monte Carlo points**" in uc._task.status.object and "measured squares" in uc.readout_text()
+    uc._task.button.clicks += 1
+    pd.testing.assert_frame_equal(uc.mc, UnionCapacity(**kw).measure())
+    assert [s.label for s in uc._plan()] == [f"M = {m}" for m in uc.mc_points()]
+    assert uc._task.status.object.startswith(f"done: {len(uc.mc_points())} of") and uc.mc_done == len(uc.mc_points())
+
+
+def test_store_buttons_store_what_store_more_stores():
+    """Willshaw's "store more patterns" and the coding field's "store random inputs" run through LongTask
+    (a tenth per step): the same patterns, fill records and codes as the blocking store_more."""
+    a, b = WillshawExplorer(n=128, w=6, n_store=37), WillshawExplorer(n=128, w=6, n_store=37)
+    pn.panel(a).get_root()
+    a._task.button.clicks += 1
+    b.store_more()
+    np.testing.assert_array_equal(a.memory.synapses, b.memory.synapses)
+    pd.testing.assert_frame_equal(a.fill_table(), b.fill_table())
+    assert len(a.fill_table()) == 1 + 10 + 10 and a.stored >= 2   # init, then a record per tenth; redrawn
+    assert a._task.status.object.startswith("done: 10 of 10")
+    fa, fb = CodingField(8, 8, 128, seed=0), CodingField(8, 8, 128, seed=0)
+    va, vb = CodingFieldView(fa, w=10, n_store=7), CodingFieldView(fb, w=10, n_store=7)
+    assert "press **store random inputs**" in va.text()
+    va._task.button.clicks += 1
+    vb.store_more()
+    np.testing.assert_array_equal(fa.codes_, fb.codes_)
+    assert [x.tolist() for x in va.inputs] == [x.tolist() for x in vb.inputs] and va.stored == vb.stored == 1
 
 
 # -- Willshaw -----------------------------------------------------------------------------------------

@@ -6,6 +6,13 @@ decoding: StreamingLLM and H2O evict to stay at the budget (Xiao et al. 2023, §
 Alg. 1), SnapKV, KeyNorm and TOVA keep every new token (prefill-only compression, as kvpress). The
 matrices are the stores' own `kept_` (batch, kv_heads, seq_length) after each step.
 
+So with budget 128, a prefill of 256 and 512 tokens, SnapKV, KeyNorm and TOVA end with 128 + 256 = 384
+kept tokens: by design, and the view says so beside the numbers (kept_note). SnapKV's paper compresses
+the prompt's cache once and generates on top of it (Li et al. 2024, arXiv 2404.14469, Fig. 1: the
+selected prompt positions and the observation window form the cache used for generation); TOVA's paper
+bounds the cache at every decoding step (Oren et al. 2024, arXiv 2401.06104, §3, "Our proposed policy:
+TOVA"), which labkit's TOVA, following kvpress's prefill-only presses, does not.
+
 Also `EvictionStoreView`, what `widgets.inspect` shows for any labkit EvictionStore: its kept_ per head
 and its prefill scores_.
 """
@@ -110,9 +117,28 @@ class EvictionTimeline(CaptureViewer):
         return hv.Curve((np.arange(len(y)), y), "position", "score").opts(
             title=f"{self.policy}'s prefill scores (higher = kept)")
 
+    def kept_note(self) -> str:
+        """Why the kept counts differ from the budget, in words (shown under the table)."""
+        T = self.capture.k[0].shape[2]
+        runs = self.runs()
+        rolling = [p for p, r in runs.items() if getattr(r.store, "evict_on_append", False)]
+        keeping = [p for p in runs if p not in rolling]
+        n0, later = min(self.budget, self.prefill), T - self.prefill
+        text = (f"**Kept** of {T} tokens: the first {self.prefill} are compressed to the budget "
+                f"({n0} per kv head), the other {later} arrive one at a time.")
+        if rolling:
+            text += f" {' and '.join(rolling)} evict while decoding and stay at {self.budget}."
+        if keeping and later:
+            text += (f" {', '.join(keeping[:-1])} and {keeping[-1]} compress the prompt only and keep every "
+                     f"token after it: kept = {n0} + {later} = {n0 + later} (prefill-only, as kvpress's presses "
+                     f"and SnapKV, Li et al. 2024 Fig. 1; TOVA's paper, Oren et al. 2024 §3, evicts at every "
+                     "step instead).")
+        return text
+
     @param.depends("layer", "head", "budget", "prefill")
     def table_view(self):
-        return pn.pane.DataFrame(self.table().round(3), index=False, width=460)
+        return pn.Column(pn.pane.DataFrame(self.table().round(3), index=False, width=460),
+                         pn.pane.Markdown(self.kept_note(), width=460))
 
     def _build(self):
         T = self.capture.k[0].shape[2]
@@ -152,8 +178,13 @@ class EvictionStoreView(pn.viewable.Viewer):
     def summary(self) -> dict:
         s = self.store
         kept = s.kept_
-        return {"policy": type(s).__name__, "tokens seen": s.seq_length, "budget per head": s.budget_,
-                "kept per head": int(kept[0].sum(-1).max()) if kept.size else 0, "nbytes": s.nbytes}
+        n = int(kept[0].sum(-1).max()) if kept.size else 0
+        out = {"policy": type(s).__name__, "tokens seen": s.seq_length, "budget per head": s.budget_,
+               "kept per head": n, "nbytes": s.nbytes}
+        if s.budget_ is not None and n > s.budget_:
+            out["why kept > budget"] = ("the budget applies at prefill; tokens appended after it are all kept "
+                                        "(prefill-only compression, as kvpress's presses)")
+        return out
 
     def view(self):
         kept = self.store.kept_

@@ -10,6 +10,9 @@ those passed as `patterns=`.
 
 from __future__ import annotations
 
+import time
+from functools import partial
+
 import holoviews as hv
 import holoviews.plotting.bokeh  # noqa: F401
 import numpy as np
@@ -19,7 +22,7 @@ import param
 
 from labkit.sdr import SDR, WillshawMemory, random_patterns, willshaw_fill
 from widgets.sdr.bits import BOTH, COLORS, ONLY_A, ONLY_B, bit_image, bit_states, legend_html
-from widgets.views import drawn_legend, framewise
+from widgets.views import LongTask, Step, drawn_legend, framewise
 
 EXACT_MAX = 512    # up to this many rows/columns the heatmap shows every synapse
 BLOCK_GRID = 256   # above it, the fill of blocks on a grid of at most this many rows/columns
@@ -67,6 +70,14 @@ class WillshawExplorer(pn.viewable.Viewer):
         self.param.update(**{k: v for k, v in later.items() if k != "step"})
         if "step" in later:
             self.step = later["step"]
+        self._task = LongTask("store more patterns", self.store_plan, on_step=self._stored_step,
+                              on_done=lambda _state: self._show_stored(), estimate=self.estimate,
+                              idle=lambda: f"press **store more patterns**: {self.n_store} more", width=300)
+
+    @param.depends("n_store", watch=True)
+    def _new_estimate(self):
+        if hasattr(self, "_task"):
+            self._task.refresh()
 
     def _rows(self, p) -> np.ndarray:
         n = self.memory.n
@@ -79,19 +90,44 @@ class WillshawExplorer(pn.viewable.Viewer):
 
     # -- storing ------------------------------------------------------------------------------
     def store_more(self, k: int | None = None) -> None:
-        """Store k (default n_store) random w-bit patterns, recording the fill after each tenth."""
+        """Store k (default n_store) random w-bit patterns, recording the fill after each tenth (blocking:
+        the steps the button runs, run here)."""
+        for step in self.store_plan(k):
+            step.run()
+        self._show_stored()
+
+    def store_plan(self, k: int | None = None) -> list[Step]:
+        """The steps of one store: k random patterns (and targets) drawn now, so the button and store_more
+        store the same ones, then stored a tenth per step, the fill recorded after each."""
         mem, k = self.memory, self.n_store if k is None else int(k)
         pats = random_patterns(mem.n, mem.w, k, self._rng)
         targets = pats if self.auto else random_patterns(mem.n_out, mem.w, k, self._rng)
-        marks = set(np.linspace(0, k, 11).astype(int)[1:])
-        for i, (p, t) in enumerate(zip(pats, targets, strict=True), 1):
+        marks = [int(m) for m in np.unique(np.linspace(0, k, 11).astype(int)) if m > 0]
+        return [Step(f"patterns {a + 1}..{b} of {k}", partial(self._store_rows, pats[a:b], targets[a:b]))
+                for a, b in zip([0, *marks[:-1]], marks, strict=True)]
+
+    def _store_rows(self, pats, targets) -> None:
+        mem = self.memory
+        for p, t in zip(pats, targets, strict=True):
             mem.store(SDR(mem.n, p), SDR(mem.n_out, t))
             if self.auto:
                 self.patterns.append(p)
-            if i in marks:
-                self._fill_log.append((mem.n_stored, mem.fill_fraction()))
+        self._fill_log.append((mem.n_stored, mem.fill_fraction()))
+
+    def _show_stored(self) -> None:
         self._bounds()
+        self._shown_at = time.monotonic()
         self.stored += 1
+
+    def _stored_step(self, step, _result) -> None:
+        # a long store redraws as it goes, at most once a second (a fast one only at the end)
+        if time.monotonic() - getattr(self, "_shown_at", 0.0) > 1.0:
+            self._show_stored()
+
+    def estimate(self) -> float:
+        """A-priori seconds for storing n_store patterns (0.07 ms each at n=256, w=8, and the fills)."""
+        mem = self.memory
+        return 0.1 + self.n_store * (7e-5 + 1e-8 * mem.w * mem.w) + 1e-8 * mem.n * mem.n_out
 
     def _bounds(self):
         w = len(self.patterns[min(self.pattern, len(self.patterns) - 1)]) if self.patterns else self.memory.w
@@ -284,8 +320,6 @@ class WillshawExplorer(pn.viewable.Viewer):
         self._panes = {"text": pn.pane.Markdown(self.recall_text(), width=560),
                        "table": pn.pane.DataFrame(self.step_table(), index=False, width=560),
                        "summary": pn.pane.Markdown(self.summary_text(), width=320)}
-        button = pn.widgets.Button(label="store more patterns", color="primary", width=300)
-        button.on_click(lambda _: self.store_more())
         slider = pn.widgets.IntSlider
         store = pn.Param(self.param, parameters=["n_store"], widgets={"n_store": slider}, show_name=False, width=300)
         recall = pn.Param(self.param, parameters=["pattern", "removed", "added", "rule", "theta", "max_steps", "step"],
@@ -306,8 +340,8 @@ class WillshawExplorer(pn.viewable.Viewer):
                                                   framewise=True, hooks=[drawn_legend])
         grids = [pn.pane.HoloViews(hv.DynamicMap(v), linked_axes=False) for v in (self.cue_view, self.output_view)]
         return pn.Column(
-            pn.Row(pn.Column("### Willshaw net: the synapse matrix", store, button, self._panes["summary"], fill,
-                             width=320), pn.pane.HoloViews(matrix, linked_axes=False)),
+            pn.Row(pn.Column("### Willshaw net: the synapse matrix", store, self._task.panel(300),
+                             self._panes["summary"], fill, width=320), pn.pane.HoloViews(matrix, linked_axes=False)),
             pn.Row(pn.Column("### Recall from a noisy cue", recall, width=320),
                    pn.Column(pn.Row(*grids), pn.pane.HTML(legend_html(("stored only", "cue / output only",
                                                                         "both"))),
