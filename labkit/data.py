@@ -117,7 +117,7 @@ def ann_blobs(n_samples: int, n_dims: int, centers: int, name: str | None = None
     from sklearn.datasets import make_blobs
     from sklearn.model_selection import train_test_split
     n_samples = check_int("n_samples", n_samples, low=2)  # a 10% test split needs two points
-    n_dims, centers = check_int("n_dims", n_dims, low=1), check_int("centers", centers, low=1)
+    n_dims, centers = check_int("n_dims", n_dims, low=1), check_int("centers", centers, low=1, high=n_samples)
     _check_size("n_samples, n_dims", n_samples, n_dims)
     if name is not None:
         check_str("name", name)

@@ -32,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from labkit.atomic import atomic_write
-from labkit.hnsw.integrity import MAX_EF_CONSTRUCTION, MAX_MULT, check_fields, check_graph
+from labkit.hnsw.integrity import MAX_DIM, MAX_EF_CONSTRUCTION, MAX_MULT, check_fields, check_graph
 from labkit.validate import check_instance, check_int
 
 HEADER = struct.Struct("<QQQQQQiIQQQdQ")
@@ -123,7 +123,6 @@ class HNSWFile:
         return out
 
 
-MAX_DIM = 1 << 24           # 16,777,216 floats per vector: bounds an empty file's declared dim
 
 
 def _fail(path, what):

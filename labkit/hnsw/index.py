@@ -24,6 +24,7 @@ import numpy as np
 from labkit.base import Estimator
 from labkit.hnsw import construction
 from labkit.hnsw.format import HNSWFile, read_index, write_index
+from labkit.hnsw.integrity import MAX_DIM, MAX_EF_CONSTRUCTION
 from labkit.hnsw.levels import LevelGenerator, default_mult
 from labkit.hnsw.search import BACKENDS, SPACES, as_vectors, search_graph
 from labkit.validate import check_array, check_choice, check_instance, check_int, check_seed, fail
@@ -88,10 +89,10 @@ class HNSW(Estimator):
 
     def __init__(self, dim: int, space: str = "l2", M: int = 16, ef_construction: int = 200, seed: int = 100,
                  max_elements: int | None = None, backend: str = "fast", select: str = "heuristic"):
-        self.dim = check_int("dim", dim, low=1)
+        self.dim = check_int("dim", dim, low=1, high=MAX_DIM)
         self.space = check_choice("space", space, SPACES)
         self.M = check_int("M", M, low=2, high=10_000)
-        ef_construction = check_int("ef_construction", ef_construction, low=1)
+        ef_construction = check_int("ef_construction", ef_construction, low=1, high=MAX_EF_CONSTRUCTION)
         self.seed = check_seed("seed", seed)
         if isinstance(self.seed, np.random.Generator):
             raise fail("seed", "a non-negative integer (hnswlib's random_seed)", seed)

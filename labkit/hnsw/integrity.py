@@ -12,7 +12,8 @@ import numpy as np
 
 from labkit.validate import check_array, check_float, check_int, fail
 
-MAX_EF_CONSTRUCTION = 1 << 20  # `add` after `load` allocates buffers of this size
+MAX_EF_CONSTRUCTION = 1 << 20  # `add` allocates buffers of this size (also after `load`)
+MAX_DIM = 1 << 24              # 16,777,216 floats per vector: bounds a declared dim before anything is allocated
 MAX_MULT = 1.0 / np.log(2.0)   # hnswlib's mult = 1 / ln(M) with M >= 2 (hnswalg.h, HierarchicalNSW())
 
 
@@ -29,7 +30,7 @@ def check_fields(f) -> None:
     f.enterpoint = check_int("enterpoint", f.enterpoint, low=0)
     f.labels = check_array("labels", f.labels, ndim=1, kind="integer")
     n = len(f.labels)
-    f.vectors = check_array("vectors", f.vectors, ndim=2)
+    f.vectors = check_array("vectors", f.vectors, ndim=2, dtype=np.float32)  # as stored: finite in float32
     if f.vectors.shape[0] != n or f.vectors.shape[1] < 1:
         raise fail("vectors", f"shape ({n}, dim >= 1), one row per label (n = len(labels) = {n})",
                    f"shape {f.vectors.shape}", described=True)

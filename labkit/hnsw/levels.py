@@ -57,7 +57,7 @@ class LevelGenerator(Estimator):
 
     def levels(self, n: int, mult: float) -> np.ndarray:
         """The next `n` levels, (n,) int32."""
-        n = check_int("n", n, low=0)
+        n = check_int("n", n, low=0, high=2**32 - 1)  # one per element: hnswlib's ids are 32-bit (tableint)
         mult = check_float("mult", mult, low=0.0, low_open=True)
         return np.fromiter((self._level(mult) for _ in range(n)), dtype=np.int32, count=n)
 

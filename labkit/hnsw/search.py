@@ -60,7 +60,9 @@ def search_graph(g, Q, k: int = 10, ef: int | None = None, space: str = "l2", fi
                  return_stats: bool = False, backend: str = "fast"):
     """Search graph `g` (an `HNSWFile` or anything with its arrays) for the k nearest labels.
 
-    ef = max(ef, k) as hnswlib; ef=None uses hnswlib's default 10. `filter(label) -> bool` (or a
+    ef = max(ef, k) as hnswlib; ef=None uses hnswlib's default 10; an ef above the element count n
+    searches as ef = n (the beam never holds more than every node, so nothing is ever dropped: the
+    same answers, without buffers of size ef). `filter(label) -> bool` (or a
     boolean array over labels' positions) keeps nodes out of the results while they are still
     traversed; deleted nodes likewise. Returns labels (nq, k) int64 and distances (nq, k)
     float32, -1 / inf where fewer than k were found; with `return_stats` also a `SearchStats`.
@@ -75,7 +77,7 @@ def search_graph(g, Q, k: int = 10, ef: int | None = None, space: str = "l2", fi
         raise fail("k", f"an integer <= {n} (k is larger than the index, {n} elements)", k)
     if ef is not None:
         ef = check_int("ef", ef, low=1)
-    ef = max(10 if ef is None else int(ef), int(k))
+    ef = min(max(10 if ef is None else int(ef), int(k)), n)
     Q = prepare_queries(Q, g.vectors.shape[1], space)
     code = SPACES[space]
     blocked = g.deleted.copy()

@@ -32,6 +32,8 @@ from labkit.kvcache.hf import LabkitCache, _decoder_layers
 from labkit.kvcache.store import FullPrecisionStore, KVStore
 from labkit.validate import check_bool, check_int, check_seed, fail, type_fail
 
+MAX_EXAMPLES = 4096  # windows or passkeys one call runs the model on (each ~0.1-1 s: an hour at most)
+
 MakeStore = Callable[[int], KVStore]
 
 
@@ -88,7 +90,7 @@ def perplexity(model=None, make_store: MakeStore | None = None, n_windows: int =
     """Byte perplexity of `score` bytes decoded after a `prefill`-byte context, over `n_windows`
     seeded held-out windows (prefill + score <= 1024, the training length). model: a Llama-style
     decoder (None: the shipped TinyLM); make_store: layer_idx -> KVStore (None: full precision)."""
-    n_windows = check_int("n_windows", n_windows, low=1)
+    n_windows = check_int("n_windows", n_windows, low=1, high=MAX_EXAMPLES)
     prefill, score = check_int("prefill", prefill, low=1), check_int("score", score, low=1)
     seed, progress = check_seed("seed", seed), check_bool("progress", progress)
     if prefill + score > T.SEQ:
@@ -105,7 +107,7 @@ def passkey_answers(model=None, make_store: MakeStore | None = None, n: int = 20
                     context_len: int = 704, question_in_prefill: bool = False,
                     progress: bool = False) -> list[tuple[str, str]]:
     """[(expected key, greedy answer)] for n seeded held-out passkey examples."""
-    n, seed = check_int("n", n, low=1), check_seed("seed", seed)
+    n, seed = check_int("n", n, low=1, high=MAX_EXAMPLES), check_seed("seed", seed)
     context_len = check_int("context_len", context_len, 1, T.SEQ - 64)
     question_in_prefill = check_bool("question_in_prefill", question_in_prefill)
     progress = check_bool("progress", progress)

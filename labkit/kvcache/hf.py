@@ -43,6 +43,8 @@ from labkit.kvcache.checks import check_kv
 from labkit.kvcache.store import KVStore
 from labkit.validate import check_callable, check_int, fail, type_fail
 
+MAX_LAYERS = 4096  # layers a LabkitCache accepts (one store each, built at once)
+
 # one q_proj hook per model, shared by every LabkitCache on it: {layer_idx: raw q_proj output}
 _QUERY_SLOTS: "weakref.WeakKeyDictionary[torch.nn.Module, dict]" = weakref.WeakKeyDictionary()
 
@@ -165,7 +167,8 @@ class LabkitCache(Estimator, Cache):
 
     def __init__(self, make_store: Callable[[int], KVStore], num_layers: int, model=None):
         self.make_store = check_callable("make_store", make_store)
-        self.num_layers = check_int("num_layers", num_layers, low=1)
+        # bounded before a store is made: decoders have tens to a few hundred layers
+        self.num_layers = check_int("num_layers", num_layers, low=1, high=MAX_LAYERS)
         stores = [make_store(i) for i in range(num_layers)]
         for i, s in enumerate(stores):
             if not isinstance(s, KVStore):

@@ -40,17 +40,16 @@ def kivi_layout(T: int, n_decoded: int, R: int) -> dict:
     attention sees them: key_quantized, key_residual, value_quantized, value_residual."""
     T, n_decoded = check_int("T", T, low=0), check_int("n_decoded", n_decoded, low=0)
     R = check_int("R", R, low=1)
-    kq = T - T % R
-    kr = T - kq
-    vr = min(T, R)
-    vq = T - vr
-    for _ in range(n_decoded):
-        if kr == R:  # the previous step filled the key residual: one block of R is quantized
-            kq, kr = kq + R, 0
-        kr += 1
-        if vr == R + 1:  # the window overflowed last step: its oldest value is quantized
-            vq, vr = vq + 1, R
-        vr += 1
+    # KIVI's decode step (Liu et al. 2024, Algorithm 1; its code's flush rules): keys gather in a
+    # residual that is quantized as one block of R when full and a token arrives; values keep a
+    # window of the last R + 1, its oldest quantized as each token arrives. In closed form (the
+    # step-by-step loop is the oracle of tests/test_kvcache_quant.py), so any n_decoded is O(1):
+    kq, kr = T - T % R, T % R                 # after the prefill
+    if n_decoded:
+        kr = (kr + n_decoded - 1) % R + 1     # the residual never empties once decoding starts
+        kq = T + n_decoded - kr
+    vr = min(min(T, R) + n_decoded, R + 1)
+    vq = T + n_decoded - vr
     return {"key_quantized": kq, "key_residual": kr, "value_quantized": vq, "value_residual": vr}
 
 
@@ -75,13 +74,15 @@ def kivi_nbytes(shape, n_decoded: int, bits: int, group_size: int, residual_leng
     lay = kivi_layout(T, n_decoded, residual_length)
     kb, vb = k_bits or bits, v_bits or bits
     G, R = group_size, residual_length
-    key_blocks = [T - T % R] if T >= R else []
-    key_blocks += [R] * ((lay["key_quantized"] - sum(key_blocks)) // R)
-    n_key = sum(B * H * n * D for n in key_blocks if n)
-    key_bytes = sum((B * H * n * D * kb + 7) // 8 for n in key_blocks if n) + 2 * scale_bytes * n_key // G
-    v_blocks = ([T - min(T, R)] if T > R else []) + [1] * (lay["value_quantized"] - max(T - R, 0))
-    n_val = sum(B * H * n * D for n in v_blocks)
-    val_bytes = sum((B * H * n * D * vb + 7) // 8 for n in v_blocks) + 2 * scale_bytes * n_val // G
+
+    def packed(tokens: int, b: int) -> int:  # one block of `tokens` tokens: its codes, whole bytes
+        return (B * H * tokens * D * b + 7) // 8
+    first_k = T - T % R                       # the prefill's keys, one block; then blocks of R
+    key_bytes = packed(first_k, kb) + (lay["key_quantized"] - first_k) // R * packed(R, kb) \
+        + 2 * scale_bytes * (B * H * lay["key_quantized"] * D) // G
+    first_v = max(T - R, 0)                   # the prefill's values beyond the window; then one token a step
+    val_bytes = packed(first_v, vb) + (lay["value_quantized"] - first_v) * packed(1, vb) \
+        + 2 * scale_bytes * (B * H * lay["value_quantized"] * D) // G
     resid = (lay["key_residual"] + lay["value_residual"]) * B * H * D * residual_bytes
     return key_bytes + val_bytes + resid
 

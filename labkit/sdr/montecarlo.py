@@ -24,6 +24,8 @@ from labkit.validate import check_choice, check_int, fail, type_fail
 __all__ = ["overlap_counts", "false_match_mc", "union_false_match_mc"]
 
 _CHUNK = 1 << 14        # trials per random stream
+MAX_DRAWS = 2**31       # random SDRs one call may draw: minutes of work at a few million a second, not days
+MAX_COUNTS = 2**25      # int64 histogram cells one call may hold (256 MiB)
 MAX_N = 2**28           # bits of one SDR here: two bit sets of n/8 bytes per stream (and _below needs n < 2**32)
 BACKENDS = ("fast", "readable")
 
@@ -152,7 +154,9 @@ def overlap_counts(n: int, w: int, s: int, trials: int, seed: int = 0, *, backen
     theory.false_match_probability(n, w, s, theta). backend="readable" runs the same loops in
     plain Python (same counts, about 1000 times slower: ~2 ms per pair at n=2048, w=40)."""
     n, w, s = _sizes(n, w, s)
-    trials = check_int("trials", trials, low=1)
+    trials = check_int("trials", trials, low=1, high=MAX_DRAWS // 2)      # two draws a trial
+    if -(-trials // _CHUNK) * (s + 1) > MAX_COUNTS:                       # a histogram per stream
+        raise fail("trials", f"trials·(s+1) <= {MAX_COUNTS * _CHUNK} (one histogram per {_CHUNK} trials)", trials)
     return _run("overlap_counts", backend, n, w, s, trials, _seed(seed))
 
 
@@ -190,6 +194,9 @@ def union_false_match_mc(n: int, w: int, M: int, thetas, n_unions: int = 200, qu
     a = w if a is None else check_int("a", a, low=1, high=n)
     M = check_int("M", M, low=1, high=theory.MAX_SIZE)
     n_unions, queries = check_int("n_unions", n_unions, low=1), check_int("queries", queries, low=1)
+    if n_unions * (M + queries) > MAX_DRAWS or n_unions * (a + 1) > MAX_COUNTS:
+        raise fail("n_unions, queries", f"n_unions·(M + queries) <= {MAX_DRAWS} random SDRs and "
+                   f"n_unions·(a+1) <= {MAX_COUNTS} histogram cells", (n_unions, queries))
     thetas = _thetas(thetas, a)
     avg = {th: theory.union_false_match_probability(n, w, M, th, a=a, method="average") for th in thetas}
     counts, sizes = _run("union_counts", backend, n, w, M, a, n_unions, queries, _seed(seed))

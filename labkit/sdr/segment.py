@@ -21,8 +21,13 @@ from labkit.validate import check_array, check_instance, check_int, fail
 __all__ = ["SegmentMemory", "noisy", "measure", "noise_sweep"]
 
 
+MAX_KEYS = 2**27  # random keys one draw of patterns or noise holds (rows x n float64: 1 GiB)
+
+
 def _check_shape(n, w, s, theta):
     n, w, s, theta = theory._check(n, w, s, theta)
+    if n > MAX_KEYS:  # segments are dense rows of n synapse flags; patterns are drawn from n keys
+        raise fail("n", f"an integer <= {MAX_KEYS} (dense rows of n bits)", n)
     if s > w:
         raise fail("s", f"s <= w={w} (a segment subsamples a pattern)", s)
     return n, w, s, theta
@@ -130,6 +135,9 @@ def noisy(patterns: np.ndarray, n: int, v: int, rng, chunk: int = 2048) -> np.nd
                    described=True)
     v = check_int("v", v, low=0, high=min(w, n - w))
     chunk = check_int("chunk", chunk, low=1)
+    if min(chunk, m) * n > MAX_KEYS:
+        raise fail("n", f"min(chunk, rows)·n <= {MAX_KEYS} random keys per draw", f"{min(chunk, m)}·{n}",
+                   described=True)
     rng = as_rng(rng, "rng")
     out = np.empty_like(patterns)
     for lo in range(0, m, chunk):
@@ -158,8 +166,8 @@ def measure(mem: SegmentMemory, patterns: np.ndarray, v: int, trials: int = 20_0
     if mem.patterns_per_segment != 1 and v:
         raise fail("v", "0: the noise formula is for one pattern per segment (patterns_per_segment=1)", v)
     trials = check_int("trials", trials, low=1)
-    if trials * mem.n > 2**27:
-        raise fail("trials", f"trials·n <= 2**27, trials <= {2**27 // mem.n}", trials)
+    if trials * mem.n > MAX_KEYS:
+        raise fail("trials", f"trials·n <= {MAX_KEYS}, trials <= {MAX_KEYS // mem.n}", trials)
     rng = as_rng(seed)
     Xr = random_patterns(mem.n, mem.w, trials, rng)
     hits = mem.overlaps_batch(Xr) >= mem.theta
@@ -182,7 +190,7 @@ def noise_sweep(n: int, w: int, s: int, theta: int, vs, n_patterns: int = 50, tr
     n, w, s, theta = _check_shape(n, w, s, theta)
     vs = [check_int(f"vs[{i}]", v, low=0, high=min(w, n - w))
           for i, v in enumerate(check_array("vs", vs, ndim=1, kind="integer").tolist())]
-    n_patterns = check_int("n_patterns", n_patterns, low=1)
+    n_patterns = check_int("n_patterns", n_patterns, low=1, high=MAX_KEYS // n)
     rng = as_rng(seed)
     pats = random_patterns(n, w, n_patterns, rng)
     mem = SegmentMemory(n, w, s, theta, seed=rng)

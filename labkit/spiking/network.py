@@ -36,6 +36,8 @@ from labkit.spiking.meanfield import siegert
 from labkit.spiking.result import SpikeResult
 from labkit.validate import check_array, check_bool, check_float, check_int, check_seed, fail
 
+MAX_KEYS = 2**27  # float64 keys one connectivity draw may hold (1 GiB)
+
 __all__ = ["Network", "network_chunk_readable"]
 
 CHUNK = 1000  # steps per block of external Poisson counts
@@ -85,6 +87,10 @@ class Network(Estimator):
                  v_reset: float = 10.0, refractory: float = 2e-3, dt: float = 1e-4, seed=0):
         self.n_exc = check_int("n_exc", n_exc, low=1)
         self.n_inh = check_int("n_inh", n_inh, low=0)
+        keys = (self.n_exc + self.n_inh) * max(self.n_exc, self.n_inh)
+        if keys > MAX_KEYS:  # bounded before _connect draws its (N, n_exc) and (N, n_inh) key matrices
+            raise fail("n_exc, n_inh", f"(n_exc + n_inh)·max(n_exc, n_inh) <= {MAX_KEYS} random keys (1 GiB); "
+                       "Brunel's 10,000 + 2,500 fits", f"{self.n_exc} + {self.n_inh}", described=True)
         self.p_connect = check_float("p_connect", p_connect, low=0.0, high=1.0)
         self.J = check_float("J", J)
         self.g = check_float("g", g, low=0.0)

@@ -16,6 +16,8 @@ ValueError whose message names the parameter. `ok` lists generated categories a 
 accepts (with the reason: e.g. "empty": "no queries -> no results"). It also checks: same seed -> same
 result; backend="fast" and "readable" give the same result; a memory's snapshot() is plain data;
 get_params() round-trips through the constructor; widgets.inspect accepts every memory object.
+tests/test_api_hostile.py generates three more categories from the same Cases (huge integers, inf and
+beyond-float32 elements) and runs them in a worker process; `ok` applies to those too.
 """
 
 from __future__ import annotations
