@@ -1,9 +1,15 @@
 """Notebooks in a real JupyterLab: run every cell, then the ipywidgets and the Panel/HoloViews/Bokeh
 outputs must have rendered (offline: Panel is loaded inline) and no cell failed. The welcome notebook,
-and 04_pim (fast at full size), whose timeline must re-aggregate when the browser zooms it."""
+and 04_pim (fast at full size), whose timeline must re-aggregate when the browser zooms it.
+
+Offline: the `page` fixture refuses and records every request that would leave the machine, and a test
+whose page made one fails (tests/conftest.py). The server's own requests (news feed, update check, PyPI
+search) are out of the browser's sight: the server runs with `labkit lab`'s configuration
+(labkit.cli.LAB_ENV, LAB_CONFIG) and test_jupyterlab_runs_offline checks it took effect."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -11,10 +17,13 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 from ui_support import ROOT, free_port, screenshot_path, wait_for_url
+
+from labkit.cli import LAB_ENV
 
 pytestmark = pytest.mark.ui
 NOTEBOOK = ROOT / "notebooks" / "00_welcome.ipynb"
@@ -35,7 +44,7 @@ def jupyterlab(tmp_path_factory):
     for nb in (NOTEBOOK, PIM_NOTEBOOK):
         shutil.copy(nb, root / nb.name)
     home = tmp_path_factory.mktemp("lab-home")
-    env = {**os.environ, "PANEL_INLINE": "1", "JUPYTER_CONFIG_DIR": str(home / "config"),
+    env = {**os.environ, **LAB_ENV, "JUPYTER_CONFIG_DIR": str(home / "config"),
            "JUPYTER_RUNTIME_DIR": str(home / "runtime"), "JUPYTERLAB_WORKSPACES_DIR": str(home / "workspaces"),
            "JUPYTERLAB_SETTINGS_DIR": str(home / "settings"), "IPYTHONDIR": str(home / "ipython")}
     # no "get notified about Jupyter news?" toast over the screenshot
@@ -55,6 +64,25 @@ def jupyterlab(tmp_path_factory):
         yield f"http://127.0.0.1:{port}"
     finally:
         _stop(proc)
+
+
+def _get(url: str):
+    with urllib.request.urlopen(url, timeout=30) as r:
+        return r.read().decode()
+
+
+def test_jupyterlab_runs_offline(jupyterlab):
+    """The server side of the offline rule, which no browser route sees: no news feed, no update check
+    against PyPI, an extension manager that searches nothing (labkit.cli.LAB_CONFIG, as `labkit lab`)."""
+    page = _get(f"{jupyterlab}/lab")
+    m = re.search(r'<script id="jupyter-config-data" type="application/json">(.*?)</script>', page, re.S)
+    assert m, "no jupyter-config-data in the /lab page"
+    config = json.loads(m.group(1))
+    assert config["news"] == {"disabled": True}, config["news"]
+    assert config["extensionManager"]["can_install"] is False, config["extensionManager"]
+    assert config["extensionManager"]["name"] == "read-only", config["extensionManager"]
+    assert json.loads(_get(f"{jupyterlab}/lab/api/update")) == {"notification": None}
+    assert json.loads(_get(f"{jupyterlab}/lab/api/news")) == {"news": []}
 
 
 def _stop(proc):

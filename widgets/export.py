@@ -24,7 +24,10 @@ from pathlib import Path
 
 import panel as pn
 from bokeh.model import Model
+from bokeh.models import UIElement
 from bokeh.resources import INLINE
+from panel.io.notebook import patch_inline_stylesheets
+from panel.viewable import Viewable
 
 from labkit.atomic import atomic_write
 from labkit.validate import check_bool, check_float, check_int, check_str, fail
@@ -103,6 +106,30 @@ def inline_cdn(page_html: str) -> str:
         mime = _MIME.get(f.suffix, "application/octet-stream")
         return f"data:{mime};base64,{base64.b64encode(f.read_bytes()).decode('ascii')}"
     return _OTHER_CDN.sub("data:,", _PANEL_CDN.sub(local, page_html))
+
+
+def inline_stylesheets(viewable, root) -> None:
+    """Panel preprocessing hook, registered when widgets is imported: with Panel inline
+    (`pn.extension(inline=True)` or PANEL_INLINE=1) and no server session (a notebook, a saved file),
+    every stylesheet of the `root` model tree that is imported from Panel's CDN becomes the installed
+    file's text (panel.io.notebook.patch_inline_stylesheets; other stylesheets are left as they are).
+
+    Panel 1.9 inlines these only when it renders an output itself (`Viewable._repr_mimebundle_`).
+    HoloViews' notebook renderer (holoviews/plotting/renderer.py, `Renderer._render_panel`, 1.23)
+    builds the same Panel layout without that step, so every HoloViews plot in a notebook asked
+    cdn.holoviz.org for Panel's theme, list and loading styles (and drew unstyled offline). Served
+    pages are left alone: `labkit serve` points them at its own /static (widgets/app.py)."""
+    if not pn.config.inline:
+        return
+    doc = pn.state.curdoc
+    if doc is not None and doc.session_context is not None:
+        return
+    for model in root.select({"type": UIElement}):
+        patch_inline_stylesheets(model)
+
+
+if inline_stylesheets not in Viewable._preprocessing_hooks:
+    Viewable._preprocessing_hooks.append(inline_stylesheets)
 
 
 def html(view_or_object, title: str = "labkit figure", embed: bool = False) -> str:
