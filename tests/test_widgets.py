@@ -171,7 +171,7 @@ def test_long_task_runs_steps_off_the_loop_shows_progress_and_time_and_cancels_b
     assert time_left([2.0, 4.0], 5, 1.0, 100.0, 7.0) == 8.0        # mean 3 s x 3 steps left, 1 s into one
     assert time_left([], 5, 0.5, 100.0, 0.5) == 99.5 and time_left([], 5, 0.5, None, 0.5) is None
     assert time_left([9.0], 2, 30.0, None, 39.0) == 0.0              # never below 0
-    assert [seconds_text(s) for s in (0.44, 12.4, 125)] == ["0.4 s", "12 s", "2 min 05 s"]
+    assert [seconds_text(s) for s in (0.44, 12.4, 125, 179.7)] == ["0.4 s", "12 s", "2 min 05 s", "3 min 00 s"]
 
     now = [0.0]
     def clock():  # each reading 10 s later
@@ -191,6 +191,8 @@ def test_long_task_runs_steps_off_the_loop_shows_progress_and_time_and_cancels_b
     task.button.clicks += 1
     assert states[:4] == [(f"step {i}", i * i, True) for i in range(4)] and states[4] == "done"
     assert all(t is not main for t in threads) and len(set(threads)) == 1   # one worker, not the loop
+    threads[0].join(timeout=30)
+    assert not threads[0].is_alive(), "the worker thread should end with the run (waited 30 s)"
     assert "estimated before the first step: 100 s in all" in seen[0] and "**step 1 of 4**" in seen[0]
     assert "left" in seen[1] and "estimated before" not in seen[1]         # measured step times now
     assert (task.progress.value, task.progress.max) == (4, 4) and task.status.object.startswith("done: 4 of 4")

@@ -57,8 +57,10 @@ def test_wilson_interval_is_scipys(k, n):
     from scipy.stats import binomtest
     ci = binomtest(k, n).proportion_ci(confidence_level=0.95, method="wilson")
     np.testing.assert_allclose(wilson_interval(k, n), (ci.low, ci.high), rtol=1e-12, atol=1e-12)
-    with pytest.raises(ValueError, match="k, n"):
+    with pytest.raises(ValueError, match="k: expected"):
         wilson_interval(n + 1, n)
+    with pytest.raises(TypeError, match="n: expected"):
+        wilson_interval(1, 2.5)
 
 
 def test_perplexity_interval_is_exp_of_the_mean_log_perplexity_and_its_standard_error():

@@ -207,7 +207,6 @@ def redraw_time(view, param_name: str, values, root=None) -> float:
 
 
 # -- long work started from a button ------------------------------------------------------------------
-
 class Step(NamedTuple):
     """One step of a LongTask's plan: `label` (shown while it runs) and `run()`, called in a worker thread."""
 
@@ -219,12 +218,8 @@ def seconds_text(s: float) -> str:
     """A duration as a person reads it: '0.4 s', '12 s', '2 min 05 s'."""
     if not math.isfinite(s):
         return "?"
-    s = max(0.0, s)
-    if s < 10:
-        return f"{s:.1f} s"
-    if s < 120:
-        return f"{s:.0f} s"
-    return f"{int(s // 60)} min {int(round(s % 60)):02d} s"
+    s, r = max(0.0, s), int(round(max(0.0, s)))
+    return f"{s:.1f} s" if s < 10 else f"{s:.0f} s" if s < 120 else f"{r // 60} min {r % 60:02d} s"
 
 
 def time_left(step_times, n: int, in_step: float, prior_total: float | None, elapsed: float) -> float | None:
@@ -378,6 +373,9 @@ class LongTask:
             self.state, self.error = "failed", e
             raise
         finally:
+            if self._executor is not None and self.state != "gave up":  # no idle thread left (a straggler:
+                self._executor.shutdown(wait=False)                       # kept, the next run queues after it)
+                self._executor = None
             self._set_running(False)
             self.status.object = self.final_text(k, n, t0, steps[k].label if 0 <= k < n else "")
             if self.on_done:

@@ -28,6 +28,7 @@ import param
 import torch
 
 from labkit.kvcache import H2O, FullPrecisionStore, SnapKV, StreamingLLM
+from labkit.validate import check_array, check_float, check_int
 from widgets.kvcache.data import make_cache
 from widgets.views import LongTask, Step, seconds_text
 
@@ -75,9 +76,7 @@ def perplexity_interval(window_nll) -> tuple[float, float, float]:
     error over windows of the log-perplexity, mapped through exp: lo, hi = exp(mean ∓ s), s = sd / √n
     with the windows' sample standard deviation (ddof = 1). The windows, not the bytes, are the
     independent draws (the bytes of one window share its context). One window: lo = hi = NaN."""
-    x = np.asarray(window_nll, float)
-    if x.ndim != 1 or len(x) == 0 or not np.isfinite(x).all():
-        raise ValueError(f"window_nll: expected a non-empty 1-d array of finite NLLs, got {x!r}")
+    x = check_array("window_nll", window_nll, ndim=1, dtype=np.float64, min_size=1)
     m = float(x.mean())
     if len(x) < 2:
         return math.exp(m), math.nan, math.nan
@@ -90,8 +89,9 @@ def wilson_interval(k: int, n: int, z: float = Z95) -> tuple[float, float]:
     of succession, and statistical inference", JASA 22, 1927): the p with |p̂ − p| ≤ z √(p(1 − p)/n),
     (p̂ + z²/2n ± z √(p̂(1 − p̂)/n + z²/4n²)) / (1 + z²/n). z = Z95: 95 %. Unlike p̂ ± z √(p̂(1 − p̂)/n)
     it stays inside [0, 1] and is not empty at k = 0 or k = n (10 of 10 right: 0.72 .. 1)."""
-    if not (isinstance(n, (int, np.integer)) and isinstance(k, (int, np.integer)) and 0 <= k <= n and n >= 1):
-        raise ValueError(f"k, n: expected integers with 0 <= k <= n and n >= 1, got k={k!r}, n={n!r}")
+    n = check_int("n", n, low=1)
+    k = check_int("k", k, low=0, high=n)
+    z = check_float("z", z, low=0, low_open=True)
     p, z2 = k / n, z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n)) / (1 + z2 / n)
