@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 BUILD = ROOT / "build"
@@ -36,6 +37,49 @@ _ALL_CANVASES = """() => { const out = [];
         if (e.tagName === 'CANVAS') out.push(e);
         if (e.shadowRoot) walk(e.shadowRoot); } };
     walk(document); return out; }"""
+
+
+# Offline: a browser test may ask only this machine. Anything else is refused and recorded.
+LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost"})
+LOCAL_SCHEMES = frozenset({"data", "blob", "about"})
+
+
+def is_local_url(url: str) -> bool:
+    """True for a URL that stays on the machine: loopback by name (127.0.0.1, localhost), or data:,
+    blob:, about:. Everything else (another host, a CDN, file:) counts as leaving."""
+    p = urlparse(url)
+    return p.scheme in LOCAL_SCHEMES or (p.hostname or "") in LOCAL_HOSTS
+
+
+def block_external_requests(context) -> list[str]:
+    """Abort every request and websocket of a Playwright (sync) `context` whose URL is not local
+    (`is_local_url`), and record it. Returns the list the refused URLs are appended to, in order.
+    Local requests are not touched. The context should be made with service_workers="block": a
+    service worker's own fetches would not pass through the routes (Playwright's route documentation)."""
+    refused: list[str] = []
+
+    def refuse(route):
+        refused.append(route.request.url)
+        route.abort("blockedbyclient")
+
+    def refuse_socket(ws):
+        refused.append(ws.url)
+        ws.close()
+
+    context.route(lambda url: not is_local_url(url), refuse)
+    context.route_web_socket(lambda url: not is_local_url(url), refuse_socket)
+    return refused
+
+
+def external_report(urls: list[str], limit: int = 40) -> str:
+    """'requests left the machine: N (M distinct): url x count, ...' for a failure message."""
+    counts: dict[str, int] = {}
+    for u in urls:
+        counts[u] = counts.get(u, 0) + 1
+    shown = [u + (f" x{n}" if n > 1 else "") for u, n in list(counts.items())[:limit]]
+    more = f"\n  ... and {len(counts) - limit} more" if len(counts) > limit else ""
+    return (f"requests left the machine: {len(urls)} ({len(counts)} distinct), all refused:\n  "
+            + "\n  ".join(shown) + more)
 
 
 def chromium_path() -> str | None:
