@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import html
 import json
 import os
 import shutil
@@ -43,6 +44,8 @@ from labkit.atomic import atomic_write
 from labkit.execute import DEFAULT_TIMEOUT
 from labkit.gallery_html import install_static, notebook_html
 from labkit.gallery_page import Card, format_duration, index_html, notebook_summary, papers_html
+from labkit.papers import cards as paper_cards
+from labkit.papers import ledger, ledger_html, ledger_markdown
 from labkit.record import read_records
 from labkit.sweep import notebook_parameters, sweep
 from labkit.validate import check_bool, check_float, check_int, fail
@@ -127,10 +130,29 @@ def figures_available() -> bool:
     return shutil.which("chromium") is not None and importlib.util.find_spec("playwright") is not None
 
 
+def _running_notebooks() -> set[str]:
+    """The notebooks a run is executing now below this process: the argument of each runner
+    (`python -m labkit.execute NOTEBOOK OUTPUT ...`, labkit.execute's child side) among our descendants."""
+    import psutil
+    found = set()
+    try:
+        children = psutil.Process().children(recursive=True)
+    except psutil.Error:
+        return found
+    for p in children:
+        try:
+            cmd = p.cmdline()
+        except psutil.Error:
+            continue
+        if "labkit.execute" in cmd and cmd.index("labkit.execute") + 1 < len(cmd):
+            found.add(cmd[cmd.index("labkit.execute") + 1])
+    return found
+
+
 def _run_all(todo: list[tuple[Path, dict]], out: Path, workers: int, timeout: float, on_start, on_done) -> None:
     """Run each (notebook, parameters) as a one-point labkit.sweep on one shared LocalCluster; call
-    on_start(notebook) when its executed notebook first appears (papermill writes it as the run
-    begins) and on_done(notebook, row) with its sweep row when it ends. Submitted in `todo`'s order."""
+    on_start(notebook) when its runner process appears (a Dask worker took it up) and
+    on_done(notebook, row) with its sweep row when it ends. Submitted in `todo`'s order."""
     from dask.distributed import Client, LocalCluster
 
     runs = out / _RUNS
@@ -151,9 +173,10 @@ def _run_all(todo: list[tuple[Path, dict]], out: Path, workers: int, timeout: fl
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            running = _running_notebooks()
             for fut in pending:
-                nb, folder = futures[fut]
-                if nb not in started and any(folder.glob("*.ipynb")):
+                nb, _ = futures[fut]
+                if nb not in started and str(nb) in running:
                     started.add(nb)
                     on_start(nb)
             for fut in done:
@@ -193,9 +216,8 @@ def _finish(nb: Path, row: dict, out: Path) -> Outcome:
 def _cited_records(papers_dir: Path) -> dict[str, list[str]]:
     """{notebook file name: record keys the paper cards cite}."""
     try:
-        from labkit.papers import cards
         found: dict[str, list[str]] = {}
-        for card in cards(papers_dir):
+        for card in paper_cards(papers_dir):
             for c in card.get("claims", []):
                 found.setdefault(c["notebook"], []).append(c["record"])
         return found
@@ -204,18 +226,12 @@ def _cited_records(papers_dir: Path) -> dict[str, list[str]]:
 
 
 def _write_papers(out: Path, papers_dir: Path) -> None:
-    from labkit.papers import ledger
-    table = ledger(papers_dir, out) if papers_dir.is_dir() else None
-    try:
-        from labkit.papers import ledger_html, ledger_markdown
-        fragment = ledger_html(table) if table is not None else "<p>(no papers folder)</p>"
-        markdown = ledger_markdown(table) if table is not None else "(no papers folder)"
-    except ImportError:  # an older labkit.papers without the ledger's views
-        import html
-
-        from labkit.tables import markdown_table
-        markdown = markdown_table(table) if table is not None and len(table) else "(no claims yet)"
-        fragment = f"<pre>{html.escape(markdown)}</pre>"
+    """papers.html (labkit.papers.ledger_html in the gallery's page) and papers.md, from the records in `out`."""
+    if papers_dir.is_dir():
+        table = ledger(papers_dir, out)
+        fragment, markdown = ledger_html(table), ledger_markdown(table)
+    else:
+        fragment, markdown = f"<p>(no papers folder at {html.escape(str(papers_dir))})</p>", "(no papers folder)"
     with atomic_write(out / "papers.md", "w") as f:
         f.write(markdown + "\n")
     with atomic_write(out / "papers.html", "w") as f:
@@ -266,6 +282,7 @@ def build(out: str | Path, notebooks: list[str | Path], *, workers: int = 2, tim
                 notebook_html(out / nb.name, out)
         else:
             todo.append((nb, key))
+            (out / FIGURES / f"{nb.stem}.png").unlink(missing_ok=True)   # no thumbnail of an older run
     # longest first (the last known run time), so the slowest notebook is not the last to start
     todo.sort(key=lambda t: -float((manifest["notebooks"].get(t[0].name) or {}).get("duration_s") or 0))
     bar = tqdm(total=len(notebooks), desc="gallery", unit="notebook", disable=not progress, file=sys.stderr)
@@ -279,10 +296,10 @@ def build(out: str | Path, notebooks: list[str | Path], *, workers: int = 2, tim
                 if all(known) else "; at full size a notebook takes minutes")
         say(f"gallery: running {len(todo)} notebook(s) on {workers} worker(s){hint}")
         keys = dict(todo)
-        running: dict[Path, float] = {}
+        running: dict[Path, None] = {}   # in the order they started
 
         def on_start(nb):
-            running[nb] = time.perf_counter()
+            running[nb] = None
             say(f"{nb.name}: started")
             bar.set_postfix_str("running " + ", ".join(p.stem for p in running))
 

@@ -117,7 +117,7 @@ def test_index_has_one_card_per_notebook(two_notebooks, monkeypatch):
     src, out, nbs = two_notebooks
     monkeypatch.setattr(gallery, "figures_available", lambda: True)
     monkeypatch.setattr(gallery, "_run_all", _no_runs)
-    outcomes = build(out, nbs, papers_dir=src / "no-papers", progress=False)
+    outcomes = build(out, nbs, papers_dir=gallery.REPO / "papers", progress=False)
     assert [(o.status, o.cached) for o in outcomes] == [("ok", True), ("ok", True)]
     page = (out / "index.html").read_text(encoding="utf-8")
     assert page.count("<article class='card'") == 2
@@ -136,7 +136,9 @@ def test_index_has_one_card_per_notebook(two_notebooks, monkeypatch):
         assert f"<img src='figures/{stem}.png'" in page
         assert f"href='{stem}.html'" in page and (out / f"{stem}.html").is_file()
         assert f"href='{stem}.ipynb'" in page
-    assert "href='papers.html'" in page and (out / "papers.html").is_file()
+    assert "href='papers.html'" in page
+    papers = (out / "papers.html").read_text(encoding="utf-8")
+    assert "<section class='labkit-ledger'>" in papers and "href='index.html'" in papers
     assert not re.search(r"(src|href)=['\"]https?://(?!arxiv\.org)", page), "the index loads from the network"
 
 
@@ -316,7 +318,7 @@ def _open_offline(chromium, url: str, canvases: int = 0, math: int = 0) -> dict:
 @pytest.mark.ui
 @pytest.mark.notebook
 @pytest.mark.timeout(900)
-def test_a_notebook_through_the_gallery_is_offline_and_draws(chromium, tmp_path, loopback_server):
+def test_a_notebook_through_the_gallery_is_offline_and_draws(chromium, tmp_path, loopback_server, capsys):
     nb = nbformat.v4.new_notebook()
     params = nbformat.v4.new_code_cell('figures: str = ""')
     params.metadata["tags"] = ["parameters"]
@@ -325,9 +327,10 @@ def test_a_notebook_through_the_gallery_is_offline_and_draws(chromium, tmp_path,
     nbformat.write(nb, tmp_path / "fixture.ipynb")
     out = tmp_path / "gallery"
 
-    (o,) = build(out, [tmp_path / "fixture.ipynb"], workers=1, timeout=300, papers_dir=tmp_path / "no-papers",
-                 progress=False)
+    (o,) = build(out, [tmp_path / "fixture.ipynb"], workers=1, timeout=300, papers_dir=tmp_path / "no-papers")
     assert o.status == "ok", o.error
+    said = capsys.readouterr().err
+    assert "fixture.ipynb: started" in said and re.search(r"fixture\.ipynb: ok in \d", said), said
     assert not o.cached and o.records["area"] == pytest.approx(1 / 3)
     assert (out / "figures" / "fixture.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     base = loopback_server(out)
