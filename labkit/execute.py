@@ -88,7 +88,7 @@ def default_wall_timeout(notebook: str | os.PathLike, timeout: float = DEFAULT_T
     nbclient already stops any cell after `timeout` seconds, and papermill adds one cell (the
     injected parameters), so a run that is making progress can never reach this bound: one that
     does is hung outside every cell (a kernel that never answers, a frozen runner). With
-    `--timeout 60`, 00_welcome.ipynb (9 code cells) is bounded to 180 + 10 * 60 s = 13 minutes.
+    `--timeout 60`, 00_welcome.ipynb (10 code cells) is bounded to 180 + 11 * 60 s = 14 minutes.
     """
     import json
     timeout = check_float("timeout", timeout, 0, low_open=True)

@@ -194,7 +194,7 @@ def test_sweep_api_refuses_undeclared_and_doubled_parameters(tmp_path):
     from labkit.sweep import notebook_parameters, sweep
     nb = _notebook(tmp_path / "ok.ipynb", "pass")
     assert notebook_parameters(nb) == ["n", "name"]
-    assert notebook_parameters(WELCOME) == ["dataset", "n_queries", "k_max", "seed"]
+    assert notebook_parameters(WELCOME) == ["dataset", "n_queries", "k_max", "seed", "figures"]
     with pytest.raises(ValueError, match="grid: .*got 'nope'"):
         sweep(nb, {"nope": [1]}, out=tmp_path / "o")
     with pytest.raises(ValueError, match="fixed: .*got 'nope'"):

@@ -105,7 +105,7 @@ def marked(monkeypatch):
 
 def test_default_wall_timeout_formula(tmp_path):
     # 180 s (kernel start-up, runner start, shutdown) + (code cells + papermill's parameters cell) x timeout
-    assert default_wall_timeout(WELCOME, 60) == 180 + (9 + 1) * 60          # --timeout 60: 13 minutes
+    assert default_wall_timeout(WELCOME, 60) == 180 + (10 + 1) * 60         # --timeout 60: 14 minutes
     assert default_wall_timeout(_hang_notebook(tmp_path / "h.ipynb"), 10) == 180 + 3 * 10
     with pytest.raises(ValueError, match="timeout"):
         default_wall_timeout(WELCOME, 0)
