@@ -40,6 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from labkit import gallery_html
 from labkit.atomic import atomic_write
 from labkit.execute import DEFAULT_TIMEOUT
 from labkit.gallery_html import install_static, notebook_html
@@ -85,6 +86,12 @@ def library_digest(roots=(REPO / "labkit", REPO / "widgets")) -> str:
                 continue
             h.update(str(path.relative_to(Path(root).parent)).encode() + b"\0" + path.read_bytes() + b"\0")
     return h.hexdigest()
+
+
+def page_digest() -> str:
+    """sha256 of labkit/gallery_html.py, which makes the notebooks' pages: a reused notebook whose page
+    was made by other code gets its page made again (nbconvert only, no run)."""
+    return hashlib.sha256(Path(gallery_html.__file__).read_bytes()).hexdigest()
 
 
 def cache_key(notebook: str | Path, parameters: dict[str, Any]) -> str:
@@ -270,6 +277,7 @@ def build(out: str | Path, notebooks: list[str | Path], *, workers: int = 2, tim
     if not with_figures:
         say("gallery: no thumbnails (headless chromium or playwright missing: apt-get install chromium)")
 
+    page = page_digest()
     outcomes: dict[Path, Outcome] = {}
     todo = []
     for nb in notebooks:
@@ -278,8 +286,10 @@ def build(out: str | Path, notebooks: list[str | Path], *, workers: int = 2, tim
         if not force and reusable(entry, key, out, nb, with_figures):
             outcomes[nb] = Outcome(nb, "ok", True, entry.get("duration_s"), entry.get("finished", ""),
                                    records=read_records(out / nb.name), older_code=entry.get("library") != library)
-            if not (out / f"{nb.stem}.html").is_file():
+            if entry.get("page") != page or not (out / f"{nb.stem}.html").is_file():
                 notebook_html(out / nb.name, out)
+                entry["page"] = page
+                _write_manifest(out, manifest)
         else:
             todo.append((nb, key))
             (out / FIGURES / f"{nb.stem}.png").unlink(missing_ok=True)   # no thumbnail of an older run
@@ -309,7 +319,7 @@ def build(out: str | Path, notebooks: list[str | Path], *, workers: int = 2, tim
             outcomes[nb] = o
             manifest["notebooks"][nb.name] = {"key": keys[nb], "status": o.status, "duration_s": o.duration_s,
                                               "finished": o.finished, "error": o.error, "parameters": params,
-                                              "library": library}
+                                              "library": library, "page": page}
             _write_manifest(out, manifest)
             say(f"{nb.name}: {o.status} in {format_duration(o.duration_s)}" + (f" — {o.error}" if o.error else ""))
             bar.set_postfix_str("running " + ", ".join(p.stem for p in running) if running else "")

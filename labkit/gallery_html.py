@@ -5,10 +5,10 @@ state, the ipywidgets renderer from unpkg); the Panel / HoloViews outputs inside
 Panel's styles (`loading.css`, `listpanel.css`, `theme/default.css`, `native.css`) and
 es-module-shims on Panel's CDN even when Panel's scripts are inline. A page of the gallery instead:
 
-- takes MathJax 2.7 from the `jupyter-server-mathjax` package, copied once to `<out>/static/mathjax/`,
-  with the one web font that package ships (STIX-Web; the classic Notebook's MathJax set-up), and its
-  measuring font `MathJax_Blank` as a local() font (MathJax's `url('about:blank')`, a font request
-  Chromium refuses with a console error on every page, online or not);
+- takes MathJax 2.7 from the `jupyter-server-mathjax` package, copied once to `<out>/static/mathjax/`:
+  HTML-CSS output with the one web font that package ships (STIX-Web; the classic Notebook's MathJax
+  set-up), and its measuring font `MathJax_Blank` as a local() font (MathJax's `url('about:blank')`,
+  a font request Chromium refuses with a console error on every page, online or not);
 - has no require.js (Bokeh and Panel outputs load without it: they use it only when it is there) and
   no mermaid loader (no labkit notebook draws mermaid diagrams);
 - shows an ipywidgets output as a note (a static page cannot run the Python behind a slider) instead
@@ -32,7 +32,7 @@ from pathlib import Path
 
 from labkit.atomic import atomic_write
 
-__all__ = ["notebook_html", "install_static", "localize", "STATIC", "MATHJAX_CONFIG", "MATHJAX_URL", "MATHJAX_FONTS"]
+__all__ = ["notebook_html", "install_static", "localize", "STATIC", "MATHJAX_CONFIG", "MATHJAX_URL", "MATHJAX_SETUP"]
 
 STATIC = "static"                                     # beside the pages: <out>/static/{mathjax,panel}/
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"   # the configs jupyter-server-mathjax ships
@@ -40,11 +40,17 @@ WIDGET_NOTE = ("<p class='labkit-widget-note'><em>An interactive control (ipywid
                "Python, so it works in JupyterLab (<code>make lab</code>), not on this static page.</em></p>")
 
 MATHJAX_URL = f"{STATIC}/mathjax/MathJax.js?config={MATHJAX_CONFIG}"
-# MathJax's fonts: the one web font jupyter-server-mathjax ships, and a local() measuring font
-MATHJAX_FONTS = """<script type="text/x-mathjax-config">
-MathJax.Hub.Config({"HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null,
-  styles: {"@font-face": {"font-family": "MathJax_Blank", src: "local('MathJax_Blank')"}}}});
-</script>"""
+# MathJax's output: HTML-CSS everywhere (the config would pick native MathML in Chromium, whose styles
+# name TeX .otf fonts jupyter-server-mathjax does not ship), with the one web font it ships and a
+# local() measuring font
+_TEX_OTF = {1: "Caligraphic-Regular", 2: "Caligraphic-Bold", 3: "AMS-Regular", 4: "Script-Regular",
+            5: "Fraktur-Regular", 6: "Fraktur-Bold"}   # the NativeMML styles' @font-face rules, by number
+MATHJAX_SETUP = """<script type="text/x-mathjax-config">
+MathJax.Hub.Config({MMLorHTML: {prefer: "HTML"},
+  "HTML-CSS": {availableFonts: [], preferredFont: null, webFont: "STIX-Web", imageFont: null,
+               styles: {"@font-face": {"font-family": "MathJax_Blank", src: "local('MathJax_Blank')"}}},
+  NativeMML: {styles: {%s}}});
+</script>""" % ", ".join(f'"@font-face /*{i}*/": {{src: "local(\'MathJax_{name}\')"}}' for i, name in _TEX_OTF.items())
 
 # nbconvert's lab page less its three network loaders (see the module docstring).
 _TEMPLATE_NAME = "labkit_gallery.html.j2"
@@ -53,7 +59,7 @@ _TEMPLATE = """{%- extends 'index.html.j2' -%}
 {%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
 {%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
 {%- block html_head_js_mathjax -%}
-""" + MATHJAX_FONTS + """
+""" + MATHJAX_SETUP + """
 {{ super() }}
 {%- endblock html_head_js_mathjax -%}
 """

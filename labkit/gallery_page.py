@@ -20,11 +20,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from labkit.gallery_html import MATHJAX_FONTS, MATHJAX_URL
+from labkit.gallery_html import MATHJAX_SETUP, MATHJAX_URL
 
 __all__ = ["Card", "format_value", "format_duration", "notebook_summary", "index_html", "papers_html"]
 
-HEADLINE = 6        # records shown on a card (the rest behind "all N records")
+HEADLINE = 8        # records shown on a card (the rest behind "all N records")
 _TEXT_MAX = 80      # characters of a text record shown on a card
 _ITEMS_MAX = 6      # list items / dict entries shown inline
 _MINUS = str.maketrans("-", "−")
@@ -190,7 +190,7 @@ a{color:#0969da}
 .status.failed{color:#cf222e}
 .teaches{font-size:0.92rem;margin:0.3rem 0 0.6rem}
 table.records{border-collapse:collapse;width:100%;font-size:0.85rem;table-layout:fixed}
-table.records th{text-align:left;font-weight:normal;color:#57606a;width:45%;overflow-wrap:anywhere;
+table.records th{text-align:left;font-weight:normal;color:#57606a;width:55%;overflow-wrap:anywhere;
   padding:0.15rem 0.4rem 0.15rem 0;vertical-align:top}
 table.records td{font-variant-numeric:tabular-nums;overflow-wrap:anywhere;padding:0.15rem 0;vertical-align:top}
 table.records tr+tr{border-top:1px solid #eaeef2}
@@ -206,7 +206,7 @@ def _page(title: str, body: str, math: bool = False) -> str:
     """A whole page; with `math`, MathJax from the gallery's static folder typesets $...$ in it."""
     mathjax = ""
     if math:
-        mathjax = (f"{MATHJAX_FONTS}<script type='text/x-mathjax-config'>MathJax.Hub.Config({{tex2jax: "
+        mathjax = (f"{MATHJAX_SETUP}<script type='text/x-mathjax-config'>MathJax.Hub.Config({{tex2jax: "
                    f"{{inlineMath: [['$', '$']], processEscapes: true}}, messageStyle: 'none'}});</script>"
                    f"<script src='{html.escape(MATHJAX_URL)}'></script>")
     return (f"<!doctype html><html lang='en'><head><meta charset='utf-8'>"
@@ -218,13 +218,14 @@ def _records_table(records: dict[str, Any], keys, cited=frozenset(), **fmt) -> s
     rows = []
     for k in keys:
         mark = " <span class='cited' title='cited by a paper card'>•</span>" if k in cited else ""
-        rows.append(f"<tr><th>{_text(k, 60)}{mark}</th><td>{format_value(records[k], **fmt)}</td></tr>")
+        key = _text(k, 60).replace("_", "_<wbr>")   # long snake_case keys break at their underscores
+        rows.append(f"<tr><th>{key}{mark}</th><td>{format_value(records[k], **fmt)}</td></tr>")
     return f"<table class='records'>{''.join(rows)}</table>"
 
 
 def _headline_keys(card: Card) -> list[str]:
-    """The records a card shows: those the papers cite, then the first scalar ones, HEADLINE in all."""
-    keys = [k for k in card.headline if k in card.records]
+    """The records a card shows, HEADLINE at most: those the papers cite, then the first scalar ones."""
+    keys = [k for k in dict.fromkeys(card.headline) if k in card.records][:HEADLINE]
     for k, v in card.records.items():
         if len(keys) >= HEADLINE:
             break
@@ -238,7 +239,7 @@ def _card_html(card: Card, papers_href: str) -> str:
     title = _inline_markdown(card.title)
     name = e(card.name)
     if card.figure:
-        thumb = f"<img src='{e(card.figure)}' alt='the key figure of {name}' loading='lazy'>"
+        thumb = f"<img src='{e(card.figure)}' alt='the key figure of {name}'>"
     else:
         thumb = "<span class='none'>no figure</span>"
     thumb = f"<a class='thumb' href='{e(card.page)}'>{thumb}</a>" if card.page else f"<div class='thumb'>{thumb}</div>"

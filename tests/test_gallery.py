@@ -119,6 +119,8 @@ def test_index_has_one_card_per_notebook(two_notebooks, monkeypatch):
     monkeypatch.setattr(gallery, "_run_all", _no_runs)
     outcomes = build(out, nbs, papers_dir=gallery.REPO / "papers", progress=False)
     assert [(o.status, o.cached) for o in outcomes] == [("ok", True), ("ok", True)]
+    # reused notebooks get their pages made (here: none yet), and the manifest says by which code
+    assert {e.get("page") for e in read_manifest(out)["notebooks"].values()} == {gallery.page_digest()}
     page = (out / "index.html").read_text(encoding="utf-8")
     assert page.count("<article class='card'") == 2
     # what it teaches: the title and the first paragraph, marks rendered, text escaped
