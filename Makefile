@@ -56,8 +56,9 @@ browser:
 serve: setup
 	$(BIN)/labkit serve --address 127.0.0.1 --port $(PORT)
 
-## make gallery: every notebook at its full-size defaults, 2 at a time (about 15 minutes cold on 2 cores),
-## into build/gallery/index.html; a notebook whose cells and parameters are unchanged is reused (seconds).
+## make gallery: every notebook at its full-size defaults, 2 at a time, into build/gallery/index.html. Cold it
+## takes about as long as 03_kvcache alone (23 minutes on a busy 2-core machine); a notebook whose cells
+## and parameters are unchanged is reused (warm: about a second).
 ## GALLERY_ARGS="--force" runs them all again, "--workers 3" runs 3 at once. browser: the thumbnails.
 gallery: setup browser
 	$(BIN)/python -m labkit.gallery --out build/gallery $(GALLERY_ARGS)
