@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import panel as pn
 import pytest
+from ui_support import outside_running_loop
 
 import widgets
 from labkit import data
@@ -159,6 +160,7 @@ def test_widgets_modules_import_no_private_names_and_labkit_types_from_labkit():
 
 
 # -- widgets.views.LongTask: long work from a button ---------------------------------------------------
+@outside_running_loop
 def test_long_task_runs_steps_off_the_loop_shows_progress_and_time_and_cancels_between_steps():
     """A press runs the plan's steps in a worker thread, one at a time, hands each result to on_step on the
     calling (event-loop) thread, shows the progress and the time left (the a-priori estimate before the
@@ -213,6 +215,7 @@ def test_long_task_runs_steps_off_the_loop_shows_progress_and_time_and_cancels_b
     assert task2.run_now() == [0, 1, 2, 3]   # the blocking path: the same steps, here and now
 
 
+@outside_running_loop
 def test_long_task_shows_errors_and_never_waits_for_ever():
     import threading
 

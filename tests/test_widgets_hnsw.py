@@ -9,7 +9,7 @@ import panel as pn
 import pytest
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order
-from ui_support import count_calls, redrawn_in_place
+from ui_support import count_calls, outside_running_loop, redrawn_in_place
 
 import widgets
 import widgets.hnsw.curve
@@ -240,6 +240,7 @@ def test_recall_curve_measures_labkit_and_hnswlib():
         RecallCurve("nope", ds.train, ds.test)
 
 
+@outside_running_loop
 def test_recall_curve_button_measures_one_ef_per_step_as_measure_does():
     """The button (widgets.views.LongTask): exact neighbours, the hnswlib index, then one ef per step; the
     curve and table show what measure() gives (recall and distance counts; QPS is a timing)."""

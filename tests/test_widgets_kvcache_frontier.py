@@ -9,6 +9,7 @@ import panel as pn
 import pytest
 import torch
 from bokeh.models import GlyphRenderer
+from ui_support import outside_running_loop
 
 import widgets.kvcache.frontier
 from widgets.kvcache import Frontier
@@ -127,6 +128,7 @@ def test_frontier_empty_plots_say_what_to_press_and_how_long():
     assert f.estimate() == pytest.approx(3.0 + 2 * seconds_per_method(2, 64, 10))
 
 
+@outside_running_loop
 def test_frontier_button_measures_method_by_method_and_keeps_what_was_measured_when_cancelled(monkeypatch):
     """The button's LongTask: one step per method (a stub measure_method, a given model: no TinyLM run),
     rows arriving one by one; Cancel after the second keeps two rows and says so."""

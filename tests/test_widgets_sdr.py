@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import pytest
-from ui_support import count_calls, redrawn_in_place
+from ui_support import count_calls, outside_running_loop, redrawn_in_place
 
 import widgets
 import widgets.sdr.overlap
@@ -197,6 +197,7 @@ def test_union_curves_are_the_plugin_formula_and_monte_carlo_points_arrive():
     assert sum(len(el) for el in drawn) >= 1  # measured points are on the plot
 
 
+@outside_running_loop
 def test_union_monte_carlo_button_gives_measure_s_points_one_union_size_per_step():
     kw = dict(n=1024, w=20, thetas=[10, 15], M_max=60, n_unions=10, queries=500)
     uc = UnionCapacity(**kw)
@@ -207,6 +208,7 @@ def test_union_monte_carlo_button_gives_measure_s_points_one_union_size_per_step
     assert uc._task.status.object.startswith(f"done: {len(uc.mc_points())} of") and uc.mc_done == len(uc.mc_points())
 
 
+@outside_running_loop
 def test_store_buttons_store_what_store_more_stores():
     """Willshaw's "store more patterns" and the coding field's "store random inputs" run through LongTask
     (a tenth per step): the same patterns, fill records and codes as the blocking store_more."""

@@ -346,3 +346,17 @@ def redrawn_in_place(root, move) -> int:
     assert _renderers(root) == renderers, "the update replaced Bokeh glyph renderers instead of patching them"
     return sum(before[k].keys() != after[k].data.keys()
                or not all(_same(v, _copy(after[k].data[c])) for c, v in before[k].items()) for k in after)
+
+
+def outside_running_loop(test):
+    """Run `test` in a thread of its own. A button's async on_click runs to completion at the click only
+    where no asyncio loop is running; the browser tests' Playwright sync API keeps one running in pytest's
+    thread for the rest of the session, where the click would only schedule it (seen in full runs only)."""
+    import functools
+    from concurrent.futures import ThreadPoolExecutor
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        with ThreadPoolExecutor(1) as pool:
+            return pool.submit(test, *args, **kwargs).result()
+    return run
