@@ -224,12 +224,19 @@ def test_slider_moves_only_slice_what_was_computed_once(monkeypatch):
     assert len(work["search"]) == 1 and len(work["ground_truth"]) == 0
 
 
-def test_recall_curve_measures_labkit_and_hnswlib():
+@pytest.fixture(scope="module")
+def digits_index():
+    """The digits train set and an HNSW index of it (M=8, ef_construction=60), shared by the curve tests."""
     pytest.importorskip("hnswlib")
-    from widgets.hnsw.curve import EFS, RecallCurve
     ds = data.digits()
     index = HNSW(ds.dim, M=8, ef_construction=60)
     index.add(ds.train)
+    return ds, index
+
+
+def test_recall_curve_measures_labkit_and_hnswlib(digits_index):
+    from widgets.hnsw.curve import EFS, RecallCurve
+    ds, index = digits_index
     curve = RecallCurve(index, ds.train, ds.test[:60])
     pn.panel(curve).get_root()
     t = curve.measure()
@@ -241,14 +248,11 @@ def test_recall_curve_measures_labkit_and_hnswlib():
 
 
 @outside_running_loop
-def test_recall_curve_button_measures_one_ef_per_step_as_measure_does():
+def test_recall_curve_button_measures_one_ef_per_step_as_measure_does(digits_index):
     """The button (widgets.views.LongTask): exact neighbours, the hnswlib index, then one ef per step; the
     curve and table show what measure() gives (recall and distance counts; QPS is a timing)."""
-    pytest.importorskip("hnswlib")
     from widgets.hnsw.curve import EFS, RecallCurve
-    ds = data.digits()
-    index = HNSW(ds.dim, M=8, ef_construction=60)
-    index.add(ds.train)
+    ds, index = digits_index
     curve = RecallCurve(index, ds.train, ds.test[:60])
     pn.panel(curve).get_root()
     assert "press" in curve._plot.object.opts.get().kwargs["title"] and "press **measure**" in \
