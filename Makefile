@@ -13,9 +13,15 @@ export OMP_WAIT_POLICY := PASSIVE
 # this machine's pip config names local indexes that may be absent: drop those warnings only
 PIPNOISE := { grep -v "is ignored: it is neither a file nor a directory" || true; }
 
-.PHONY: setup lab test test-fast serve gallery bench browser lint clean
+.PHONY: setup aot lab test test-fast serve gallery bench browser lint clean
 
-setup: $(STAMP)
+setup: $(STAMP) aot
+
+## the HNSW insertion kernel compiled ahead of time (labkit/hnsw/aot.py: a fresh process's first build does not
+## wait for numba); rebuilt when its sources changed, and skipped with a message where it cannot be built
+aot: $(STAMP)
+	$(BIN)/python -c "import sys; from labkit.hnsw import aot; sys.exit(aot.load() is None)" \
+	  || $(BIN)/python -m labkit.hnsw.aot
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)

@@ -41,8 +41,9 @@ WIDGETS_ONLY = "--widgets-only" in sys.argv
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # A fresh process: numpy imported and the data loaded first (the same for both sides), then the
-# clock runs over the library's import and its first build. labkit's includes importing numba,
-# numba's CPU-target set-up and loading kernels.insert_range from numba's on-disk cache.
+# clock runs over the library's import and its first build. labkit's includes loading its insertion
+# kernel: the ahead-of-time extension (labkit/hnsw/aot.py; `make setup` builds it), or with LABKIT_AOT=0
+# numba's JIT kernel (importing numba, its CPU-target set-up, the kernel from numba's on-disk cache).
 _COLD = {
     "labkit": """
 import time, numpy as np
@@ -63,21 +64,15 @@ p.init_index(max_elements=len(X), M={M}, ef_construction={efc}, random_seed={see
 p.add_items(X, num_threads=1)
 print(time.perf_counter() - t0)
 """,
-    # the labkit side again, phase by phase (numba's target set-up imports scipy.linalg for its BLAS check)
+    # the labkit side again, phase by phase
     "phases": """
 import time, numpy as np
 X = np.load({path!r})
 t = [time.perf_counter()]
-import numba
-t.append(time.perf_counter())
-import scipy.linalg
-t.append(time.perf_counter())
-from numba.core.registry import cpu_target
-cpu_target.target_context.refresh(); cpu_target.typing_context.refresh()
-t.append(time.perf_counter())
 from labkit.hnsw import HNSW
 t.append(time.perf_counter())
-HNSW(X.shape[1]).add(X[:1])
+from labkit.hnsw.aot import insert_kernel
+insert_kernel()
 t.append(time.perf_counter())
 idx = HNSW(X.shape[1], M={M}, ef_construction={efc}, seed={seed})
 idx.add(X)
@@ -85,8 +80,7 @@ t.append(time.perf_counter())
 print(" ".join(str(b - a) for a, b in zip(t, t[1:])))
 """,
 }
-PHASES = ["import numba", "scipy.linalg (numba's BLAS check)", "numba CPU target set-up", "import labkit.hnsw",
-          "first add: load kernel from cache", "the build itself"]
+PHASES = ["import labkit.hnsw", "load the insertion kernel", "the first build"]
 
 
 def fresh(kind: str, path: str, env: dict | None = None) -> list[float]:
@@ -106,12 +100,16 @@ def cold_start(ds, repeats: int = 5) -> dict:
         for _ in range(repeats):
             a += fresh("labkit", path)
             b += fresh("hnswlib", path)
+        jit = [fresh("labkit", path, {"LABKIT_AOT": "0"})[0] for _ in range(repeats)]
         phases = [fresh("phases", path) for _ in range(repeats)]
-        with tempfile.TemporaryDirectory() as empty:  # no numba cache: the very first run compiles
-            compiling = fresh("labkit", path, {"NUMBA_CACHE_DIR": empty})[0]
-    la, lb = statistics.median(a), statistics.median(b)
-    return {"labkit_s": la, "anchor_s": lb, "ratio": la / lb, "compiling_s": compiling,
-            "phases": [statistics.median(p[i] for p in phases) for i in range(len(PHASES))]}
+        jit_phases = [fresh("phases", path, {"LABKIT_AOT": "0"}) for _ in range(repeats)]
+        with tempfile.TemporaryDirectory() as empty:  # no numba cache: the very first JIT run compiles
+            compiling = fresh("labkit", path, {"NUMBA_CACHE_DIR": empty, "LABKIT_AOT": "0"})[0]
+    la, lb, lj = statistics.median(a), statistics.median(b), statistics.median(jit)
+    return {"labkit_s": la, "anchor_s": lb, "ratio": la / lb, "jit_s": lj, "jit_ratio": lj / lb,
+            "compiling_s": compiling,
+            "phases": [statistics.median(p[i] for p in phases) for i in range(len(PHASES))],
+            "jit_phases": [statistics.median(p[i] for p in jit_phases) for i in range(len(PHASES))]}
 
 
 def recall(labels, gt):
@@ -134,9 +132,12 @@ def build_pair(ds):
 
 def print_cold(cold_rows, phase_rows) -> None:
     print("## First build in a fresh process (cold) beside later builds (warm), single thread\n")
+    from labkit.hnsw.aot import load
+    kind = "the ahead-of-time extension" if load() is not None else "NOT BUILT (run make setup): numba's JIT kernel"
     print("Cold: a fresh `python` per run; after numpy and the data, the clock covers the import and the first "
-          "build (labkit: numba import, CPU-target set-up, kernel loaded from numba's on-disk cache). "
-          "A/B alternating, median of 5. `compiling s`: one run with an empty NUMBA_CACHE_DIR.\n")
+          f"build (labkit: its insertion kernel is {kind}; `JIT`: LABKIT_AOT=0, numba import, CPU-target set-up, "
+          "kernel loaded from numba's on-disk cache). A/B alternating, median of 5. `compiling s`: one JIT run "
+          "with an empty NUMBA_CACHE_DIR.\n")
     print(markdown_table(cold_rows, floatfmt=".3g"))
     print("\nWhere labkit's cold time goes (median of 5 fresh processes, seconds):\n")
     print(markdown_table(phase_rows, floatfmt=".3g"))
@@ -147,12 +148,14 @@ def cold_tables(sets, warm: dict) -> tuple[list, list]:
     for ds in sets:
         c = cold_start(ds)
         row = {"dataset": ds.name, "n x dim": f"{len(ds.train)} x {ds.dim}", "cold labkit s": c["labkit_s"],
-               "cold hnswlib s": c["anchor_s"], "cold ratio": c["ratio"]}
+               "cold hnswlib s": c["anchor_s"], "cold ratio": c["ratio"], "cold JIT s": c["jit_s"],
+               "cold JIT ratio": c["jit_ratio"]}
         if ds.name in warm:
             row["warm ratio"] = warm[ds.name]
         row["compiling s"] = c["compiling_s"]
         cold_rows.append(row)
-        phase_rows.append({"dataset": ds.name, **dict(zip(PHASES, c["phases"], strict=True))})
+        phase_rows.append({"dataset": ds.name, "kernel": "AOT", **dict(zip(PHASES, c["phases"], strict=True))})
+        phase_rows.append({"dataset": ds.name, "kernel": "JIT", **dict(zip(PHASES, c["jit_phases"], strict=True))})
     return cold_rows, phase_rows
 
 

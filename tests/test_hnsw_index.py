@@ -184,14 +184,20 @@ def test_recall_and_unreachable_metrics():
     assert sorted(unreachable(L0, idx.graph().enterpoint)) == sorted(set(range(1000)) - set(reach))
 
 
-def test_a_fresh_process_loads_the_fast_build_from_numba_cache():
+def test_a_fresh_process_loads_the_fast_build_from_numba_cache(monkeypatch):
     """kernels.insert_range is njit(cache=True) of the readable construction.insert_range: once
-    compiled (here, in this process), a new process loads it from labkit/hnsw/__pycache__."""
+    compiled (here, in this process), a new process loads it from labkit/hnsw/__pycache__ (the JIT
+    kernel, as where the ahead-of-time extension is not built: LABKIT_AOT=0; see test_hnsw_aot.py)."""
     import subprocess
     import sys
-    HNSW(4).add(np.eye(4, dtype=np.float32))  # compiles and saves, or loads, the kernel
+
+    from labkit.hnsw import aot
+    monkeypatch.setenv("LABKIT_AOT", "0")
+    monkeypatch.setattr(aot, "_KERNEL", [])
+    HNSW(4).add(np.eye(4, dtype=np.float32))  # compiles and saves, or loads, the JIT kernel
+    assert aot.insert_kernel()[1] == "jit"
     code = "import numpy as np; from labkit.hnsw import HNSW; HNSW(4).add(np.eye(4, dtype=np.float32))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                         env={**__import__("os").environ, "NUMBA_DEBUG_CACHE": "1"}).stdout
+                         env={**__import__("os").environ, "NUMBA_DEBUG_CACHE": "1", "LABKIT_AOT": "0"}).stdout
     assert "data loaded from" in out and "construction.insert_range" in out, out
     assert "data saved to" not in out, out

@@ -5,6 +5,7 @@
     construction.py   insertion (addPoint, heuristic, back-links): the readable path, and the source
                       kernels.py compiles (backend="fast", the default, vs backend="readable")
     search_readable.py, kernels.py   k-NN search: readable Python and its numba twin
+    aot.py            the insertion kernel compiled ahead of time (a fresh process's first add skips numba)
     search.py         search_graph: validation, filters, SearchStats (counts, hops, replayable traces)
     heap.py           libstdc++'s std::priority_queue, so ties break as in hnswlib
     levels.py         hnswlib's level generator (minstd_rand0 + generate_canonical)

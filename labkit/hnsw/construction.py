@@ -5,9 +5,10 @@ Source: nmslib/hnswlib tag v0.8.0 (commit 3f3429661187e4c24a490a0f148fc6bc89042b
 `mutuallyConnectNewElement` (L506), `addPoint` (L1153).
 
 One source, two paths. Called from Python, this file is the readable path. The algorithm's
-functions (heuristic, search_layer, mutually_connect) are registered with numba's
-`register_jitable`, and `kernels.insert_range` is `njit(cache=True)` of `insert_range` below, so
-the compiled path is this very source (numba's on-disk cache keys on this file). The leaf
+functions (heuristic, search_layer, mutually_connect) are marked `labkit.jit.jitable` (numba's
+`register_jitable`, applied when kernels.py is imported), and `kernels.insert_range` is
+`njit(cache=True)` of `insert_range` below, so the compiled path is this very source (numba's on-disk
+cache keys on this file; aot.py compiles the same function ahead of time). The leaf
 primitives at the top (distances, neighbour lists, work buffers) are written here with numpy, the
 way that is fast and clear in Python; their compiled twins, plain loops, are registered for them
 in kernels.py (`numba.extending.overload`). Arrays only, no Python objects, so that both paths
@@ -23,10 +24,10 @@ heuristic (capacity M on upper layers, 2M on layer 0).
 from __future__ import annotations
 
 import numpy as np
-from numba.extending import register_jitable
 
 from labkit.hnsw.heap import heap_pop as pop
 from labkit.hnsw.heap import heap_push as push
+from labkit.jit import jitable
 
 
 # -- leaf primitives (readable; compiled twins in kernels.py) ------------------------------------
@@ -81,7 +82,7 @@ def any_closer(space, X, chosen, nchosen, c, d_q):
 
 
 # -- the algorithm (one source for both paths) ----------------------------------------------------
-@register_jitable
+@jitable
 def heuristic(space, X, keys, ids, size, M, scratch_k, scratch_i, chosen, simple):
     """getNeighborsByHeuristic2: from the max-heap (keys, ids, size), keep candidates in order
     of distance while no kept one is closer to them than the query is (Alg. 4). Rebuilds the
@@ -112,7 +113,7 @@ def heuristic(space, X, keys, ids, size, M, scratch_k, scratch_i, chosen, simple
     return size
 
 
-@register_jitable
+@jitable
 def search_layer(space, X, q, ep, level, efc, links0, count0, links_up, count_up, block_start, deleted,
                  visited, tag, top_k, top_i, cand_k, cand_i, buf, dbuf):
     """searchBaseLayer: best-first search of one layer from ep with ef_construction results.
@@ -157,7 +158,7 @@ def search_layer(space, X, q, ep, level, efc, links0, count0, links_up, count_up
     return nt
 
 
-@register_jitable
+@jitable
 def mutually_connect(space, X, q, level, M, maxM, maxM0, top_k, top_i, nt, links0, count0, links_up, count_up,
                      block_start, scratch_k, scratch_i, chosen, sel, simple):
     """mutuallyConnectNewElement: link q to the heuristic's choice (at most M), then link each

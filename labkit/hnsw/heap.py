@@ -5,17 +5,17 @@ hnswlib keeps its candidate lists in `std::priority_queue`s that compare by dist
 sift order. Replaying libstdc++'s `__push_heap` / `__adjust_heap` reproduces that order.
 
 A heap is (keys, ids, size): a max-heap on keys; with `by_id` ties are broken by id, as the
-default `std::pair` comparison does. Each function is plain Python, registered with numba's
-`register_jitable`: called from Python it runs as written (the readable path); called from a
+default `std::pair` comparison does. Each function is plain Python, marked `labkit.jit.jitable`
+(numba's `register_jitable`): called from Python it runs as written (the readable path); called from a
 compiled kernel (kernels.py) the same source is compiled (and inlined by LLVM).
 """
 
 from __future__ import annotations
 
-from numba.extending import register_jitable
+from labkit.jit import jitable
 
 
-@register_jitable
+@jitable
 def heap_push(keys, ids, size, key, id_, by_id):
     """priority_queue::push (push_back + __push_heap); returns the new size."""
     hole = size
@@ -30,7 +30,7 @@ def heap_push(keys, ids, size, key, id_, by_id):
     return size + 1
 
 
-@register_jitable
+@jitable
 def heap_pop(keys, ids, size, by_id):
     """priority_queue::pop (pop_heap + pop_back); returns the new size. The popped top ends
     at index size - 1."""

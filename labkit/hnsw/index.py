@@ -170,7 +170,8 @@ class HNSW(Estimator):
         self._block_start[s:e] = self._nblocks + np.concatenate([[0], np.cumsum(levels)[:-1]])
         self._nblocks += int(levels.sum())
         if self.backend == "fast":
-            from labkit.hnsw.kernels import insert_range
+            from labkit.hnsw.aot import insert_kernel
+            insert_range = insert_kernel()[0]   # compiled ahead of time when built (aot.py), else numba's JIT
         else:
             insert_range = construction.insert_range
         insert_range(SPACES[self.space], self._X, s, e, self._levels, self.M, self.maxM, self.maxM0,

@@ -2,7 +2,7 @@
 commit 3f3429661187e4c24a490a0f148fc6bc89042b3d, `hnswlib/hnswalg.h`).
 
 Insertion: `insert_range` is `njit(cache=True)` of the readable `construction.insert_range`; its
-algorithm functions are compiled from construction.py (`register_jitable`), and only the leaf
+algorithm functions are compiled from construction.py (`labkit.jit.jitable`), and only the leaf
 primitives get compiled twins here (`overload`): loops in place of numpy's whole-array steps, the
 same float64 values. Search: `search_batch` / `_search_one` are the algorithm of
 `search_readable.py`, line for line (the readable one also records traces). Distances are
@@ -15,9 +15,12 @@ import numpy as np
 from numba import njit, prange
 from numba.extending import overload
 
+from labkit import jit
 from labkit.hnsw import construction
 from labkit.hnsw.heap import heap_pop as _pop
 from labkit.hnsw.heap import heap_push as _push
+
+jit.register()   # construction.py's and heap.py's marked functions, before the kernels that call them
 
 _FAST_SUM = {"fastmath": {"reassoc", "contract"}}  # lets LLVM vectorise the float64 sums
 

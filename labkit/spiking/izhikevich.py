@@ -25,9 +25,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from numba.extending import register_jitable
 
 from labkit.base import Estimator
+from labkit.jit import jitable
 from labkit.spiking.common import prepare_current, prepare_v0, run_backend
 from labkit.spiking.result import SpikeResult
 from labkit.validate import check_bool, check_float, check_str, fail
@@ -35,7 +35,7 @@ from labkit.validate import check_bool, check_float, check_str, fail
 __all__ = ["Izhikevich", "IzhikevichPreset", "IZHIKEVICH_PRESETS", "izhikevich_readable"]
 
 
-@register_jitable
+@jitable
 def izhikevich_step(v, u, current, h, a, b, c, d, sq, mn, bias, v_b, u_leak, v_peak):
     """One Euler step of one neuron (figure1.m's order). Returns (v, u, spiked, recorded v)."""
     v = v + h * (sq * v * v + mn * v + bias - u + current)

@@ -1,7 +1,7 @@
 """The fast path: numba loops over (step, neuron) doing, element by element, the same float64
 operations in the same order as the readable numpy step loops (lif.py, alif.py, network.py), so
 the spikes are identical (tests/test_spiking_*.py assert it). The Izhikevich kernel is the
-readable function itself, compiled (izhikevich.py, register_jitable)."""
+readable function itself, compiled (izhikevich.py, labkit.jit.jitable)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,10 @@ import numpy as np
 from numba import njit
 from numba.extending import register_jitable
 
+from labkit import jit
 from labkit.spiking import izhikevich
+
+jit.register()   # the readable helpers izhikevich.py marks, before the kernels that call them
 
 
 @register_jitable
