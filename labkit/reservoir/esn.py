@@ -56,14 +56,18 @@ def check_targets(X: np.ndarray, Y, warmup) -> tuple[np.ndarray, int]:
 
 def ridge_readout(S: np.ndarray, Y: np.ndarray, ridge: float) -> tuple[np.ndarray, np.ndarray]:
     """(Wout (N, outputs), b_out (outputs,)) for states S (T, N) and targets Y (T, outputs): reservoirpy's
-    `Ridge` — centred normal equations (S_c' S_c + ridge I) Wout = S_c' Y_c, solved as a symmetric system."""
+    `Ridge` — centred normal equations (S_c' S_c + ridge I) Wout = S_c' Y_c, a symmetric system."""
     n, s_mean, t_mean = len(S), S.mean(axis=0), Y.mean(axis=0)
-    G = scipy.linalg.blas.dsyrk(1.0, S.T) if S.flags.c_contiguous else S.T @ S   # S'S, half the work (BLAS syrk)
-    G = np.triu(G) + np.triu(G, 1).T
-    XXT = G - n * np.outer(s_mean, s_mean) + ridge * np.eye(S.shape[1])
+    # S'S: BLAS syrk fills its upper triangle only, half the work; the symmetric solve reads only that triangle
+    XXT = scipy.linalg.blas.dsyrk(1.0, S.T) if S.flags.c_contiguous else S.T @ S
+    XXT -= n * np.outer(s_mean, s_mean)
+    XXT[np.diag_indices_from(XXT)] += ridge
     YXT = S.T @ Y - n * np.outer(s_mean, t_mean)
-    try:
-        Wout = scipy.linalg.solve(XXT, YXT, assume_a="sym")
+    try:   # Cholesky (twice LAPACK's symmetric-indefinite solve here); a semi-definite XXT (ridge 0) takes the latter
+        try:
+            Wout = scipy.linalg.cho_solve(scipy.linalg.cho_factor(XXT, lower=False), YXT)
+        except np.linalg.LinAlgError:
+            Wout = scipy.linalg.solve(XXT, YXT, assume_a="sym", lower=False)
     except np.linalg.LinAlgError:
         raise fail("ridge", "a value > 0 large enough to regularise these states (their covariance is "
                    "singular)", ridge) from None
