@@ -25,8 +25,8 @@ DENSE_EIG_MAX = 300   # up to this size the spectrum is computed exactly (LAPACK
 # reservoirpy's k = 1 did at n = 1000, density 0.1 (10.164 for 10.203), and k = 6 in a 24-vector space to full
 # precision did in 12 of 240 draws at n = 300-2000, densities 0.005-0.1 (all at n >= 1000, up to 0.8 % low).
 # Resolving 8 eigenvalues in a 48-vector space to 1e-10 found the largest in all 240 (to 2e-11), in half the
-# time, and a 64-vector space did too, with a third fewer restarts (tests/test_reservoir_weights.py holds it to
-# LAPACK's full spectrum on draws the old search missed).
+# time, and a 64-vector space did too (to 6e-12), with a third fewer restarts (tests/test_reservoir_weights.py
+# holds it to LAPACK's full spectrum on draws the old search missed).
 ARPACK_K, ARPACK_NCV, ARPACK_TOL = 8, 64, 1e-10
 
 
