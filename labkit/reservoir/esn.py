@@ -140,8 +140,9 @@ class ESN(Estimator):
         drive = X @ self.Win_.T + self.bias
         if self.backend == "readable":
             return run_states(self.W_, drive, x0, self.lr, self.activation)
-        W = self.W_
-        return kernels.esn_states(*kernels.csr(W), drive, x0, np.full(self.units, self.lr),
+        if getattr(self, "_csr", (None,))[0] is not self.W_:   # converted once per W, not per step of generate
+            self._csr = (self.W_, kernels.csr(self.W_))
+        return kernels.esn_states(*self._csr[1], drive, x0, np.full(self.units, self.lr),
                                   kernels.ACTIVATIONS[self.activation])
 
     def reset(self, x0=None) -> "ESN":
