@@ -76,12 +76,13 @@ class ESNBatch(Estimator):
     def _states(self, X: np.ndarray, x0: np.ndarray) -> np.ndarray:
         """(T, total units) states of every reservoir, stacked along units."""
         W = sp.block_diag([e.W_ for e in self.esns], format="csr")
-        drive = np.concatenate([X @ e.Win_.T + e.bias for e in self.esns], axis=1)
+        Win = np.vstack([e.Win_ for e in self.esns])
+        bias = np.concatenate([np.broadcast_to(np.asarray(e.bias, dtype=np.float64), (e.units,)) for e in self.esns])
         lr = np.concatenate([np.full(e.units, e.lr) for e in self.esns])
         act = self.esns[0].activation
         if self.backend == "readable":
-            return run_states(W, drive, x0, lr, act)
-        return kernels.esn_states(*kernels.csr(W), drive, x0, lr, kernels.ACTIVATIONS[act])
+            return run_states(W, X @ Win.T + bias, x0, lr, act)
+        return kernels.esn_states(*kernels.csr(W), X, Win, bias, x0, lr, kernels.ACTIVATIONS[act])
 
     def run(self, X, reset: bool = False) -> list[np.ndarray]:
         """[(T, units_b)] states of each reservoir for inputs X (T, inputs), each from its current state

@@ -137,12 +137,13 @@ class ESN(Estimator):
         return X
 
     def _states(self, X: np.ndarray, x0: np.ndarray) -> np.ndarray:
-        drive = X @ self.Win_.T + self.bias
         if self.backend == "readable":
-            return run_states(self.W_, drive, x0, self.lr, self.activation)
+            return run_states(self.W_, X @ self.Win_.T + self.bias, x0, self.lr, self.activation)
         if getattr(self, "_csr", (None,))[0] is not self.W_:   # converted once per W, not per step of generate
             self._csr = (self.W_, kernels.csr(self.W_))
-        return kernels.esn_states(*self._csr[1], drive, x0, np.full(self.units, self.lr),
+        bias = np.broadcast_to(np.asarray(self.bias, dtype=np.float64), (self.units,))
+        return kernels.esn_states(*self._csr[1], X, np.ascontiguousarray(self.Win_, dtype=np.float64),
+                                  np.ascontiguousarray(bias), x0, np.full(self.units, self.lr),
                                   kernels.ACTIVATIONS[self.activation])
 
     def reset(self, x0=None) -> "ESN":

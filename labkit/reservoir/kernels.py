@@ -86,26 +86,36 @@ def csr_matvec(indptr, indices, data, x, y):
 
 
 @njit(cache=True, error_model="numpy")
-def esn_states(indptr, indices, data, drive, x0, lr, act):
-    """(T, N) states for a (T, N) drive from state x0 (N,); lr (N,) leak per unit; act: ACTIVATIONS code."""
-    T, N = drive.shape
+def esn_states(indptr, indices, data, X, Win, bias, x0, lr, act):
+    """(T, N) states for inputs X (T, d) from state x0 (N,): Win (N, d), bias (N,), lr (N,) leak per unit,
+    act an ACTIVATIONS code. The drive Win u[t] + bias is formed unit by unit inside the step (for one
+    input, the very product and sum numpy forms), not as a (T, N) array first: half the memory traffic of a
+    long run (50,000 steps x 1000 units: 400 MB never allocated)."""
+    T, d = X.shape
+    N = x0.shape[0]
     out = np.empty((T, N))
     x = x0.copy()
     pre = np.empty(N)
+    drive = np.empty(N)
     for t in range(T):
         csr_matvec(indptr, indices, data, x, pre)
+        for i in range(N):
+            u = 0.0
+            for k in range(d):
+                u += X[t, k] * Win[i, k]
+            drive[i] = u + bias[i]
         if act == 0:   # one branch per step, so that the unit loops below have none
             for i in range(N):
-                pre[i] = tanh(pre[i] + drive[t, i])
+                pre[i] = tanh(pre[i] + drive[i])
         elif act == 1:
             for i in range(N):
-                pre[i] = pre[i] + drive[t, i]
+                pre[i] = pre[i] + drive[i]
         elif act == 2:
             for i in range(N):
-                pre[i] = 1.0 / (1.0 + math.exp(-(pre[i] + drive[t, i])))
+                pre[i] = 1.0 / (1.0 + math.exp(-(pre[i] + drive[i])))
         else:
             for i in range(N):
-                a = pre[i] + drive[t, i]
+                a = pre[i] + drive[i]
                 pre[i] = a if a > 0.0 else 0.0
         for i in range(N):
             x[i] = (1.0 - lr[i]) * x[i] + lr[i] * pre[i]
