@@ -4,6 +4,8 @@ the machine it was built for."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
 import shutil
 
 import numpy as np
@@ -14,6 +16,12 @@ from labkit.hnsw import HNSW, aot
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
+    """The extension, compiled into a temporary folder. It is optional (the JIT kernel is the fallback, tested
+    everywhere), so without numba.pycc or a C compiler these tests skip, saying which is missing."""
+    if importlib.util.find_spec("numba.pycc") is None:
+        pytest.skip("numba.pycc is gone from this numba: no ahead-of-time kernel (HNSW.add uses the JIT one)")
+    if not any(shutil.which(c) for c in (os.environ.get("CC", "cc"), "cc", "gcc", "clang")):
+        pytest.skip("no C compiler (cc, gcc, clang): no ahead-of-time kernel (HNSW.add uses the JIT one)")
     directory = tmp_path_factory.mktemp("aot")
     aot.build(directory)
     return directory
