@@ -2,7 +2,7 @@
 wait for numba: importing numba, setting up its CPU target and loading `kernels.insert_range` from its
 on-disk cache take 0.5-0.8 s, several times hnswlib's whole build of a small set.
 
-    python -m labkit.hnsw.aot        # `make setup` and `make test` run it; about 15 s
+    python -m labkit.hnsw.aot        # `make setup` (so `make test`) runs it; about 10 s
 
 compiles `construction.insert_range` (the same source numba's JIT compiles, with kernels.py's compiled
 twins of its leaf primitives) with `numba.pycc` into a CPython extension beside this file, for this
