@@ -1,6 +1,6 @@
 """Readable functions that a fast path compiles, marked where they are written and handed to numba only
-when a kernels module is imported: importing labkit, and running its readable path, does not import numba
-(0.3-0.4 s), and an ahead-of-time compiled kernel (labkit/hnsw/aot.py) runs without it.
+when a kernels module is imported: importing the readable module does not import numba (0.3-0.4 s), and an
+ahead-of-time compiled kernel (labkit/hnsw/aot.py) runs without it.
 
     @jitable                 # in the readable module: plain Python when called from Python
     def heap_push(...): ...
