@@ -77,7 +77,7 @@ class ESNBatch(Estimator):
         """(T, total units) states of every reservoir, stacked along units."""
         W = sp.block_diag([e.W_ for e in self.esns], format="csr")
         Win = np.vstack([e.Win_ for e in self.esns])
-        bias = np.concatenate([np.broadcast_to(np.asarray(e.bias, dtype=np.float64), (e.units,)) for e in self.esns])
+        bias = np.concatenate([e.bias_ for e in self.esns])
         lr = np.concatenate([np.full(e.units, e.lr) for e in self.esns])
         act = self.esns[0].activation
         if self.backend == "readable":

@@ -141,9 +141,8 @@ class ESN(Estimator):
             return run_states(self.W_, X @ self.Win_.T + self.bias, x0, self.lr, self.activation)
         if getattr(self, "_csr", (None,))[0] is not self.W_:   # converted once per W, not per step of generate
             self._csr = (self.W_, kernels.csr(self.W_))
-        bias = np.broadcast_to(np.asarray(self.bias, dtype=np.float64), (self.units,))
         return kernels.esn_states(*self._csr[1], X, np.ascontiguousarray(self.Win_, dtype=np.float64),
-                                  np.ascontiguousarray(bias), x0, np.full(self.units, self.lr),
+                                  self.bias_, x0, np.full(self.units, self.lr),
                                   kernels.ACTIVATIONS[self.activation])
 
     def reset(self, x0=None) -> "ESN":
@@ -201,6 +200,11 @@ class ESN(Estimator):
 
     # -- inspection and files ------------------------------------------------------------------------
     @property
+    def bias_(self) -> np.ndarray:
+        """The bias of each unit, (units,) float64 (a number given as `bias` is every unit's)."""
+        return np.broadcast_to(np.asarray(self.bias, dtype=np.float64), (self.units,)).copy()
+
+    @property
     def spectral_radius_(self) -> float:
         if self.W_ is None:
             raise ValueError("ESN: weights are drawn on the first fit/run (they depend on the input size)")
@@ -210,7 +214,7 @@ class ESN(Estimator):
         """The reservoir as plain data: W (units, units) dense, Win, bias, the readout, the current state
         and the states of the last fit (None before the first run)."""
         return {"W": None if self.W_ is None else self.W_.toarray(), "Win": self.Win_,
-                "bias": np.broadcast_to(np.asarray(self.bias, float), (self.units,)).copy(),
+                "bias": self.bias_,
                 "readout": self.readout_, "intercept": self.intercept_, "state": self.state_.copy(),
                 "states": self.states_}
 

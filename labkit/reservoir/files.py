@@ -29,7 +29,7 @@ def save_esn(esn, path) -> None:
     arrays = {"format": np.array(FORMAT), "params": np.array(json.dumps(params)),
               "W_indptr": esn.W_.indptr.astype(np.int64), "W_indices": esn.W_.indices.astype(np.int64),
               "W_data": esn.W_.data.astype(np.float64), "Win": esn.Win_,
-              "bias": np.broadcast_to(np.asarray(esn.bias, float), (esn.units,)).copy(), "state": esn.state_}
+              "bias": esn.bias_, "state": esn.state_}
     if esn.readout_ is not None:
         arrays.update(readout=esn.readout_, intercept=esn.intercept_)
     with atomic_write(path) as f:
