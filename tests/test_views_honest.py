@@ -33,10 +33,7 @@ SECONDS_PER_PAGE = 600  # a generous bound: the whole walk of one page (2 shared
 CHEAP_BUTTONS = ("measure recall / QPS against hnswlib", "Monte Carlo points", "store more patterns",
                  "store random inputs")
 # Problems seen and not fixed yet, each with why (a substring of the problem -> the reason). Keep short.
-KNOWN = {
-    "membrane of the traced neurons: legend item": "widgets/spiking/raster.py (being changed by another "
-    "session): the traces' legend_field item stays when no trace is drawn; legend_drawn_only does not see it",
-}
+KNOWN: dict[str, str] = {}
 
 
 # -- walking the controls ----------------------------------------------------------------------------

@@ -212,6 +212,8 @@ class _RasterBase(pn.viewable.Viewer):
         view.sources["traces"].data = {"xs": [times] * len(tr), "ys": list(tr.values()),
                                        "color": [TRACE_COLORS[k % len(TRACE_COLORS)] for k in range(len(tr))],
                                        "label": [f"neuron {i}" for i in tr]}
+        # the legend_field item stays in the legend when no neuron is traced (a label without its line)
+        view.sources["figures"][1].legend.visible = bool(tr)
 
     def _draw_rate(self, view) -> None:
         c, hz = self.rate()
