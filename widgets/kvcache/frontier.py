@@ -149,31 +149,70 @@ def interval_text(row, y: str) -> str:
     return f"{fmt.format(lo)} .. {fmt.format(hi)} ({what.format(n=n)})"
 
 
-def label_layout(x, y, names, logx: bool, yspan: float, near: float = 0.2, gap: float = 0.05) -> pd.DataFrame:
-    """Labels (x, y, text) for points drawn right of them, none over another: points that coincide on
-    screen (within a fifth of `near` across, `gap` up) share one label ("H2O 50%, SnapKV 50%": it was
-    drawn over "SnapKV 50%"); labels of points within `near` of the x span (log10 when `logx`) are kept
-    `gap` of `yspan` (the y axis's span) apart, pushed upwards from the lowest."""
+CHAR_PX, LINE_PX = 5.5, 13.0   # an 8pt label: a character's mean width, a line's height (px)
+GAP_PX = 7.0                   # a label starts this far right of its point's centre (past a size-10 marker)
+
+
+def label_layout(x, y, names, logx: bool, ylim: tuple[float, float], frame: tuple[int, int] = (250, 300),
+                 padding: float = 0.15) -> pd.DataFrame:
+    """Labels (x, y, text) for points drawn right of them, none over another, inside `ylim` (the y axis's
+    range) in a frame of `frame` = (width, height) px whose x axis pads the points' span by `padding`
+    each side (log10 when `logx`). Points that coincide on screen (under a line apart) share one label
+    ("H2O 50%, SnapKV 50%": it was drawn over "SnapKV 50%"); a label is a box CHAR_PX per character
+    wide and LINE_PX high: boxes that would overlap are pushed upwards from the lowest, or downwards
+    from the highest when the upward stack would leave the range (accuracies near 1)."""
     x, y = np.asarray(x, float), np.asarray(y, float)
     u = np.log10(np.maximum(x, 1e-300)) if logx else x
-    xs, g = max(float(np.ptp(u)) if len(u) else 0.0, 1e-12), gap * yspan
+    lo_y, hi_y = sorted(float(v) for v in ylim)
+    fin = np.isfinite(u)
+    span = float(u[fin].max() - u[fin].min()) if fin.any() else 0.0
+    px_x = frame[0] / max(span * (1 + 2 * padding), 1e-12)          # px per unit of u
+    g = LINE_PX / frame[1] * (hi_y - lo_y)                          # a line, in y units
     groups: list[list[int]] = []
     for i in np.lexsort((u, y)):
         for grp in groups:
             k = grp[0]
-            if abs(u[i] - u[k]) / xs < near / 5 and abs(y[i] - y[k]) < g:
+            if abs(u[i] - u[k]) * px_x < LINE_PX and abs(y[i] - y[k]) < g:
                 grp.append(int(i))
                 break
         else:
             groups.append([int(i)])
-    lx = np.array([x[grp[0]] for grp in groups])
-    ly = np.array([y[grp[0]] for grp in groups])
-    lu = np.array([u[grp[0]] for grp in groups])
-    for a in range(len(groups)):  # groups come lowest first
-        for b in sorted(range(a), key=lambda k: ly[k]):
-            if abs(lu[a] - lu[b]) / xs < near and ly[a] - ly[b] < g:
-                ly[a] = ly[b] + g
-    return pd.DataFrame({"x": lx, "y": ly, "text": [", ".join(str(names[i]) for i in grp) for grp in groups]})
+    text = [", ".join(str(names[i]) for i in grp) for grp in groups]
+    lu = np.array([u[grp[0]] for grp in groups]) + GAP_PX / px_x   # clear of the marker
+    lx = 10 ** lu if logx else lu
+    w = np.array([len(s) * CHAR_PX / px_x for s in text])        # each label's width, in u units
+    y0 = np.array([y[grp[0]] for grp in groups])
+
+    def apart(a, b):  # the boxes of labels a and b do not meet across
+        return lu[a] - lu[b] >= w[b] + 2 / px_x or lu[b] - lu[a] >= w[a] + 2 / px_x
+
+    def stack(order, sign):
+        ly = y0.copy()
+        for n, a in enumerate(order):
+            for b in sorted(order[:n], key=lambda k: sign * ly[k]):
+                if not apart(a, b) and sign * (ly[a] - ly[b]) < g:
+                    ly[a] = ly[b] + sign * g
+        return ly
+
+    finite = [a for a in range(len(groups)) if np.isfinite(y0[a])]   # groups come lowest first
+    ly = stack(finite, 1.0)
+    if finite and np.nanmax(ly) > hi_y - 0.5 * g:
+        ly = stack(finite[::-1], -1.0)
+    return pd.DataFrame({"x": lx, "y": ly, "text": text})
+
+
+def y_range(values, y: str) -> tuple[float, float]:
+    """The y axis's range for quality `y`: accuracy its whole scale, perplexity its points and bars
+    with 15 % padding (left to HoloViews, the range ran from -0.8 to 6.2 for points between 3.5 and 4.3)."""
+    if y == "passkey_accuracy":
+        return (-0.05, 1.05)
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    if not len(v):
+        return (0.0, 1.0)
+    lo, hi = float(v.min()), float(v.max())
+    pad = 0.15 * (hi - lo) if hi > lo else 0.1 * max(abs(hi), 1.0)
+    return (lo - pad, hi + pad)
 
 
 class Frontier(pn.viewable.Viewer):
@@ -185,6 +224,8 @@ class Frontier(pn.viewable.Viewer):
     n_windows = param.Integer(default=2, bounds=(1, 16), doc="held-out windows for perplexity")
     score = param.Integer(default=64, bounds=(8, 256), doc="bytes scored per window after a 768-byte prefill")
     passkey_n = param.Integer(default=10, bounds=(1, 100), doc="passkey examples")
+    frame_width = param.Integer(default=250, bounds=(100, 2000), doc="each plot's frame (px): the labels' layout")
+    frame_height = param.Integer(default=300, bounds=(100, 2000))
 
     LABEL = "measure on TinyLM"
 
@@ -270,11 +311,13 @@ class Frontier(pn.viewable.Viewer):
             color=c, size=10, tools=["hover"]) for f, c in FAMILY_COLORS.items() if (t["family"] == f).any()]
         vals = np.concatenate([t[y].to_numpy(float)] + ([bars[lo_c].to_numpy(float), bars[hi_c].to_numpy(float)]
                                                          if has else []))
-        yspan = 1.1 if y == "passkey_accuracy" else 1.3 * float(np.ptp(vals))
-        lab = label_layout(t["bytes_per_token"], t[y], t["method"].to_numpy(), logx, yspan or 1.0)
+        ylim = y_range(vals, y)
+        lab = label_layout(t["bytes_per_token"], t[y], t["method"].to_numpy(), logx, ylim,
+                           (self.frame_width, self.frame_height))
         labels = hv.Labels(lab, ["x", "y"], "text").opts(text_font_size="8pt", text_align="left", xoffset=0,
                                                         text_color="#333333")
-        return hv.Overlay([hv.Scatter([], "bytes_per_token", y)] + layers + [labels])
+        return hv.Overlay([hv.Scatter([], "bytes_per_token", y)] + layers + [labels]).opts(
+            ylim=ylim, frame_width=self.frame_width, frame_height=self.frame_height, padding=0.15)
 
     def _empty(self, y: str):
         """No points yet: say what to press, and how long it takes (an overlay text in the empty frame)."""
@@ -338,8 +381,8 @@ class Frontier(pn.viewable.Viewer):
         """Both scatter plots, rebuilt when the table changes (a log axis cannot grow from an empty plot)."""
         xlabel = "bytes per token (cache, all layers)"
         empty = not self._logx()
-        opts = dict(frame_width=250, frame_height=300, logx=not empty, show_grid=True, legend_position="bottom",
-                    xlabel=xlabel, padding=0.15)
+        opts = dict(frame_width=self.frame_width, frame_height=self.frame_height, logx=not empty, show_grid=True,
+                    legend_position="bottom", xlabel=xlabel, padding=0.15)
         if empty:
             opts["xlim"] = (0, 1)
         ppl = dict(ylim=(0, 1)) if empty else {}
