@@ -60,6 +60,12 @@ def test_run_missing_notebook(tmp_path):
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("labkit: error: "), r.stderr
 
 
+def test_python_dash_m_labkit_is_the_labkit_command():
+    r = subprocess.run([sys.executable, "-m", "labkit", "papers", "--help"], capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 0 and r.stdout.startswith("usage: ") and "--width" in r.stdout, r.stderr
+
+
 def test_papers_command_with_the_real_cards(capsys):
     nowhere = ROOT / "build" / "nothing-here"
     assert main(["papers", "--records", str(nowhere)]) == 0
