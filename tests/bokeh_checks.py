@@ -184,9 +184,22 @@ def plot_problems(plot: Plot, labelled: set[int] = frozenset()) -> list[str]:
     return out
 
 
-def _overlapping_labels(plot: Plot, name: str, dx: float = 0.2, dy: float = 0.035) -> list[str]:
-    """Text labels drawn over each other: anchors closer than `dy` of the y range (8pt text in a
-    ~300 px frame) and `dx` of the x range (a label's width), in the plot's scales."""
+CHAR_PX, LINE_PX = 0.5, 1.15  # a label's mean character width and line height, in units of its font size (px)
+
+
+def _font_px(glyph) -> float:
+    size = getattr(glyph, "text_font_size", None)
+    size = size.value if isinstance(size, Value) else size.get("value") if isinstance(size, dict) else size
+    try:
+        v = float(str(size).rstrip("ptx"))
+    except (TypeError, ValueError):
+        return 13.0  # Bokeh's default, 13px
+    return v * 4 / 3 if str(size).endswith("pt") else v
+
+
+def _overlapping_labels(plot: Plot, name: str) -> list[str]:
+    """Text labels drawn over each other: their boxes (CHAR_PX per character wide from the anchor,
+    LINE_PX high, in the font's px; the frame's px from the model) meet, in the plot's scales."""
     from bokeh.models import Text
     out = []
     for r in _glyphs(plot):
@@ -200,14 +213,18 @@ def _overlapping_labels(plot: Plot, name: str, dx: float = 0.2, dy: float = 0.03
                 break
             a, b = sorted((float(rng.start), float(rng.end)))
             f = np.log10 if log else (lambda z: z)
-            pos.append((f(v) - f(a)) / max(f(b) - f(a), 1e-300))
+            pos.append((f(v) - f(a)) / max(f(b) - f(a), 1e-300) * _inner_px(plot, axis))  # in px
         if len(pos) < 2:
             continue
-        text = list(_column(r.glyph, r.data_source, "text") or [])
+        text = [str(t) for t in (_column(r.glyph, r.data_source, "text") or [])]
+        font = _font_px(r.glyph)
+        align = getattr(r.glyph, "text_align", "left")
+        w = np.array([len(t) * CHAR_PX * font for t in text])
+        left = pos[0] - (w if align == "right" else w / 2 if align == "center" else 0)
         x, y = pos
         for i in range(len(x)):
             for j in range(i + 1, len(x)):
-                if abs(x[i] - x[j]) < dx and abs(y[i] - y[j]) < dy:
+                if left[i] < left[j] + w[j] and left[j] < left[i] + w[i] and abs(y[i] - y[j]) < LINE_PX * font:
                     out.append(f"{name}: labels {text[i]!r} and {text[j]!r} drawn over each other")
     return out
 
@@ -216,3 +233,44 @@ def problems(root) -> list[str]:
     plots = list(root.select({"type": Plot}))
     labelled = _labelled_ranges(plots)
     return [p for plot in plots for p in plot_problems(plot, labelled)]
+
+
+# -- notebook outputs --------------------------------------------------------------------------------
+
+DOCS_JSON = "var docs_json = "  # how Panel and HoloViews embed a document in an output's text/html
+
+
+def notebook_documents(nb: dict) -> list:
+    """Every Bokeh document embedded in an executed notebook's outputs, rebuilt: [(cell index, Document)].
+
+    Panel and HoloViews display a figure as text/html holding a script `var docs_json = {id: document}`
+    (the document's JSON, as bokeh.embed writes it); each is rebuilt with Document.from_json, so the
+    checks above read the same models a browser would. A document that cannot be rebuilt raises (a
+    figure the check cannot see must not pass as one without problems)."""
+    import json
+
+    import panel  # noqa: F401  (registers Panel's Bokeh models, which the documents name)
+    from bokeh.document import Document
+
+    decoder, out = json.JSONDecoder(), []
+    cells = [c for c in nb.get("cells", []) if "injected-parameters" not in c.get("metadata", {}).get("tags", [])]
+    for i, cell in enumerate(cells):  # i: the cell's index in the source notebook (papermill adds one)
+        for o in cell.get("outputs", []):
+            html = o.get("data", {}).get("text/html", "")
+            html = "".join(html) if isinstance(html, list) else html
+            at = html.find(DOCS_JSON)
+            while at >= 0:
+                docs, end = decoder.raw_decode(html, at + len(DOCS_JSON))
+                out += [(i, Document.from_json(d)) for d in docs.values()]
+                at = html.find(DOCS_JSON, end)
+    return out
+
+
+def document_problems(documents: list) -> list[str]:
+    """`problems` of every plot in notebook_documents(nb), each as 'cell i: problem', once."""
+    found = []
+    for i, doc in documents:
+        plots = [p for root in doc.roots for p in root.select({"type": Plot})]
+        labelled = _labelled_ranges(plots)
+        found += [f"cell {i}: {p}" for plot in plots for p in plot_problems(plot, labelled)]
+    return list(dict.fromkeys(found))
