@@ -368,7 +368,7 @@ def figure_problems(executed: Path) -> list[str]:
 
 
 def test_figure_check_reads_notebook_outputs():
-    """The check is not vacuous: a figure rendered as a notebook displays it (HoloViews' text/html with
+    """The check is not vacuous: a figure rendered the way a notebook displays it (HoloViews' text/html with
     the document's JSON) is found, a point outside its explicit range is reported, a clean one is not."""
     import holoviews as hv
     import holoviews.plotting.bokeh  # noqa: F401
