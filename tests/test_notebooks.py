@@ -10,8 +10,8 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-
 from bokeh_checks import document_problems, notebook_documents
+
 from labkit.execute import run_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
