@@ -3,7 +3,9 @@ lies against its plot's ranges, what its legend names, and the problems found in
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
 import numpy as np
 from bokeh.core.property.vectorization import Field, Value
@@ -274,3 +276,17 @@ def document_problems(documents: list) -> list[str]:
         labelled = _labelled_ranges(plots)
         found += [f"cell {i}: {p}" for plot in plots for p in plot_problems(plot, labelled)]
     return list(dict.fromkeys(found))
+
+
+# Problems the figure check finds in a notebook's outputs and that are not fixed yet: a substring of
+# the problem -> why. Keep short.
+FIGURES_KNOWN: dict[str, str] = {}
+
+
+def figure_problems(executed) -> list[str]:
+    """This module's problems (glyphs outside their frame, axes not following their data,
+    legend items without a symbol, labels over each other...) of every figure an executed notebook
+    displays, less FIGURES_KNOWN."""
+    docs = notebook_documents(json.loads(Path(executed).read_text()))
+    assert docs, f"{Path(executed).name}: no Bokeh document found in its outputs (the figure check would see nothing)"
+    return [p for p in document_problems(docs) if not any(k in p for k in FIGURES_KNOWN)]

@@ -10,7 +10,7 @@ from pathlib import Path
 import nbformat
 import pytest
 import yaml
-from bokeh_checks import document_problems, notebook_documents
+from bokeh_checks import figure_problems
 
 from labkit.execute import run_notebook
 
@@ -351,37 +351,6 @@ def test_every_notebook_has_checks_and_ci_params():
     for nb in NOTEBOOKS:
         assert nb.name in CHECKS, f"add a record check for {nb.name} in tests/test_notebooks.py"
         assert nb.name in CI_PARAMS, f"add small CI parameters for {nb.name} in notebooks/ci-params.yaml"
-
-
-# Problems the figure check finds in a notebook's outputs and that are not fixed yet: a substring of
-# the problem -> why. Keep short.
-FIGURES_KNOWN: dict[str, str] = {}
-
-
-def figure_problems(executed: Path) -> list[str]:
-    """tests/bokeh_checks.py's problems (glyphs outside their frame, axes not following their data,
-    legend items without a symbol, labels over each other...) of every figure an executed notebook
-    displays, less FIGURES_KNOWN."""
-    docs = notebook_documents(json.loads(executed.read_text()))
-    assert docs, f"{executed.name}: no Bokeh document found in its outputs (the figure check would see nothing)"
-    return [p for p in document_problems(docs) if not any(k in p for k in FIGURES_KNOWN)]
-
-
-def test_figure_check_reads_notebook_outputs():
-    """The check is not vacuous: a figure rendered the way a notebook displays it (HoloViews' text/html with
-    the document's JSON) is found, a point outside its explicit range is reported, a clean one is not."""
-    import holoviews as hv
-    import holoviews.plotting.bokeh  # noqa: F401
-    clean = hv.Points([(0, 0), (1, 1)]).opts(xlim=(-0.5, 1.5), ylim=(-0.5, 1.5), title="clean")
-    cut = hv.Points([(0, 0), (2, 1)]).opts(xlim=(-0.5, 1.0), ylim=(-0.5, 1.5), title="cut")
-    nb = {"cells": [{"cell_type": "code", "outputs": [
-        {"output_type": "display_data", "data": hv.renderer("bokeh").components(fig)[0], "metadata": {}}]}
-        for fig in (clean, cut)]}
-    docs = notebook_documents(json.loads(json.dumps(nb)))
-    assert [i for i, _ in docs] == [0, 1]
-    found = document_problems(docs)
-    assert found and all(p.startswith("cell 1: cut: Scatter outside on x") for p in found), found
-    assert document_problems(docs[:1]) == []
 
 
 @pytest.mark.notebook

@@ -14,16 +14,20 @@ inspector, at the extremes of each of its controls, draws
 Controls: every widget of the page (Select / RadioButtonGroup: first and last option; sliders and
 number inputs: start and end; Checkbox both ways), one at a time, the others at their defaults.
 Buttons are pressed only where the work is cheap (CHEAP_BUTTONS). Tabs render all at once.
+
+The same checks run on every figure the notebooks display (tests/test_notebooks.py, test_notebook_runs,
+through bokeh_checks.figure_problems); test_figure_check_reads_notebook_outputs below shows they can fail.
 """
 
 from __future__ import annotations
 
+import json
 import time
 
 import numpy as np
 import panel as pn
 import pytest
-from bokeh_checks import FILL, problems  # noqa: F401
+from bokeh_checks import FILL, document_problems, notebook_documents, problems  # noqa: F401
 
 import widgets
 
@@ -217,3 +221,20 @@ def test_every_inspectable_type_is_walked():
 def test_inspector_is_honest_at_every_control_extreme(name):
     found = walk(INSPECTED[name](), time.monotonic() + SECONDS_PER_PAGE)
     assert not found, "\n".join(found)
+
+
+def test_figure_check_reads_notebook_outputs():
+    """The check is not vacuous: a figure rendered the way a notebook displays it (HoloViews' text/html with
+    the document's JSON) is found, a point outside its explicit range is reported, a clean one is not."""
+    import holoviews as hv
+    import holoviews.plotting.bokeh  # noqa: F401
+    clean = hv.Points([(0, 0), (1, 1)]).opts(xlim=(-0.5, 1.5), ylim=(-0.5, 1.5), title="clean")
+    cut = hv.Points([(0, 0), (2, 1)]).opts(xlim=(-0.5, 1.0), ylim=(-0.5, 1.5), title="cut")
+    nb = {"cells": [{"cell_type": "code", "outputs": [
+        {"output_type": "display_data", "data": hv.renderer("bokeh").components(fig)[0], "metadata": {}}]}
+        for fig in (clean, cut)]}
+    docs = notebook_documents(json.loads(json.dumps(nb)))
+    assert [i for i, _ in docs] == [0, 1]
+    found = document_problems(docs)
+    assert found and all(p.startswith("cell 1: cut: Scatter outside on x") for p in found), found
+    assert document_problems(docs[:1]) == []

@@ -12,7 +12,6 @@
     ratio_text(ref, x, more, less)   "1.30× more energy" / "1.30× less energy": a ratio worded by its direction
     push(pane)                 send a rendering's in-place Bokeh changes to a notebook
     redraw_time(view, p, vs)   median seconds a served page spends redrawing after `view.p = v`
-    size_to_content            Panel hook: a "fixed" model without a width or height is sized by its content
     LongTask(label, plan, ...) long work started from a button: steps off the event loop, a progress bar, elapsed
                                time and time left, Cancel between steps, errors shown (Step: one step of a plan)
 
@@ -32,31 +31,11 @@ import time
 from typing import Any, Callable, NamedTuple
 
 import panel as pn
-from bokeh.models import ColumnDataSource, LayoutDOM
-from panel.viewable import Viewable
+from bokeh.models import ColumnDataSource
 
 __all__ = ["FIXED_SCALE", "framewise", "legend_drawn_only", "drawn_legend", "fixed_scale", "ratio_text", "Memo",
            "readout", "refresh_readout", "Rendering", "Renderings", "source", "legend_right", "push", "redraw_time",
            "Step", "LongTask", "seconds_text", "time_left"]
-
-
-def size_to_content(viewable, root) -> None:
-    """Panel preprocessing hook (registered below, for every view widgets builds): a model in Bokeh's
-    "fixed" sizing mode with no width or height is sized by its content instead (sizing_mode None).
-
-    HoloViews sizes its figures by their frame (frame_width / frame_height; the outer size follows from
-    the frame and the axes) and leaves width / height None while setting sizing_mode "fixed", and Panel
-    wraps them in Columns sized by that content: Bokeh's W-1005 ("'fixed' sizing mode requires width and
-    height to be set") for each, 20 over the pages. Bokeh lays out a frame-sized figure with no sizing
-    mode as "fit" (bokehjs PlotView.box_sizing), and every canvas of every page kept its box to the pixel
-    (checked at 1280 x 800); tests/test_ui_fit.py fails on any validation warning of a served page."""
-    for model in root.select({"type": LayoutDOM}):
-        if model.sizing_mode == "fixed" and (model.width is None or model.height is None):
-            model.sizing_mode = None
-
-
-if size_to_content not in Viewable._preprocessing_hooks:
-    Viewable._preprocessing_hooks.append(size_to_content)
 
 
 class Memo(dict):

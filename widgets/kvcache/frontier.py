@@ -30,6 +30,7 @@ import torch
 from labkit.kvcache import H2O, FullPrecisionStore, SnapKV, StreamingLLM
 from labkit.validate import check_array, check_float, check_int
 from widgets.kvcache.data import make_cache
+from widgets.kvcache.plots import label_layout, point_labels
 from widgets.views import LongTask, Step, seconds_text
 
 FAMILY_COLORS = {"full": "#000000", "quantization": "#1f77b4", "eviction": "#d62728", "other": "#7f7f7f"}
@@ -149,58 +150,6 @@ def interval_text(row, y: str) -> str:
     return f"{fmt.format(lo)} .. {fmt.format(hi)} ({what.format(n=n)})"
 
 
-CHAR_PX, LINE_PX = 5.5, 13.0   # an 8pt label: a character's mean width, a line's height (px)
-GAP_PX = 7.0                   # a label starts this far right of its point's centre (past a size-10 marker)
-
-
-def label_layout(x, y, names, logx: bool, ylim: tuple[float, float], frame: tuple[int, int] = (250, 300),
-                 padding: float = 0.15) -> pd.DataFrame:
-    """Labels (x, y, text) for points drawn right of them, none over another, inside `ylim` (the y axis's
-    range) in a frame of `frame` = (width, height) px whose x axis pads the points' span by `padding`
-    each side (log10 when `logx`). Points that coincide on screen (under a line apart) share one label
-    ("H2O 50%, SnapKV 50%": it was drawn over "SnapKV 50%"); a label is a box CHAR_PX per character
-    wide and LINE_PX high: boxes that would overlap are pushed upwards from the lowest, or downwards
-    from the highest when the upward stack would leave the range (accuracies near 1)."""
-    x, y = np.asarray(x, float), np.asarray(y, float)
-    u = np.log10(np.maximum(x, 1e-300)) if logx else x
-    lo_y, hi_y = sorted(float(v) for v in ylim)
-    fin = np.isfinite(u)
-    span = float(u[fin].max() - u[fin].min()) if fin.any() else 0.0
-    px_x = frame[0] / max(span * (1 + 2 * padding), 1e-12)          # px per unit of u
-    g = LINE_PX / frame[1] * (hi_y - lo_y)                          # a line, in y units
-    groups: list[list[int]] = []
-    for i in np.lexsort((u, y)):
-        for grp in groups:
-            k = grp[0]
-            if abs(u[i] - u[k]) * px_x < LINE_PX and abs(y[i] - y[k]) < g:
-                grp.append(int(i))
-                break
-        else:
-            groups.append([int(i)])
-    text = [", ".join(str(names[i]) for i in grp) for grp in groups]
-    lu = np.array([u[grp[0]] for grp in groups]) + GAP_PX / px_x   # clear of the marker
-    lx = 10 ** lu if logx else lu
-    w = np.array([len(s) * CHAR_PX / px_x for s in text])        # each label's width, in u units
-    y0 = np.array([y[grp[0]] for grp in groups])
-
-    def apart(a, b):  # the boxes of labels a and b do not meet across
-        return lu[a] - lu[b] >= w[b] + 2 / px_x or lu[b] - lu[a] >= w[a] + 2 / px_x
-
-    def stack(order, sign):
-        ly = y0.copy()
-        for n, a in enumerate(order):
-            for b in sorted(order[:n], key=lambda k: sign * ly[k]):
-                if not apart(a, b) and sign * (ly[a] - ly[b]) < g:
-                    ly[a] = ly[b] + sign * g
-        return ly
-
-    finite = [a for a in range(len(groups)) if np.isfinite(y0[a])]   # groups come lowest first
-    ly = stack(finite, 1.0)
-    if finite and np.nanmax(ly) > hi_y - 0.5 * g:
-        ly = stack(finite[::-1], -1.0)
-    return pd.DataFrame({"x": lx, "y": ly, "text": text})
-
-
 def y_range(values, y: str) -> tuple[float, float]:
     """The y axis's range for quality `y`: accuracy its whole scale, perplexity its points and bars
     with 15 % padding (left to HoloViews, the range ran from -0.8 to 6.2 for points between 3.5 and 4.3)."""
@@ -314,9 +263,7 @@ class Frontier(pn.viewable.Viewer):
         ylim = y_range(vals, y)
         lab = label_layout(t["bytes_per_token"], t[y], t["method"].to_numpy(), logx, ylim,
                            (self.frame_width, self.frame_height))
-        labels = hv.Labels(lab, ["x", "y"], "text").opts(text_font_size="8pt", text_align="left", xoffset=0,
-                                                        text_color="#333333")
-        return hv.Overlay([hv.Scatter([], "bytes_per_token", y)] + layers + [labels]).opts(
+        return hv.Overlay([hv.Scatter([], "bytes_per_token", y)] + layers + point_labels(lab)).opts(
             ylim=ylim, frame_width=self.frame_width, frame_height=self.frame_height, padding=0.15)
 
     def _empty(self, y: str):
