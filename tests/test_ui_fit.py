@@ -1,7 +1,7 @@
 """Every dashboard page fits a laptop screen (1280 x 800): no sideways scrolling, every control inside
 the viewport's width and not covered by a neighbour (the KV attention tab's Method and Policy
 dropdowns were cut off by the plot column), on every tab; and serving the pages logs no Bokeh
-validation warning (FIXED_SIZING_MODE, W-1005, and the like: widgets.export.size_to_content answers that one).
+validation warning (FIXED_SIZING_MODE and the like).
 
 Waits are for a state (the page's websocket open and its plot drawn and settled, a tab's widgets
 laid out), each bounded by ui_support.WAIT_S.

@@ -11,10 +11,6 @@ Bokeh model, or any object `widgets.inspect` knows (its inspector is exported). 
 by the headless chromium the browser tests use (`chromium` on PATH, driven by Playwright), loading
 the exported HTML from a file:// URL with every other request refused: nothing is served on the
 network. Files are written atomically (labkit.atomic).
-
-Importing widgets also registers two Panel preprocessing hooks defined here, which apply to every view
-rendered anywhere: `inline_stylesheets` (no CDN stylesheet in notebooks and files) and `size_to_content`
-(no Bokeh W-1005 for frame-sized figures).
 """
 
 from __future__ import annotations
@@ -28,7 +24,7 @@ from pathlib import Path
 
 import panel as pn
 from bokeh.model import Model
-from bokeh.models import LayoutDOM, UIElement
+from bokeh.models import UIElement
 from bokeh.resources import INLINE
 from panel.io.notebook import patch_inline_stylesheets
 from panel.viewable import Viewable
@@ -134,25 +130,6 @@ def inline_stylesheets(viewable, root) -> None:
 
 if inline_stylesheets not in Viewable._preprocessing_hooks:
     Viewable._preprocessing_hooks.append(inline_stylesheets)
-
-
-def size_to_content(viewable, root) -> None:
-    """Panel preprocessing hook, registered when widgets is imported: a model in Bokeh's "fixed" sizing
-    mode with no width or height is sized by its content instead (sizing_mode None).
-
-    HoloViews sizes its figures by their frame (frame_width / frame_height; the outer size follows from
-    the frame and the axes) and leaves width / height None while setting sizing_mode "fixed", and Panel
-    wraps them in Columns sized by that content: Bokeh's W-1005 ("'fixed' sizing mode requires width and
-    height to be set") for each, 20 over the dashboard's pages. bokehjs lays out a frame-sized plot with
-    no sizing mode as "fit" (PlotView.box_sizing): every canvas of every page kept its box to the pixel
-    at 1280 x 800. tests/test_ui_fit.py fails on any validation warning of a served page."""
-    for model in root.select({"type": LayoutDOM}):
-        if model.sizing_mode == "fixed" and (model.width is None or model.height is None):
-            model.sizing_mode = None
-
-
-if size_to_content not in Viewable._preprocessing_hooks:
-    Viewable._preprocessing_hooks.append(size_to_content)
 
 
 def html(view_or_object, title: str = "labkit figure", embed: bool = False) -> str:
