@@ -11,7 +11,7 @@ from typing import Any
 
 from labkit.atomic import atomic_write
 from labkit.record import read_records
-from labkit.validate import check_float
+from labkit.validate import check_choice, check_float
 
 DEFAULT_TIMEOUT = 1800  # seconds per cell; papermill's own default is "never"
 #: Seconds a kernel may take to start and answer (papermill's default, 60 s, was seen to be short
@@ -40,14 +40,23 @@ class RunResult:
 def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike,
                  parameters: dict[str, Any] | None = None, *, timeout: float = DEFAULT_TIMEOUT,
                  kernel_name: str = "python3", cwd: str | os.PathLike | None = None,
-                 log_output: bool = False) -> RunResult:
+                 log_output: bool = False, transport: str | None = None, save_each_cell: bool = False) -> RunResult:
     """Execute `notebook` into `output` with papermill; never raises for a failing cell.
 
     The notebook runs with its own folder as working directory (unless `cwd` is given), kernel
     `python3`, and a per-cell `timeout` in seconds. A failing cell gives status "failed" with the
     exception line in `error` and the cell's traceback (ANSI colours removed) in `traceback`.
+    The kernel is reached over Unix sockets in a folder of this run's own (`transport="ipc"`, the
+    default where Unix sockets exist and their path fits), not over TCP ports that kernels started
+    at the same moment by other processes (a sweep's runs) could also pick. `save_each_cell` writes
+    `output` as each cell ends, so a run stopped from outside shows how far it got.
     """
+    import tempfile
+
     import papermill as pm
+    from traitlets.config import Config
+
+    transport = _default_transport() if transport is None else check_choice("transport", transport, ("tcp", "ipc"))
 
     notebook = Path(notebook)
     if not notebook.is_file():
@@ -60,10 +69,15 @@ def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike,
     t0 = time.perf_counter()
     status, error, tb = "ok", "", ""
     try:
-        pm.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel_name,
-                            cwd=str(cwd or notebook.parent), progress_bar=False, log_output=log_output,
-                            execution_timeout=timeout, start_timeout=KERNEL_START_TIMEOUT,
-                            request_save_on_cell_execute=False)
+        with tempfile.TemporaryDirectory(prefix="labkit-kernel-") as sockets:
+            kernel = {"transport": transport}
+            if transport == "ipc":  # sockets <sockets>/kernel-1 .. -5 (a relative ip would put them in cwd)
+                kernel["ip"] = os.path.join(sockets, "kernel")
+            pm.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name=kernel_name,
+                                cwd=str(cwd or notebook.parent), progress_bar=False, log_output=log_output,
+                                execution_timeout=timeout, start_timeout=KERNEL_START_TIMEOUT,
+                                request_save_on_cell_execute=save_each_cell,
+                                config=Config({"KernelManager": kernel}))
     except pm.PapermillExecutionError as e:
         status, error = "failed", f"{e.ename}: {e.evalue}"
         tb = _strip_ansi("\n".join(e.traceback))
@@ -73,6 +87,13 @@ def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike,
     duration = time.perf_counter() - t0
     records = read_records(output) if output.is_file() else {}
     return RunResult(str(notebook), str(output), parameters, status, records, error, tb, duration)
+
+
+def _default_transport() -> str:
+    """"ipc" where Unix sockets exist and <tmp>/labkit-kernel-<8 characters>/kernel-<n> fits in a
+    socket path (107 bytes), else "tcp"."""
+    import tempfile
+    return "ipc" if os.name == "posix" and len(tempfile.gettempdir()) + 33 <= 107 else "tcp"
 
 
 #: Seconds a run may take beyond its cells: kernel start-up (KERNEL_START_TIMEOUT), the runner's
@@ -111,7 +132,10 @@ def run_notebook_subprocess(notebook: str | os.PathLike, output: str | os.PathLi
     stderr, and a pipe held open by a kernel that outlives its runner never reaches end-of-file,
     so reading it would wait for that kernel. At the bound, or when the runner exits and leaves
     a process behind, the runner's process group and every group its descendants lead (the kernel
-    runs in a session of its own) are killed: no kernel outlives its run.
+    runs in a session of its own) are killed: no kernel outlives its run. `output` is saved as each
+    cell ends. A run stopped at its bound first has the runner
+    write every thread's stack to its log (faulthandler); a run that produced no result leaves that
+    log beside `output` (`<output>.log`, named in the error) and its last lines in `traceback`.
     """
     import json
     import subprocess
@@ -125,29 +149,54 @@ def run_notebook_subprocess(notebook: str | os.PathLike, output: str | os.PathLi
     wall_timeout = check_float("wall_timeout", wall_timeout, 0, low_open=True)
     with tempfile.TemporaryDirectory(prefix="labkit-run-") as tmp:
         result_file = Path(tmp) / "result.json"
+        runtime = Path(tmp) / "runtime"
         cmd = [sys.executable, "-m", "labkit.execute", str(notebook), str(output), "--timeout", str(timeout),
                "--parameters", json.dumps(parameters), "--result", str(result_file)]
         # connection files live (and die) with this run
-        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(Path(tmp) / "runtime")}
+        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
         t0 = time.perf_counter()
         with open(Path(tmp) / "runner.log", "w+") as log:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                     env=env, start_new_session=True)
             rc, seen = _wait_bounded(proc, wall_timeout)
+            if rc is None:
+                _dump_stacks(proc)
             _kill_groups(proc, seen, hung=rc is None)  # a hung runner, and anything a run left behind
             log.seek(0)
             log_text = log.read()
         duration = time.perf_counter() - t0
+        if rc is not None and result_file.is_file():
+            return RunResult(**json.loads(result_file.read_text()))
+        kept = _keep_log(log_text, output)
         if rc is None:
-            return RunResult(str(notebook), str(output), parameters, "failed",
-                             error=f"TimeoutError: run exceeded its wall-clock bound of {wall_timeout:g} s "
-                                   f"(cell timeout {timeout:g} s); the runner and its kernel were killed",
-                             traceback=log_text[-5000:], duration=duration)
-        if not result_file.is_file():
-            return RunResult(str(notebook), str(output), parameters, "failed",
-                             error=f"run process exited with code {rc}", traceback=log_text[-5000:],
-                             duration=duration)
-        return RunResult(**json.loads(result_file.read_text()))
+            error = (f"TimeoutError: run exceeded its wall-clock bound of {wall_timeout:g} s "
+                     f"(cell timeout {timeout:g} s); the runner and its kernel were killed")
+        else:
+            error = f"run process exited with code {rc}"
+        return RunResult(str(notebook), str(output), parameters, "failed", error=error + kept,
+                         traceback=log_text[-5000:], duration=duration)
+
+
+def _dump_stacks(proc) -> None:
+    """Ask a hung runner for every thread's stack (SIGUSR1: faulthandler, registered in `_main`,
+    writes them to its log) and give it a moment to write before it is killed."""
+    import signal
+    try:
+        os.kill(proc.pid, signal.SIGUSR1)
+        proc.wait(timeout=2)
+    except Exception:
+        pass
+
+
+def _keep_log(log_text: str, output: str | os.PathLike) -> str:
+    """Write a failed run's runner log to `<output>.log`; return the words naming it for the error."""
+    path = Path(f"{output}.log")
+    try:
+        with atomic_write(path, "w") as f:
+            f.write(log_text)
+    except OSError:
+        return ""
+    return f" (runner log: {path})"
 
 
 def _wait_bounded(proc, wall_timeout: float):
@@ -222,10 +271,21 @@ def _main(argv=None) -> int:
     ap.add_argument("--result", required=True)
     args = ap.parse_args(argv)
     _exit_with_parent(os.getppid())
-    r = run_notebook(args.notebook, args.output, json.loads(args.parameters), timeout=args.timeout)
+    _stacks_on_request()
+    r = run_notebook(args.notebook, args.output, json.loads(args.parameters), timeout=args.timeout,
+                     save_each_cell=True)
     with atomic_write(args.result, "w") as f:
         f.write(json.dumps(dataclasses.asdict(r)))
     return 0
+
+
+def _stacks_on_request() -> None:
+    """SIGUSR1 makes the runner write every thread's Python stack to stderr (its log): where a run
+    stopped at its wall-clock bound was waiting."""
+    import faulthandler
+    import signal
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
 
 
 def _exit_with_parent(parent_pid: int) -> None:

@@ -48,7 +48,7 @@ from labkit.gallery_page import Card, format_duration, index_html, notebook_summ
 from labkit.papers import cards as paper_cards
 from labkit.papers import ledger, ledger_html, ledger_markdown
 from labkit.record import read_records
-from labkit.sweep import notebook_parameters, sweep
+from labkit.sweep import local_cluster, notebook_parameters, sweep
 from labkit.validate import check_bool, check_float, check_int, fail
 
 REPO = Path(__file__).resolve().parent.parent
@@ -160,11 +160,11 @@ def _run_all(todo: list[tuple[Path, dict]], out: Path, workers: int, timeout: fl
     """Run each (notebook, parameters) as a one-point labkit.sweep on one shared LocalCluster; call
     on_start(notebook) when its runner process appears (a Dask worker took it up) and
     on_done(notebook, row) with its sweep row when it ends. Submitted in `todo`'s order."""
-    from dask.distributed import Client, LocalCluster
+    from dask.distributed import Client
 
     runs = out / _RUNS
     with ThreadPoolExecutor(len(todo), thread_name_prefix="labkit-gallery") as pool, \
-            LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            local_cluster(workers) as cluster, \
             Client(cluster) as client:
         futures = {}
         for nb, params in todo:

@@ -118,6 +118,18 @@ _KILL_GRACE = 60
 _SWEEP_OVERHEAD = 300
 
 
+def local_cluster(workers: int):
+    """The Dask LocalCluster a sweep (and the gallery) starts: `workers` processes of one thread, no
+    dashboard, and Dask's own log lines silenced below CRITICAL, in the workers too. Every outcome of
+    a run is a row of the table (a lost worker included), while Dask's lines are noise about its own
+    shutdown: a Ctrl-C, which reaches the workers too, made them print heartbeat tracebacks."""
+    import logging
+
+    from dask.distributed import LocalCluster
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                        silence_logs=logging.CRITICAL)
+
+
 def sweep(notebook: str | os.PathLike, grid: Mapping[str, Sequence[Any]], *, out: str | os.PathLike = "build/sweep",
           scheduler: str | None = None, client=None, workers: int | None = None, timeout: float = DEFAULT_TIMEOUT,
           progress: bool = True, fixed: Mapping[str, Any] | None = None, wall_timeout: float | None = None):
@@ -138,7 +150,7 @@ def sweep(notebook: str | os.PathLike, grid: Mapping[str, Sequence[Any]], *, out
     one after another): a point whose task never resolves (a lost worker, ...) is a failed row too.
     """
     import pandas as pd
-    from dask.distributed import Client, LocalCluster, as_completed
+    from dask.distributed import Client, as_completed
     from dask.distributed import TimeoutError as DaskTimeoutError
     from tqdm.auto import tqdm
 
@@ -166,8 +178,7 @@ def sweep(notebook: str | os.PathLike, grid: Mapping[str, Sequence[Any]], *, out
         if scheduler:
             client = Client(scheduler, timeout=_SWEEP_OVERHEAD)
         else:
-            cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
-                                   processes=True, dashboard_address=None)
+            cluster = local_cluster(workers or os.cpu_count() or 1)
             client = Client(cluster)
     rows: list[dict] = []
 

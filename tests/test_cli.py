@@ -302,7 +302,8 @@ def test_ctrl_c_keeps_the_finished_rows_and_leaves_no_kernel(tmp_path):
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, err
-    assert "Traceback" not in err, err
+    # Dask's own shutdown lines (heartbeat tracebacks from workers that got the SIGINT too) are silenced
+    assert "Traceback" not in err and "distributed." not in err, err
     assert err.splitlines()[-1] == f"labkit: interrupted: {out / 'results.csv'} keeps the 1 run that finished", err
     table = pd.read_csv(out / "results.csv")
     assert list(table["run"]) == [0] and list(table["status"]) == ["ok"] and list(table["record.slept"]) == [0]

@@ -1,5 +1,6 @@
 """Sweeps: the cartesian grid on Dask distributed, a row per run, failed runs reported."""
 
+import json
 import os
 import subprocess
 import sys
@@ -125,6 +126,48 @@ def test_a_hung_runner_is_killed_at_the_default_bound_with_its_kernel(tmp_path, 
     assert marked() == [], "the hung run left processes behind"
 
 
+@pytest.mark.timeout(240)
+def test_a_run_stopped_at_its_bound_leaves_its_stacks_and_its_progress(tmp_path, marked):
+    """The kernel never answers and no cell timeout would end it before the wall-clock bound: the
+    failed run names its runner log, kept beside the output, which holds the runner's stacks
+    (waiting in papermill's cell loop), and the output notebook, saved as cells end, shows the
+    cell it stopped in."""
+    nb = _hang_notebook(tmp_path / "hang.ipynb")
+    out = tmp_path / "out.ipynb"
+    r = run_notebook_subprocess(nb, out, {"hang": "kernel", "pidfile": str(tmp_path / "p")}, timeout=600,
+                                wall_timeout=40)
+    assert r.status == "failed" and "wall-clock bound of 40 s" in r.error, r.error
+    log = Path(f"{out}.log")
+    assert f"runner log: {log}" in r.error, r.error
+    text = log.read_text()
+    assert "most recent call first" in text and "papermill" in text and "run_notebook" in text, text[-3000:]
+    assert Path(f"{tmp_path / 'p'}.kernel").is_file(), "the run never reached its hang"
+    saved = nbformat.read(out, as_version=4)
+    status = [c.metadata.get("papermill", {}).get("status") for c in saved.cells if c.cell_type == "code"]
+    assert status[-1] == "running" and "completed" in status[:-1], status
+    assert marked() == [], "the hung run left processes behind"
+
+
+def test_runs_reach_their_kernel_over_unix_sockets_of_their_own(tmp_path):
+    """Two runs started together never share a kernel address: each kernel listens on Unix sockets
+    in a folder of its run's own (no TCP port two runs could both pick), removed afterwards."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("import json\nfrom ipykernel import get_connection_info\n"
+                                          "print(get_connection_info())")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "where.ipynb")
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(2) as pool:
+        runs = list(pool.map(lambda i: run_notebook_subprocess(tmp_path / "where.ipynb", tmp_path / f"o{i}.ipynb",
+                                                               timeout=120), range(2)))
+    assert [r.status for r in runs] == ["ok", "ok"], [r.error for r in runs]
+    infos = [json.loads(nbformat.read(r.output, as_version=4).cells[0].outputs[0].text) for r in runs]
+    assert [i["transport"] for i in infos] == ["ipc", "ipc"]
+    folders = {Path(i["ip"]).parent for i in infos}
+    assert len(folders) == 2 and not any(f.exists() for f in folders)
+    assert not list(tmp_path.glob("kernel*")), "sockets were left in the notebook's folder"
+
+
 @pytest.mark.timeout(400)
 def test_a_sweep_whose_runs_hang_finishes_with_failed_rows_and_no_kernel_left(tmp_path, marked):
     """One run's runner freezes (only the wall-clock bound can end it), another's kernel never
@@ -150,11 +193,14 @@ def test_cli_sweep_on_a_local_cluster_reports_failed_points(tmp_path):
     """The issue's acceptance command: a grid with a failing point, 2 workers, one CSV table."""
     out = tmp_path / "sweep"
     r = subprocess.run([sys.executable, "-m", "labkit.cli", "sweep", str(WELCOME), "--grid", "dataset=digits,nope",
-                        "--grid", "k_max=3,5", "-p", "n_queries", "40", "--workers", "2", "--out", str(out)],
+                        "--grid", "k_max=3,5", "-p", "n_queries", "40", "--workers", "2", "--out", str(out),
+                        # a run takes ~25 s on a loaded 2-core machine: a hung one becomes a failed row
+                        # naming its runner log (with its stacks) long before the test's own bound
+                        "--timeout", "60", "--wall-timeout", "150"],
                        capture_output=True, text=True, timeout=280)
     assert r.returncode == 1, r.stderr          # some runs failed -> non-zero exit
-    assert "2 of 4 runs failed" in r.stderr
     table = pd.read_csv(out / "results.csv")
+    assert "2 of 4 runs failed" in r.stderr, table[["run", "status", "error"]].to_string()
     assert len(table) == 4 and list(table["run"]) == [0, 1, 2, 3]
     assert list(table["dataset"]) == ["digits", "digits", "nope", "nope"]
     assert list(table["k_max"]) == [3, 5, 3, 5]
