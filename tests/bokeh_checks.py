@@ -249,8 +249,6 @@ def notebook_documents(nb: dict) -> list:
     (the document's JSON, as bokeh.embed writes it); each is rebuilt with Document.from_json, so the
     checks above read the same models a browser would. A document that cannot be rebuilt raises (a
     figure the check cannot see must not pass as one without problems)."""
-    import json
-
     import panel  # noqa: F401  (registers Panel's Bokeh models, which the documents name)
     from bokeh.document import Document
 

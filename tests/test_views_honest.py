@@ -160,7 +160,8 @@ def _spiking(kind):
     from labkit import spiking
     if kind == "network":
         return spiking.Network(n_exc=80, n_inh=20, seed=1)
-    return spiking.LIF(tau=20e-3, dt=1e-3).run(np.linspace(0, 3, 30), n_steps=500, record_v=True)
+    # without record_v no neuron is traced: the traces' legend must not show a label without its line
+    return spiking.LIF(tau=20e-3, dt=1e-3).run(np.linspace(0, 3, 30), n_steps=500, record_v=kind == "result")
 
 
 def _reservoir(kind):
@@ -205,6 +206,7 @@ INSPECTED = {
     "CodingField": lambda: widgets.inspect(_sdr("field")),
     "Network": lambda: widgets.inspect(_spiking("network")),
     "SpikeResult": lambda: widgets.inspect(_spiking("result")),
+    "SpikeResult[no traces]": lambda: widgets.inspect(_spiking("untraced")),
     "ESN": lambda: widgets.inspect(_reservoir("esn")),
     "LSM": lambda: widgets.inspect(_reservoir("lsm")),
     "Frontier(table)": _frontier,

@@ -150,17 +150,23 @@ def interval_text(row, y: str) -> str:
     return f"{fmt.format(lo)} .. {fmt.format(hi)} ({what.format(n=n)})"
 
 
+#: Padding around the points, as a fraction of their span (HoloViews' `padding`), and the accuracy axis: its
+#: whole scale with a margin so markers at 0 and 1 are not cut at the frame.
+PADDING = 0.15
+ACCURACY_RANGE = (-0.05, 1.05)
+
+
 def y_range(values, y: str) -> tuple[float, float]:
     """The y axis's range for quality `y`: accuracy its whole scale, perplexity its points and bars
     with 15 % padding (left to HoloViews, the range ran from -0.8 to 6.2 for points between 3.5 and 4.3)."""
     if y == "passkey_accuracy":
-        return (-0.05, 1.05)
+        return ACCURACY_RANGE
     v = np.asarray(values, float)
     v = v[np.isfinite(v)]
     if not len(v):
         return (0.0, 1.0)
     lo, hi = float(v.min()), float(v.max())
-    pad = 0.15 * (hi - lo) if hi > lo else 0.1 * max(abs(hi), 1.0)
+    pad = PADDING * (hi - lo) if hi > lo else 0.1 * max(abs(hi), 1.0)
     return (lo - pad, hi + pad)
 
 
@@ -264,7 +270,7 @@ class Frontier(pn.viewable.Viewer):
         lab = label_layout(t["bytes_per_token"], t[y], t["method"].to_numpy(), logx, ylim,
                            (self.frame_width, self.frame_height))
         return hv.Overlay([hv.Scatter([], "bytes_per_token", y)] + layers + point_labels(lab)).opts(
-            ylim=ylim, frame_width=self.frame_width, frame_height=self.frame_height, padding=0.15)
+            ylim=ylim, frame_width=self.frame_width, frame_height=self.frame_height, padding=PADDING)
 
     def _empty(self, y: str):
         """No points yet: say what to press, and how long it takes (an overlay text in the empty frame)."""
@@ -329,7 +335,7 @@ class Frontier(pn.viewable.Viewer):
         xlabel = "bytes per token (cache, all layers)"
         empty = not self._logx()
         opts = dict(frame_width=self.frame_width, frame_height=self.frame_height, logx=not empty, show_grid=True,
-                    legend_position="bottom", xlabel=xlabel, padding=0.15)
+                    legend_position="bottom", xlabel=xlabel, padding=PADDING)
         if empty:
             opts["xlim"] = (0, 1)
         ppl = dict(ylim=(0, 1)) if empty else {}
@@ -337,7 +343,7 @@ class Frontier(pn.viewable.Viewer):
             pn.pane.HoloViews(self.perplexity_view().opts(title="memory vs perplexity",
                                                           ylabel="TinyLM perplexity/byte (lower: better)",
                                                           **ppl, **opts), linked_axes=False),
-            pn.pane.HoloViews(self.passkey_view().opts(title="memory vs passkey retrieval", ylim=(-0.05, 1.05),
+            pn.pane.HoloViews(self.passkey_view().opts(title="memory vs passkey retrieval", ylim=ACCURACY_RANGE,
                                                        ylabel="passkey accuracy", **opts), linked_axes=False)),
             pn.pane.Markdown(self.noise_text(), width=600))
 
