@@ -188,16 +188,34 @@ def test_a_sweep_whose_runs_hang_finishes_with_failed_rows_and_no_kernel_left(tm
     assert marked() == [], "processes outlived the sweep"
 
 
+def _progress(out: Path) -> str:
+    """Each run notebook in `out` with its code cells' papermill status; the rows written so far."""
+    seen = []
+    for nb in sorted(out.glob("*.ipynb")):
+        try:
+            cells = nbformat.read(nb, as_version=4).cells
+            seen.append(f"{nb.name}: " + " ".join(c.metadata.get("papermill", {}).get("status", "?")[:4]
+                                                   for c in cells if c.cell_type == "code"))
+        except Exception as e:
+            seen.append(f"{nb.name}: unreadable ({e})")
+    csv = out / "results.csv"
+    rows = csv.read_text() if csv.is_file() else "no results.csv"
+    return "notebooks: " + ("; ".join(seen) or "none") + f"\n{rows}"
+
+
 @pytest.mark.timeout(300)
 def test_cli_sweep_on_a_local_cluster_reports_failed_points(tmp_path):
     """The issue's acceptance command: a grid with a failing point, 2 workers, one CSV table."""
     out = tmp_path / "sweep"
-    r = subprocess.run([sys.executable, "-m", "labkit.cli", "sweep", str(WELCOME), "--grid", "dataset=digits,nope",
-                        "--grid", "k_max=3,5", "-p", "n_queries", "40", "--workers", "2", "--out", str(out),
-                        # a run takes ~25 s on a loaded 2-core machine: a hung one becomes a failed row
-                        # naming its runner log (with its stacks) long before the test's own bound
-                        "--timeout", "60", "--wall-timeout", "150"],
-                       capture_output=True, text=True, timeout=280)
+    cmd = [sys.executable, "-m", "labkit.cli", "sweep", str(WELCOME), "--grid", "dataset=digits,nope",
+           "--grid", "k_max=3,5", "-p", "n_queries", "40", "--workers", "2", "--out", str(out),
+           # a run takes ~25 s on a loaded 2-core machine: a hung one becomes a failed row
+           # naming its runner log (with its stacks) long before the test's own bound
+           "--timeout", "60", "--wall-timeout", "150"]
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, timeout=280)
+    except subprocess.TimeoutExpired as e:  # say how far each run got (notebooks are saved as cells end)
+        pytest.fail(f"the sweep did not return in 280 s; {_progress(out)}\nstderr: {e.stderr}")
     assert r.returncode == 1, r.stderr          # some runs failed -> non-zero exit
     table = pd.read_csv(out / "results.csv")
     assert "2 of 4 runs failed" in r.stderr, table[["run", "status", "error"]].to_string()
