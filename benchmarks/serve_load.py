@@ -2,7 +2,8 @@
 chromium) opened at once over its pages, through the driver tests/test_ui_load.py uses
 (tests/ui_load.py). Prints, beside the 5 s target for 20 sessions (issue 14): N plain GETs of the
 pages at once (the server's own answer), and per session its HTML, its page rendered (navigation
-bar and a drawn canvas) and its page live (its own server session built); the server's RSS.
+bar and a drawn canvas) and its page live (its own server session built); then, with the N still
+open, one more visitor on each page in turn (the server's steady state); the server's RSS.
 The same browser renders all N tabs on the same cores, so the render times include the browser's work.
 
     .venv/bin/python benchmarks/serve_load.py               # 20 sessions
@@ -47,7 +48,10 @@ def main() -> None:
     print(row("browser: HTML received", fig["html_s"]))
     print(row("browser: page rendered", fig["render_s"]))
     print(row("browser: page live (own session built)", fig["live_s"]))
+    more = fig["with_n_open_render_s"]
+    print(row(f"one more visitor, {args.sessions} sessions open: page rendered", [v[1] for v in more.values()]))
     print(f"\nOne session at a time, per page (html, rendered, live s): {fig['single_session_render_s']}")
+    print(f"With the {args.sessions} open, one more visitor per page (html, rendered, live s): {more}")
     print(f"Server RSS MB: {fig['rss_mb']}; all {args.sessions} opened in {fig['wall_s']} s")
     if fig["foreign_requests"] or fig["browser_errors"]:
         print(f"foreign requests: {fig['foreign_requests'][:5]}; errors: {fig['browser_errors'][:5]}")

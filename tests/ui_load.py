@@ -4,7 +4,8 @@ sessions opened at once, spread over the dashboard's pages.
 
 `drive(base, server, n)` returns the figures: per session, seconds from its first request to its HTML
 received, its page rendered (the navigation bar and a drawn Bokeh canvas) and its page live (websocket
-open: the server has built the visitor's own session); N plain GETs of the pages at once; the server's
+open: the server has built the visitor's own session); the same for one more visitor on each page, one
+at a time, while the N sessions stay open; N plain GETs of the pages at once; the server's
 RSS idle, with one session, with N and after the browsers closed; every request to a host other than
 127.0.0.1/localhost (aborted: Panel's CSS and JS must come inline or from /static); browser errors.
 Everything waits boundedly: each render LOAD_WAIT_S, the memory settle SETTLE_S.
@@ -140,6 +141,13 @@ async def _drive(base: str, server: psutil.Process, n: int) -> dict:
             for i, key in enumerate(("html_s", "render_s", "live_s"), start=1):
                 fig[key] = [None if o[i] is None else round(o[i], 2) for o in opened]
             fig["rss_mb"]["with_n"] = round(_rss_mb(server))
+            # with the n sessions still open: one more visitor on each page, one at a time
+            more = {}
+            for path in paths:
+                ctx, *times = await _open(browser, base + path, foreign, errors)
+                more[path] = [None if v is None else round(v, 2) for v in times]
+                await ctx.close()
+            fig["with_n_open_render_s"] = more
             for ctx, *_ in opened:
                 await ctx.close()
         finally:
