@@ -114,6 +114,16 @@ async def _open(browser, url: str, foreign: list, errors: list):
         return ctx, None, rendered, None
 
 
+async def _one_at_a_time(browser, base: str, paths: list[str], foreign: list, errors: list) -> dict:
+    """One visitor on each page in turn: {path: [html, rendered, live] seconds}."""
+    times = {}
+    for path in paths:
+        ctx, *t = await _open(browser, base + path, foreign, errors)
+        times[path] = [None if v is None else round(v, 2) for v in t]
+        await ctx.close()
+    return times
+
+
 async def _drive(base: str, server: psutil.Process, n: int) -> dict:
     from playwright.async_api import async_playwright
     paths = _paths()
@@ -125,12 +135,7 @@ async def _drive(base: str, server: psutil.Process, n: int) -> dict:
                                           args=ui.CHROMIUM_ARGS)
         try:
             # one session at a time on every page: the one-session level (shared data loaded once)
-            single = {}
-            for path in paths:
-                ctx, *times = await _open(browser, base + path, foreign, errors)
-                single[path] = [None if v is None else round(v, 2) for v in times]
-                await ctx.close()
-            fig["single_session_render_s"] = single
+            fig["single_session_render_s"] = await _one_at_a_time(browser, base, paths, foreign, errors)
             fig["rss_mb"]["one_session"] = round(await _settled(server))
             fig["http_s"] = await asyncio.to_thread(_concurrent_gets, base, paths, n)
             # n at once, spread over the pages
@@ -142,12 +147,7 @@ async def _drive(base: str, server: psutil.Process, n: int) -> dict:
                 fig[key] = [None if o[i] is None else round(o[i], 2) for o in opened]
             fig["rss_mb"]["with_n"] = round(_rss_mb(server))
             # with the n sessions still open: one more visitor on each page, one at a time
-            more = {}
-            for path in paths:
-                ctx, *times = await _open(browser, base + path, foreign, errors)
-                more[path] = [None if v is None else round(v, 2) for v in times]
-                await ctx.close()
-            fig["with_n_open_render_s"] = more
+            fig["with_n_open_render_s"] = await _one_at_a_time(browser, base, paths, foreign, errors)
             for ctx, *_ in opened:
                 await ctx.close()
         finally:
