@@ -133,9 +133,9 @@ def run_notebook_subprocess(notebook: str | os.PathLike, output: str | os.PathLi
     so reading it would wait for that kernel. At the bound, or when the runner exits and leaves
     a process behind, the runner's process group and every group its descendants lead (the kernel
     runs in a session of its own) are killed: no kernel outlives its run. `output` is saved as each
-    cell ends. A run stopped at its bound first has the runner
-    write every thread's stack to its log (faulthandler); a run that produced no result leaves that
-    log beside `output` (`<output>.log`, named in the error) and its last lines in `traceback`.
+    cell ends. A run stopped at its bound first has the runner write every thread's stack to its log
+    (faulthandler); a run that produced no result leaves that log beside `output` (`<output>.log`,
+    named in the error) and its last lines in `traceback`.
     """
     import json
     import subprocess
@@ -147,13 +147,14 @@ def run_notebook_subprocess(notebook: str | os.PathLike, output: str | os.PathLi
     if wall_timeout is None:
         wall_timeout = default_wall_timeout(notebook, timeout)
     wall_timeout = check_float("wall_timeout", wall_timeout, 0, low_open=True)
-    with tempfile.TemporaryDirectory(prefix="labkit-run-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="labkit-run-", ignore_cleanup_errors=True) as tmp:
         result_file = Path(tmp) / "result.json"
         runtime = Path(tmp) / "runtime"
         cmd = [sys.executable, "-m", "labkit.execute", str(notebook), str(output), "--timeout", str(timeout),
                "--parameters", json.dumps(parameters), "--result", str(result_file)]
-        # connection files live (and die) with this run
-        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime)}
+        # connection files (jupyter_client writes them with tempfile) and kernel sockets live and die
+        # with this run, also when it is killed
+        env = {**os.environ, "JUPYTER_RUNTIME_DIR": str(runtime), "TMPDIR": tmp}
         t0 = time.perf_counter()
         with open(Path(tmp) / "runner.log", "w+") as log:
             proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
