@@ -23,7 +23,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import secrets
 from pathlib import Path
 
 from labkit.validate import check_choice, fail, type_fail
@@ -110,7 +109,7 @@ class _AtomicWrite:
 
     def __enter__(self):
         clean_orphans(self.path)
-        self.tmp = self.path.parent / f".{self.path.name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}"
+        self.tmp = self.path.parent / f".{self.path.name}.{os.getpid()}-{os.urandom(4).hex()}{TMP_SUFFIX}"
         try:
             self.file = open(self.tmp, "xb" if self.mode == "wb" else "x",
                              **({} if self.mode == "wb" else {"encoding": "utf-8", "newline": ""}))

@@ -13,8 +13,17 @@
     metrics.py        recall@k, reachability, ef sweeps
 """
 
-from labkit.hnsw.format import HNSWFile, read_index, write_index
 from labkit.hnsw.index import HNSW
 from labkit.hnsw.levels import LevelGenerator, default_mult
+
+_FORMAT = ("HNSWFile", "read_index", "write_index")
+
+
+def __getattr__(name):
+    """The file format's names, imported on first use (PEP 562): a fresh process's first build skips it."""
+    if name in _FORMAT:
+        from labkit.hnsw import format
+        return getattr(format, name)
+    raise AttributeError(f"module 'labkit.hnsw' has no attribute {name!r}")
 
 __all__ = ["HNSW", "HNSWFile", "read_index", "write_index", "LevelGenerator", "default_mult"]

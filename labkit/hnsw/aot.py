@@ -18,10 +18,7 @@ import hashlib
 import importlib.machinery
 import importlib.util
 import os
-import platform
 import sys
-import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +43,7 @@ def _cpu() -> bytes:
             lines = f.read(1 << 16).splitlines()
         return b"\n".join(sorted({ln for ln in lines if ln.startswith((b"model name", b"flags"))}))
     except OSError:
+        import platform
         return f"{platform.machine()} {platform.processor()}".encode()
 
 
@@ -70,6 +68,9 @@ def build(directory=None) -> Path:
     """Compile the extension into `directory` (default: beside this file); returns its path. The
     extension and then its fingerprint are put in place atomically (os.replace), so a reader never
     loads a half-written one and a stale pair is never taken for fresh."""
+    import tempfile
+    import warnings
+
     from numba.core.errors import NumbaPendingDeprecationWarning
 
     from labkit.atomic import atomic_write

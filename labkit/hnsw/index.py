@@ -18,16 +18,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from labkit.base import Estimator
 from labkit.hnsw import construction
-from labkit.hnsw.format import HNSWFile, read_index, write_index
 from labkit.hnsw.integrity import MAX_DIM, MAX_EF_CONSTRUCTION
 from labkit.hnsw.levels import LevelGenerator, default_mult
 from labkit.hnsw.search import BACKENDS, SPACES, as_vectors, search_graph
-from labkit.validate import check_array, check_choice, check_instance, check_int, check_seed, fail
+from labkit.validate import check_array, check_choice, check_instance, check_int, check_seed, fail, is_generator
+
+if TYPE_CHECKING:   # the file format is imported where a file is read or written, not on a build's path
+    from labkit.hnsw.format import HNSWFile
 
 
 def normalize_like_hnswlib(X: np.ndarray) -> np.ndarray:
@@ -94,7 +97,7 @@ class HNSW(Estimator):
         self.M = check_int("M", M, low=2, high=10_000)
         ef_construction = check_int("ef_construction", ef_construction, low=1, high=MAX_EF_CONSTRUCTION)
         self.seed = check_seed("seed", seed)
-        if isinstance(self.seed, np.random.Generator):
+        if is_generator(self.seed):
             raise fail("seed", "a non-negative integer (hnswlib's random_seed)", seed)
         self._max_elements = None if max_elements is None else check_int("max_elements", max_elements, low=0)
         self.backend = check_choice("backend", backend, BACKENDS)
@@ -157,7 +160,8 @@ class HNSW(Estimator):
                 raise fail("ids", f"shape ({n},), one label per row of X", f"shape {ids.shape}", described=True)
             if (ids < 0).any():
                 raise fail("ids", "non-negative integers", int(ids.min()))
-        if len(np.unique(ids)) != n or np.isin(ids, self._labels[: self._n]).any():
+        ordered = np.sort(ids)   # not np.unique: its first call imports numpy.ma (6 ms of a fresh process's build)
+        if (ordered[1:] == ordered[:-1]).any() or np.isin(ids, self._labels[: self._n]).any():
             raise fail("ids", "ids not repeated and not already in the index", "duplicate ids", described=True)
         if n == 0:
             return
@@ -190,6 +194,7 @@ class HNSW(Estimator):
     # -- the graph as plain data -----------------------------------------------------------------
     def graph(self) -> HNSWFile:
         """The graph as hnswlib lays it out (views, internal ids = insertion order)."""
+        from labkit.hnsw.format import HNSWFile
         n, b = self._n, self._nblocks
         return HNSWFile._trusted(M=self.M, maxM=self.maxM, maxM0=self.maxM0, mult=self.mult,
                         ef_construction=self.ef_construction, max_elements=self.max_elements,
@@ -238,6 +243,7 @@ class HNSW(Estimator):
         """Write the index in hnswlib's `save_index` format, atomically (`labkit.atomic`): a reader
         of `path` sees the old file or the new one, and concurrent savers never share a temporary."""
         check_instance("path", path, (str, os.PathLike), "a file path (str or os.PathLike)")
+        from labkit.hnsw.format import write_index
         g = self.graph()
         g.max_elements = max(g.max_elements, self._file_max_elements)  # as the loaded file declared it
         write_index(g, path)
@@ -254,6 +260,7 @@ class HNSW(Estimator):
         the elements the file holds (it grows on `add`), not for the max_elements it declares."""
         check_choice("space", space, SPACES)
         check_choice("backend", backend, BACKENDS)
+        from labkit.hnsw.format import read_index
         f = read_index(path, dim=dim)
         try:
             index = cls(f.dim, space=space, M=f.M, ef_construction=f.ef_construction, seed=1, backend=backend)
