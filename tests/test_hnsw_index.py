@@ -63,6 +63,32 @@ def test_readable_and_fast_builds_are_identical():
     assert (ga.enterpoint, ga.maxlevel) == (gb.enterpoint, gb.maxlevel)
 
 
+@pytest.mark.parametrize("path", ["readable", "jit", "aot"])
+def test_insertion_refuses_scratch_smaller_than_pool_sizes(path):
+    """The compiled kernel indexes its caller's scratch without bounds checks: a pool one slot
+    short must raise ValueError before anything is written, on every path."""
+    from labkit.hnsw import aot, construction
+    if path == "readable":
+        insert_range = construction.insert_range
+    elif path == "jit":
+        from labkit.hnsw.kernels import insert_range
+    else:
+        insert_range = aot.load()
+        if insert_range is None:
+            pytest.skip("the ahead-of-time kernel is not built here (make setup builds it)")
+    index = HNSW(4, M=4, ef_construction=8)
+    index.add(np.eye(4, dtype=np.float32))
+    before = index.graph().links0.copy()
+    ints, floats = construction.pool_sizes(len(index._X), index.ef_construction, index.maxM0)
+    args = (0, index._X, 0, 4, index._levels, index.M, index.maxM, index.maxM0, index.ef_construction,
+            index._links0, index._count0, index._links_up, index._count_up, index._block_start, index._deleted,
+            index._state.copy(), False)
+    for short_ints, short_floats in [(ints - 1, floats), (ints, floats - 1)]:
+        with pytest.raises(ValueError, match="pool_sizes"):
+            insert_range(*args, np.zeros(short_ints, np.int64), np.zeros(short_floats))
+    np.testing.assert_array_equal(index.graph().links0, before)
+
+
 @pytest.mark.parametrize("name", ["digits", "random-xs-20"])
 def test_recall_close_to_hnswlib(name):
     ds = data.load(name)

@@ -31,9 +31,9 @@ MODULE = "_insert_aot"
 FINGERPRINT = MODULE + ".fingerprint"
 SOURCES = ("hnsw/construction.py", "hnsw/heap.py", "hnsw/kernels.py", "hnsw/aot.py", "jit.py")
 # insert_range(space, X, start, stop, levels, M, maxM, maxM0, efc, links0, count0, links_up, count_up,
-#              block_start, deleted, state, simple): the arrays index.py keeps, C-contiguous
+#              block_start, deleted, state, simple, ipool, fpool): the arrays index.py keeps, C-contiguous
 SIGNATURE = ("void(i8, f4[:, ::1], i8, i8, i8[::1], i8, i8, i8, i8, i8[:, ::1], i8[::1], i8[:, ::1], i8[::1], "
-             "i8[::1], b1[::1], i8[::1], b1)")
+             "i8[::1], b1[::1], i8[::1], b1, i8[::1], f8[::1])")
 
 
 def _cpu() -> bytes:
@@ -84,6 +84,7 @@ def build(directory=None) -> Path:
         cc = CC(MODULE)
         cc.output_dir = tmp
         cc.target_cpu = "host"
+        cc.use_nrt = False   # as kernels.insert_range: no allocation inside, no reference counting
         cc.verbose = False
         cc.export("insert_range", SIGNATURE)(construction.insert_range)
         cc.compile()

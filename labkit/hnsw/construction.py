@@ -12,7 +12,8 @@ cache keys on this file; aot.py compiles the same function ahead of time). The l
 primitives at the top (distances, neighbour lists, work buffers) are written here with numpy, the
 way that is fast and clear in Python; their compiled twins, plain loops, are registered for them
 in kernels.py (`numba.extending.overload`). Arrays only, no Python objects, so that both paths
-run the same steps.
+run the same steps. The caller hands `insert_range` its scratch (`pool_sizes`), so the compiled
+kernel allocates nothing and runs without numba's memory manager (no reference counting).
 
 Per new node q with level l (levels.py): greedy descent from the entry point down to layer l + 1
 (Alg. 1 lines 5-7), then on each layer min(l, L)..0 a search with ef_construction (searchBaseLayer,
@@ -46,22 +47,21 @@ def as_f64(X):
     return X.astype(np.float64)
 
 
-def links_of(links0, count0, links_up, count_up, block_start, node, level):
-    """The node's neighbour list on `level`, as a Python list (fast to walk one by one)."""
+def links_of(links0, count0, links_up, count_up, block_start, node, level, out):
+    """Copy the node's neighbour list on `level` into out[:count]; returns count."""
     if level == 0:
-        return links0[node, :count0[node]].tolist()
-    row = block_start[node] + level - 1
-    return links_up[row, :count_up[row]].tolist()
+        links = links0[node, :count0[node]]
+    else:
+        row = block_start[node] + level - 1
+        links = links_up[row, :count_up[row]]
+    out[:len(links)] = links.tolist()
+    return len(links)
 
 
-def fbuf(n):
-    """A float work buffer of n slots: a Python list (fast to index one element at a time)."""
-    return [0.0] * n
-
-
-def ibuf(n):
-    """An integer work buffer of n slots."""
-    return [0] * n
+def scratch(part):
+    """A work buffer over `part` of a scratch pool: here a Python list (fast to index one element
+    at a time; its contents matter only within the call); the compiled twin uses the array itself."""
+    return part.tolist()
 
 
 def dists_from(space, X, q, ids, m, out):
@@ -134,10 +134,10 @@ def search_layer(space, X, q, ep, level, efc, links0, count0, links_up, count_up
             break
         node = cand_i[0]
         nc = pop(cand_k, cand_i, nc, False)
-        nbrs = links_of(links0, count0, links_up, count_up, block_start, node, level)
+        count = links_of(links0, count0, links_up, count_up, block_start, node, level, buf)
         m = 0
-        for j in range(len(nbrs)):  # the unvisited neighbours, in list order
-            c = nbrs[j]
+        for j in range(count):  # the unvisited neighbours, in list order (compacted in place: m <= j)
+            c = buf[j]
             if visited[c] == tag:
                 continue
             visited[c] = tag
@@ -214,25 +214,53 @@ def mutually_connect(space, X, q, level, M, maxM, maxM0, top_k, top_i, nt, links
     return closest
 
 
+@jitable
+def pool_sizes(n_cap, efc, maxM0):
+    """(ints, floats): the scratch pools one `insert_range` call over n_cap stored vectors needs,
+    the sum of the buffers it takes from each."""
+    big = max(efc, maxM0) + 2
+    heap = big + maxM0
+    ints = n_cap + heap + (n_cap + 1) + 2 * heap + heap + (big + 2 * maxM0) + maxM0
+    floats = heap + (n_cap + 1) + 2 * heap + maxM0
+    return ints, floats
+
+
 def insert_range(space, X, start, stop, levels, M, maxM, maxM0, efc, links0, count0, links_up, count_up,
-                 block_start, deleted, state, simple):
+                 block_start, deleted, state, simple, ipool, fpool):
     """addPoint for internal ids start..stop-1 in order. state = [enterpoint, maxlevel]
     (enterpoint -1 when the graph is empty) is updated in place; `simple` swaps the heuristic
-    for plain closest-M selection. `kernels.insert_range` is this function, compiled."""
+    for plain closest-M selection. ipool (int64) and fpool (float64) are zeroed scratch of `pool_sizes`:
+    the caller allocates them, so the compiled kernel (`kernels.insert_range`, this function) needs
+    no memory manager and counts no references."""
     X = as_f64(X)
     n_cap = X.shape[0]
-    visited = ibuf(n_cap)
     big = max(efc, maxM0) + 2
-    top_k = fbuf(big + maxM0)
-    top_i = ibuf(big + maxM0)
-    cand_k = fbuf(n_cap + 1)
-    cand_i = ibuf(n_cap + 1)
-    scratch_k = fbuf(2 * (big + maxM0))
-    scratch_i = ibuf(2 * (big + maxM0))
-    chosen = ibuf(big + maxM0)
-    sel = ibuf(big + 2 * maxM0)
-    buf = ibuf(maxM0)
-    dbuf = fbuf(maxM0)
+    heap = big + maxM0
+    ints, floats = pool_sizes(n_cap, efc, maxM0)
+    if len(ipool) < ints or len(fpool) < floats:   # the compiled kernel does not check its indices
+        raise ValueError("insert_range: scratch pools smaller than pool_sizes")
+    i = 0   # the work buffers, carved from the pools in turn
+    visited = scratch(ipool[i:i + n_cap])
+    i += n_cap
+    top_i = scratch(ipool[i:i + heap])
+    i += heap
+    cand_i = scratch(ipool[i:i + n_cap + 1])
+    i += n_cap + 1
+    scratch_i = scratch(ipool[i:i + 2 * heap])
+    i += 2 * heap
+    chosen = scratch(ipool[i:i + heap])
+    i += heap
+    sel = scratch(ipool[i:i + big + 2 * maxM0])
+    i += big + 2 * maxM0
+    buf = scratch(ipool[i:i + maxM0])
+    f = 0
+    top_k = scratch(fpool[f:f + heap])
+    f += heap
+    cand_k = scratch(fpool[f:f + n_cap + 1])
+    f += n_cap + 1
+    scratch_k = scratch(fpool[f:f + 2 * heap])
+    f += 2 * heap
+    dbuf = scratch(fpool[f:f + maxM0])
     tag = 0
     for q in range(start, stop):
         level = levels[q]

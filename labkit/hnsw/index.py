@@ -178,9 +178,11 @@ class HNSW(Estimator):
             insert_range = insert_kernel()[0]   # compiled ahead of time when built (aot.py), else numba's JIT
         else:
             insert_range = construction.insert_range
+        ints, floats = construction.pool_sizes(len(self._X), self.ef_construction, self.maxM0)
         insert_range(SPACES[self.space], self._X, s, e, self._levels, self.M, self.maxM, self.maxM0,
                      self.ef_construction, self._links0, self._count0, self._links_up, self._count_up,
-                     self._block_start, self._deleted, self._state, self.select == "simple")
+                     self._block_start, self._deleted, self._state, self.select == "simple",
+                     np.zeros(ints, np.int64), np.zeros(floats))
         self._n = e
 
     def mark_deleted(self, label: int) -> None:

@@ -47,23 +47,24 @@ def _as_f64(X):
 
 
 @overload(construction.links_of)
-def _links_of(links0, count0, links_up, count_up, block_start, node, level):
-    def impl(links0, count0, links_up, count_up, block_start, node, level):
+def _links_of(links0, count0, links_up, count_up, block_start, node, level, out):
+    def impl(links0, count0, links_up, count_up, block_start, node, level, out):
         if level == 0:
-            return links0[node, :count0[node]]
+            count = count0[node]
+            for j in range(count):
+                out[j] = links0[node, j]
+            return count
         row = block_start[node] + level - 1
-        return links_up[row, :count_up[row]]
+        count = count_up[row]
+        for j in range(count):
+            out[j] = links_up[row, j]
+        return count
     return impl
 
 
-@overload(construction.fbuf)
-def _fbuf(n):
-    return lambda n: np.zeros(n)
-
-
-@overload(construction.ibuf)
-def _ibuf(n):
-    return lambda n: np.zeros(n, np.int64)
+@overload(construction.scratch)
+def _scratch(part):
+    return lambda part: part
 
 
 @overload(construction.dists_from)
@@ -84,7 +85,9 @@ def _any_closer(space, X, chosen, nchosen, c, d_q):
     return impl
 
 
-insert_range = njit(cache=True)(construction.insert_range)
+# no memory manager (_nrt=False): the kernel allocates nothing (the caller passes its scratch), so numba
+# emits no reference counting, which took 40 % of a build on calls to the heap functions (perf, random-xs-20)
+insert_range = njit(cache=True, _nrt=False)(construction.insert_range)
 
 
 # -- search ---------------------------------------------------------------------------------------
@@ -101,7 +104,7 @@ def _dist(space, X, i, q):
     return 1.0 - acc
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)  # allocates nothing (search_batch passes the buffers): no reference counting
 def _search_one(X, links0, count0, links_up, count_up, block_start, enter, maxlevel, labels, q, k, ef, space,
                 blocked, use_blocked, out_ids, out_d, hops, visited, tag, top_k, top_i, cand_k, cand_i):
     cur = enter
