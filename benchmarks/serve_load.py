@@ -1,10 +1,12 @@
 """The dashboard's times under load: `labkit serve` on loopback and N browser sessions (headless
 chromium) opened at once over its pages, through the driver tests/test_ui_load.py uses
-(tests/ui_load.py). Prints, beside the 5 s target for 20 sessions (issue 14): N plain GETs of the
-pages at once (the server's own answer), and per session its HTML, its page rendered (navigation
-bar and a drawn canvas) and its page live (its own server session built); then, with the N still
-open, one more visitor on each page in turn (the server's steady state); the server's RSS.
-The same browser renders all N tabs on the same cores, so the render times include the browser's work.
+(tests/ui_load.py). Prints, beside the 5 s target for 20 sessions (issue 14): N plain GETs of the pages
+at once (the server's own answer); N visitors at once that ask the server what a page's script asks but
+draw nothing (the server's share of a burst: each session built, each document received); and per
+session its HTML, its page rendered (navigation bar and a drawn canvas) and its page live (its own
+server session built); then, with the N still open, one more visitor on each page in turn (the server's
+steady state); the server's RSS. The same browser renders all N tabs on the same cores, so the render
+times include the browser's work.
 
     .venv/bin/python benchmarks/serve_load.py               # 20 sessions
     .venv/bin/python benchmarks/serve_load.py --sessions 5
@@ -45,6 +47,9 @@ def main() -> None:
     print(f"{args.sessions} sessions at once on `labkit serve`; {machine()}\n")
     print("| seconds from the first request | min | median | max | target | |\n|---|---|---|---|---|---|")
     print(row("server: page HTML (plain GETs, no browser)", fig["http_s"]))
+    alone = fig["without_browser_s"]
+    print(row("no browser (the server's share): session built", [v[1] for v in alone]))
+    print(row("no browser (the server's share): document received", [v[2] for v in alone]))
     print(row("browser: HTML received", fig["html_s"]))
     print(row("browser: page rendered", fig["render_s"]))
     print(row("browser: page live (own session built)", fig["live_s"]))

@@ -1,6 +1,8 @@
 """The dashboard under load: 20 browser sessions at once on `labkit serve` (a subprocess on loopback),
 spread over its pages (the driver is tests/ui_load.py). What is asserted is behaviour, not speed:
 
+* 20 visitors at once without a browser (what a page's script asks of the server, nothing drawn) each get
+  their own session and its document;
 * every session renders and goes live, and so does one more visitor per page while the 20 stay open
   (each wait bounded by ui_load.LOAD_WAIT_S: a page that never draws fails, a slow one does not: its
   times are measured in benchmarks/serve_load.py);
@@ -46,6 +48,8 @@ def test_twenty_sessions_render_offline_and_memory_comes_back(served):
     print(f"\n{N} sessions: server HTML s {ui_load.spread(fig['http_s'])}; render s {ui_load.spread(fig['render_s'])}; "
           f"live s {ui_load.spread(fig['live_s'])}; RSS MB {fig['rss_mb']}; wall {fig['wall_s']} s")
     assert fig["foreign_requests"] == [], f"requests left the machine: {fig['foreign_requests'][:10]}"
+    assert all(None not in v for v in fig["without_browser_s"]), \
+        f"a visitor without a browser did not get its session and document: {fig['without_browser_s']}"
     more = list(fig["with_n_open_render_s"].values())
     assert None not in fig["render_s"] and None not in fig["live_s"] and all(None not in m for m in more), \
         "\n".join(fig["browser_errors"][:20])

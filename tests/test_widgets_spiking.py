@@ -193,7 +193,14 @@ def test_preset_gallery():
     d1 = g.detail()
     g.preset = "tonic_bursting"
     d2 = g.detail()
-    assert d1 is not d2 and "tonic_bursting" in d2[0].opts.get().kwargs["title"]
+    assert d1 is not d2 and "tonic_bursting" in d2[0].object.opts.get().kwargs["title"]
+    grid = g.grid()   # one figure: a line and a title per preset, each trace inside its own cell
+    (lines,) = [r for r in grid.renderers if hasattr(r.glyph, "xs")]
+    (titles,) = [r for r in grid.renderers if hasattr(r.glyph, "text")]
+    assert len(lines.data_source.data["xs"]) == 20 and len(titles.data_source.data["text"]) == 20
+    for k, (xs, ys) in enumerate(zip(lines.data_source.data["xs"], lines.data_source.data["ys"], strict=True)):
+        row, col = divmod(k, g.cols)
+        assert col <= xs.min() and xs.max() <= col + 1 and -row <= ys.min() and ys.max() <= -row + 1
     pn.panel(g).get_root()
 
 

@@ -5,7 +5,8 @@ sessions opened at once, spread over the dashboard's pages.
 `drive(base, server, n)` returns the figures: per session, seconds from its first request to its HTML
 received, its page rendered (the navigation bar and a drawn Bokeh canvas) and its page live (websocket
 open: the server has built the visitor's own session); the same for one more visitor on each page, one
-at a time, while the N sessions stay open; N plain GETs of the pages at once; the server's
+at a time, while the N sessions stay open; N plain GETs of the pages at once; N visitors at once
+without a browser (the server's share of a burst: each session built and its document sent); the server's
 RSS idle, with one session, with N and after the browsers closed; every request to a host other than
 127.0.0.1/localhost (aborted: Panel's CSS and JS must come inline or from /static); browser errors.
 Everything waits boundedly: each render LOAD_WAIT_S, the memory settle SETTLE_S.
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -138,6 +141,7 @@ async def _drive(base: str, server: psutil.Process, n: int) -> dict:
             fig["single_session_render_s"] = await _one_at_a_time(browser, base, paths, foreign, errors)
             fig["rss_mb"]["one_session"] = round(await _settled(server))
             fig["http_s"] = await asyncio.to_thread(_concurrent_gets, base, paths, n)
+            fig["without_browser_s"] = await _burst_without_browser(base, paths, n)
             # n at once, spread over the pages
             urls = [base + paths[i % len(paths)] for i in range(n)]
             t0 = time.monotonic()
@@ -156,6 +160,64 @@ async def _drive(base: str, server: psutil.Process, n: int) -> dict:
     fig["foreign_requests"] = sorted(set(foreign))
     fig["browser_errors"] = errors
     return fig
+
+
+async def _visit_without_browser(base: str, path: str, arrived: asyncio.Event, release: asyncio.Event) -> list:
+    """What a page's script asks of the server, without drawing anything: the HTML, the websocket with
+    the session token the HTML carries (the server builds this visitor's own session, then answers ACK)
+    and the document (PULL-DOC, as Bokeh's client asks). Seconds to [HTML, session built, document
+    received] (None from a step not reached within LOAD_WAIT_S); `arrived` is set when it is over, and
+    the session is held open until `release` is set, as a visitor's tab would be."""
+    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+    from tornado.websocket import websocket_connect
+    times: list = [None, None, None]
+    t0 = time.monotonic()
+    conn = None
+    try:
+        page = await AsyncHTTPClient().fetch(base + path, request_timeout=LOAD_WAIT_S)
+        times[0] = time.monotonic() - t0
+        token = re.search(r'"token":\s*"([^"]+)"', page.body.decode()).group(1)
+        request = HTTPRequest("ws" + base[len("http"):] + path.rstrip("/") + "/ws", headers={"Origin": base},
+                              connect_timeout=LOAD_WAIT_S, request_timeout=LOAD_WAIT_S)
+        conn = await websocket_connect(request, subprotocols=["bokeh", token])
+
+        async def message() -> dict:   # a Bokeh message: header, metadata, content, then its buffers
+            frames = [await asyncio.wait_for(conn.read_message(), LOAD_WAIT_S) for _ in range(3)]
+            header = json.loads(frames[0])
+            for _ in range(2 * header.get("num_buffers", 0)):
+                await asyncio.wait_for(conn.read_message(), LOAD_WAIT_S)
+            return header
+
+        if (await message())["msgtype"] == "ACK":
+            times[1] = time.monotonic() - t0
+        for frame in ({"msgid": "pull", "msgtype": "PULL-DOC-REQ"}, {}, {}):
+            await conn.write_message(json.dumps(frame))
+        while (await message())["msgtype"] != "PULL-DOC-REPLY":
+            pass
+        times[2] = time.monotonic() - t0
+        arrived.set()
+        await asyncio.wait_for(release.wait(), LOAD_WAIT_S)
+    except Exception:   # a step not reached: its time stays None (the caller reports it)
+        pass
+    finally:
+        arrived.set()
+        if conn is not None:
+            conn.close()
+    return [None if v is None else round(v, 2) for v in times]
+
+
+async def _burst_without_browser(base: str, paths: list[str], n: int) -> list[list]:
+    """n visitors without a browser at once, spread over the pages, all held open until the last has its
+    document: [HTML, built, document] seconds each."""
+    release, arrived = asyncio.Event(), [asyncio.Event() for _ in range(n)]
+    visits = [asyncio.ensure_future(_visit_without_browser(base, paths[i % len(paths)], arrived[i], release))
+              for i in range(n)]
+    try:
+        await asyncio.wait_for(asyncio.gather(*(a.wait() for a in arrived)), LOAD_WAIT_S)
+    except asyncio.TimeoutError:   # reported as None times
+        pass
+    release.set()
+    return [await v for v in visits]
 
 
 def _concurrent_gets(base: str, paths: list[str], n: int) -> list[float]:
