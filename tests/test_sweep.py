@@ -152,7 +152,7 @@ def test_runs_reach_their_kernel_over_unix_sockets_of_their_own(tmp_path):
     """Two runs started together never share a kernel address: each kernel listens on Unix sockets
     in a folder of its run's own (no TCP port two runs could both pick), removed afterwards."""
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("import json\nfrom ipykernel import get_connection_info\n"
+    nb.cells = [nbformat.v4.new_code_cell("from ipykernel import get_connection_info\n"
                                           "print(get_connection_info())")]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, tmp_path / "where.ipynb")

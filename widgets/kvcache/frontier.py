@@ -268,7 +268,7 @@ class Frontier(pn.viewable.Viewer):
                                                          if has else []))
         ylim = y_range(vals, y)
         lab = label_layout(t["bytes_per_token"], t[y], t["method"].to_numpy(), logx, ylim,
-                           (self.frame_width, self.frame_height))
+                           (self.frame_width, self.frame_height), PADDING)
         return hv.Overlay([hv.Scatter([], "bytes_per_token", y)] + layers + point_labels(lab)).opts(
             ylim=ylim, frame_width=self.frame_width, frame_height=self.frame_height, padding=PADDING)
 

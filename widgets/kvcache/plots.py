@@ -66,8 +66,8 @@ CHAR_PX, LINE_PX = 5.5, 13.0   # an 8pt label: a character's mean width, a line'
 GAP_PX = 7.0                   # a label starts this far right of its point's centre (past a size-10 marker)
 
 
-def label_layout(x, y, names, logx: bool, ylim: tuple[float, float], frame: tuple[int, int] = (250, 300),
-                 padding: float = 0.15) -> pd.DataFrame:
+def label_layout(x, y, names, logx: bool, ylim: tuple[float, float], frame: tuple[int, int],
+                 padding: float) -> pd.DataFrame:
     """Labels (x, y, text) for points drawn right of them, none over another, inside `ylim` (the y axis's
     range) in a frame of `frame` = (width, height) px whose x axis pads the points' span by `padding`
     each side (log10 when `logx`). Points that coincide on screen (under a line apart) share one label
