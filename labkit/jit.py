@@ -7,11 +7,14 @@ ahead-of-time compiled kernel (labkit/hnsw/aot.py) runs without it.
 
     jit.register()           # in kernels.py, before its kernels: numba.extending.register_jitable on every
                              # marked function, so that a kernel calling one compiles this same source
+
+    jit.cache_covers(kernel, *files)   # in kernels.py, after a cached kernel that compiles code from other
+                                       # files: an edit to any of them recompiles it (numba's cache would not)
 """
 
 from __future__ import annotations
 
-__all__ = ["jitable", "register"]
+__all__ = ["jitable", "register", "cache_covers"]
 
 _MARKED: list = []   # (function, register_jitable options), in the order they were marked
 
@@ -30,3 +33,33 @@ def register() -> None:
     while _MARKED:
         f, options = _MARKED.pop(0)
         register_jitable(**options)(f) if options else register_jitable(f)
+
+
+def cache_covers(dispatcher, *files):
+    """Key the on-disk cache of `dispatcher` (an `njit(cache=True)` kernel) on `files` too; returns it.
+
+    numba's cache keys a kernel on the file that defines it (its mtime and size) and on nothing else,
+    so an edit to a function it compiles in from another file (a `jitable` helper, an `overload` twin)
+    would leave the old machine code in the cache, and a fresh process would run it. The sha256 of
+    `files` is kept beside the cache (`<cache dir>/<module>.<name>.sources`); when it differs, the
+    kernel's cache is flushed and its next call compiles the sources as they are now."""
+    import hashlib
+    from pathlib import Path
+
+    from labkit.atomic import atomic_write
+    digest = hashlib.sha256(b"".join(Path(f).read_bytes() for f in files)).hexdigest()
+    cache = dispatcher._cache   # numba's FunctionCache (its `cache_path` and `flush` are numba's _Cache API)
+    stamp = Path(cache.cache_path) / f"{dispatcher.py_func.__module__}.{dispatcher.py_func.__qualname__}.sources"
+    try:
+        if stamp.read_text() == digest:
+            return dispatcher
+    except OSError:   # no stamp yet
+        pass
+    try:
+        cache.flush()
+        stamp.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(stamp, "w") as f:
+            f.write(digest)
+    except OSError:   # a read-only cache folder: numba cannot save there either
+        pass
+    return dispatcher

@@ -16,7 +16,7 @@ from numba import njit, prange
 from numba.extending import overload
 
 from labkit import jit
-from labkit.hnsw import construction
+from labkit.hnsw import construction, heap
 from labkit.hnsw.heap import heap_pop as _pop
 from labkit.hnsw.heap import heap_push as _push
 
@@ -208,3 +208,9 @@ def search_batch(X, links0, count0, links_up, count_up, block_start, enter, maxl
             found[i] = nt
             ndist[i] = nd
     return ids, dist, found, ndist, hops
+
+
+# numba's cache keys each kernel on its own file only: these kernels also compile heap.py, construction.py
+# and the twins above, so an edit to any of them must recompile every one (labkit.jit.cache_covers)
+for _kernel in (insert_range, _dist, _search_one, search_batch):
+    jit.cache_covers(_kernel, construction.__file__, heap.__file__, __file__, jit.__file__)
