@@ -8,8 +8,8 @@ ahead-of-time compiled kernel (labkit/hnsw/aot.py) runs without it.
     jit.register()           # in kernels.py, before its kernels: numba.extending.register_jitable on every
                              # marked function, so that a kernel calling one compiles this same source
 
-    jit.cache_covers(kernel, *files)   # in kernels.py, after a cached kernel that compiles code from other
-                                       # files: an edit to any of them recompiles it (numba's cache would not)
+    jit.cache_covers(kernels, files)   # in kernels.py, after cached kernels that compile code from other
+                                       # files: an edit to any of them recompiles them (numba's cache would not)
 """
 
 from __future__ import annotations
@@ -35,31 +35,32 @@ def register() -> None:
         register_jitable(**options)(f) if options else register_jitable(f)
 
 
-def cache_covers(dispatcher, *files):
-    """Key the on-disk cache of `dispatcher` (an `njit(cache=True)` kernel) on `files` too; returns it.
+def cache_covers(kernels, files) -> None:
+    """Key the on-disk cache of each of `kernels` (`njit(cache=True)` dispatchers) on `files` too.
 
     numba's cache keys a kernel on the file that defines it (its mtime and size) and on nothing else,
     so an edit to a function it compiles in from another file (a `jitable` helper, an `overload` twin)
     would leave the old machine code in the cache, and a fresh process would run it. The sha256 of
-    `files` is kept beside the cache (`<cache dir>/<module>.<name>.sources`); when it differs, the
-    kernel's cache is flushed and its next call compiles the sources as they are now."""
+    `files` (read once) is kept beside each kernel's cache (`<cache dir>/<module>.<name>.sources`);
+    where it differs, that kernel's cache is flushed and its next call compiles the sources as they are."""
     import hashlib
     from pathlib import Path
 
     from labkit.atomic import atomic_write
     digest = hashlib.sha256(b"".join(Path(f).read_bytes() for f in files)).hexdigest()
-    cache = dispatcher._cache   # numba's FunctionCache (its `cache_path` and `flush` are numba's _Cache API)
-    stamp = Path(cache.cache_path) / f"{dispatcher.py_func.__module__}.{dispatcher.py_func.__qualname__}.sources"
-    try:
-        if stamp.read_text() == digest:
-            return dispatcher
-    except OSError:   # no stamp yet
-        pass
-    try:
-        cache.flush()
-        stamp.parent.mkdir(parents=True, exist_ok=True)
-        with atomic_write(stamp, "w") as f:
-            f.write(digest)
-    except OSError:   # a read-only cache folder: numba cannot save there either
-        pass
-    return dispatcher
+    for dispatcher in kernels:
+        cache = dispatcher._cache   # numba's FunctionCache (`cache_path` and `flush` are numba's _Cache API)
+        fn = dispatcher.py_func
+        stamp = Path(cache.cache_path) / f"{fn.__module__}.{fn.__qualname__}.sources"
+        try:
+            if stamp.read_text() == digest:
+                continue
+        except OSError:   # no stamp yet
+            pass
+        try:
+            cache.flush()
+            stamp.parent.mkdir(parents=True, exist_ok=True)
+            with atomic_write(stamp, "w") as f:
+                f.write(digest)
+        except OSError:   # a read-only cache folder: numba cannot save there either
+            pass

@@ -25,7 +25,8 @@ def plain():
     return helper.answer()
 
 
-covered_k = jit.cache_covers(njit(cache=True)(covered), helper.__file__)
+covered_k = njit(cache=True)(covered)
+jit.cache_covers([covered_k], [helper.__file__])
 plain_k = njit(cache=True)(plain)   # numba's cache alone
 print(covered_k(), plain_k(), covered_k.stats.cache_hits.get(covered_k.signatures[0], 0))
 """

@@ -212,5 +212,5 @@ def search_batch(X, links0, count0, links_up, count_up, block_start, enter, maxl
 
 # numba's cache keys each kernel on its own file only: these kernels also compile heap.py, construction.py
 # and the twins above, so an edit to any of them must recompile every one (labkit.jit.cache_covers)
-for _kernel in (insert_range, _dist, _search_one, search_batch):
-    jit.cache_covers(_kernel, construction.__file__, heap.__file__, __file__, jit.__file__)
+jit.cache_covers((insert_range, _dist, _search_one, search_batch),
+                 (construction.__file__, heap.__file__, __file__, jit.__file__))

@@ -47,20 +47,19 @@ class PresetGallery(pn.viewable.Viewer):
         """The 20 traces as small multiples in one figure (one line glyph and one label glyph: a page
         builds it in a tenth of the time of 20 figures). Each cell has its own time and voltage scale,
         its trace stretched to the cell (the axes are hidden, so a shared scale would say nothing)."""
-        lines, labels = [], []
+        xs, ys, labels = [], [], []
         for i, (name, p) in enumerate(spiking.IZHIKEVICH_PRESETS.items()):
             tr = preset_trace(name)
             row, col = divmod(i, self.cols)
             t, v = tr["t_ms"], tr["v"]
-            x = col + _INNER * (t - t[0]) / max(t[-1] - t[0], 1e-12)
-            y = -row + _INNER * (v - v.min()) / max(v.max() - v.min(), 1e-12)
-            lines.append({"x": x, "y": y})
+            xs.append(col + _INNER * (t - t[0]) / max(t[-1] - t[0], 1e-12))
+            ys.append(-row + _INNER * (v - v.min()) / max(v.max() - v.min(), 1e-12))
             labels.append((col, -row + _INNER + 0.04, f"({p.panel}) {name.replace('_', ' ')}"))
-        rows = -(-len(lines) // self.cols)
+        rows = -(-len(xs) // self.cols)
         fig = figure(width=190 * self.cols, height=120 * rows, x_range=(-0.05, self.cols), y_range=(-rows + 0.9, 1.0),
                      toolbar_location=None, tools="", x_axis_type=None, y_axis_type=None)
         fig.grid.visible = False
-        fig.multi_line(xs=[ln["x"] for ln in lines], ys=[ln["y"] for ln in lines], line_color="#1f77b4", line_width=1)
+        fig.multi_line(xs=xs, ys=ys, line_color="#1f77b4", line_width=1)
         fig.text(x=[lb[0] for lb in labels], y=[lb[1] for lb in labels], text=[lb[2] for lb in labels],
                  text_font_size="8pt", text_baseline="bottom", text_color="#333333")
         return fig
