@@ -49,12 +49,16 @@ def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike,
     The kernel is reached over Unix sockets in a folder of this run's own (`transport="ipc"`, the
     default where Unix sockets exist and their path fits), not over TCP ports that kernels started
     at the same moment by other processes (a sweep's runs) could also pick. `save_each_cell` writes
-    `output` as each cell ends, so a run stopped from outside shows how far it got.
+    `output` as each cell ends, so a run stopped from outside shows how far it got. The kernel client
+    is `labkit.kernel_client.SlicedKernelClient`: a reply whose wakeup was lost is seen within a
+    fraction of a second instead of at the cell timeout.
     """
     import tempfile
 
     import papermill as pm
     from traitlets.config import Config
+
+    from labkit import kernel_client
 
     transport = _default_transport() if transport is None else check_choice("transport", transport, ("tcp", "ipc"))
 
@@ -77,7 +81,7 @@ def run_notebook(notebook: str | os.PathLike, output: str | os.PathLike,
                                 cwd=str(cwd or notebook.parent), progress_bar=False, log_output=log_output,
                                 execution_timeout=timeout, start_timeout=KERNEL_START_TIMEOUT,
                                 request_save_on_cell_execute=save_each_cell,
-                                config=Config({"KernelManager": kernel}))
+                                config=Config({"KernelManager": kernel, **kernel_client.CONFIG}))
     except pm.PapermillExecutionError as e:
         status, error = "failed", f"{e.ename}: {e.evalue}"
         tb = _strip_ansi("\n".join(e.traceback))
@@ -125,7 +129,8 @@ def run_notebook_subprocess(notebook: str | os.PathLike, output: str | os.PathLi
 
     Sweeps use this: a worker of Dask distributed runs tasks in threads beside its own event
     loop, and nbclient's kernel client driven from such a thread was seen to wait forever for
-    a kernel that had gone idle. A child process isolates each run and makes a hang a failed row.
+    a kernel that had gone idle (most likely the lost wakeup that `labkit.kernel_client` now
+    bounds). A child process isolates each run and makes any hang a failed row.
 
     Nothing here waits for ever. `wall_timeout=None` means `default_wall_timeout(notebook, timeout)`.
     The runner's output goes to a file, not a pipe: the kernel inherits the runner's stdout and
