@@ -12,8 +12,25 @@ import os
 # runtime loads (import labkit first); a value the user set wins.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
-from labkit.record import read_records, record, session_records  # noqa: E402
-from labkit.sweep import sweep  # noqa: E402
-
 __version__ = "0.1.0"
 __all__ = ["record", "read_records", "session_records", "sweep", "__version__"]
+
+# The top-level functions live in labkit.records and labkit.sweeps and load on first use (PEP 562):
+# `import labkit.hnsw` does not pay for json, the notebook runner or the sweep machinery (8 of its
+# 15 ms, `python -X importtime`). The modules are not named like the functions, so importing one
+# never replaces the function on the package.
+_LAZY = {"record": "labkit.records", "read_records": "labkit.records", "session_records": "labkit.records",
+         "sweep": "labkit.sweeps"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'labkit' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -133,7 +133,7 @@ def _params(pairs) -> dict:
 
 def _check_notebook(path, params, name: str):
     """The notebook's Path, after checking it is a notebook that declares every key of `params`."""
-    from labkit.sweep import check_notebook, check_parameters
+    from labkit.sweeps import check_notebook, check_parameters
     nb = _checked(check_notebook, path)
     _checked(check_parameters, nb, list(params), name)
     return nb
@@ -189,7 +189,7 @@ def parse_grid(specs) -> dict:
 
 
 def cmd_sweep(args) -> int:
-    from labkit.sweep import sweep
+    from labkit.sweeps import sweep
     grid = _checked(parse_grid, args.grid)
     fixed = _params(args.param)
     both = [k for k in fixed if k in grid]

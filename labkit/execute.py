@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from labkit.atomic import atomic_write
-from labkit.record import read_records
+from labkit.records import read_records
 from labkit.validate import check_choice, check_float
 
 DEFAULT_TIMEOUT = 1800  # seconds per cell; papermill's own default is "never"

@@ -11,7 +11,7 @@ Writes into `--out`:
   manifest.json         per notebook: its cache key, status, run time and when it ran
   static/               MathJax and the Panel styles the pages load
 
-The notebooks run on labkit's own sweep machinery (`labkit.sweep.sweep`, each a sweep of one point)
+The notebooks run on labkit's own sweep machinery (`labkit.sweeps.sweep`, each a sweep of one point)
 sharing one Dask LocalCluster of `--workers` processes: each run is a papermill run in a child
 process with a wall-clock bound, killed with its kernel when it passes it (labkit.execute).
 Progress: a bar over the notebooks and a line per notebook as it starts and finishes.
@@ -47,8 +47,8 @@ from labkit.gallery_html import install_static, notebook_html
 from labkit.gallery_page import Card, format_duration, index_html, notebook_summary, papers_html
 from labkit.papers import cards as paper_cards
 from labkit.papers import ledger, ledger_html, ledger_markdown
-from labkit.record import read_records
-from labkit.sweep import local_cluster, notebook_parameters, sweep
+from labkit.records import read_records
+from labkit.sweeps import local_cluster, notebook_parameters, sweep
 from labkit.validate import check_bool, check_float, check_int, fail
 
 REPO = Path(__file__).resolve().parent.parent

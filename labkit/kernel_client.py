@@ -36,9 +36,9 @@ class SlicedChannel(AsyncZMQSocketChannel):
     async def get_msg(self, timeout: float | None = None) -> dict[str, Any]:
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            left = POLL_SLICE if deadline is None else max(0.0, deadline - time.monotonic())
+            wait = POLL_SLICE if deadline is None else min(POLL_SLICE, max(0.0, deadline - time.monotonic()))
             try:
-                return await super().get_msg(timeout=min(POLL_SLICE, left))
+                return await super().get_msg(timeout=wait)
             except Empty:
                 if deadline is not None and time.monotonic() >= deadline:
                     raise

@@ -255,7 +255,7 @@ def ledger(papers_dir: str | Path, records_dir: str | Path):
     """
     import pandas as pd
 
-    from labkit.record import read_records
+    from labkit.records import read_records
     rows = []
     cache: dict[str, dict] = {}
     for card in cards(papers_dir):

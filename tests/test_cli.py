@@ -197,7 +197,7 @@ def test_parse_grid_rejects_empty_items_and_bad_keys():
 
 def test_sweep_api_refuses_undeclared_and_doubled_parameters(tmp_path):
     """The Python API checks the same before any cluster: papermill would inject the name unused."""
-    from labkit.sweep import notebook_parameters, sweep
+    from labkit.sweeps import notebook_parameters, sweep
     nb = _notebook(tmp_path / "ok.ipynb", "pass")
     assert notebook_parameters(nb) == ["n", "name"]
     assert notebook_parameters(WELCOME) == ["dataset", "n_queries", "k_max", "seed", "figures"]

@@ -24,7 +24,7 @@ from labkit import gallery
 from labkit.gallery import build, cache_key, read_manifest, reusable
 from labkit.gallery_html import localize
 from labkit.gallery_page import Card, format_duration, format_value, index_html, notebook_summary
-from labkit.record import MIME_TYPE, read_records
+from labkit.records import MIME_TYPE, read_records
 
 PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
        b"\x00\x00\x00\rIDATx\x9cc\xf8\xcf\xc0\xf0\x1f\x00\x05\x00\x01\xff\x89\x99=\x1d\x00\x00\x00\x00IEND\xaeB`\x82")

@@ -11,8 +11,7 @@ from queue import Empty
 
 from jupyter_client.channels import AsyncZMQSocketChannel
 
-from labkit import kernel_client
-from labkit.execute import run_notebook_subprocess
+from labkit.execute import run_notebook, run_notebook_subprocess
 from labkit.kernel_client import POLL_SLICE, SlicedChannel
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
@@ -73,13 +72,24 @@ def test_an_empty_socket_still_times_out_at_the_timeout():
     assert msg is Empty and waited < 5
 
 
-def test_notebook_runs_use_the_sliced_client():
-    from jupyter_client.manager import AsyncKernelManager
-    from traitlets.config import Config
-    km = AsyncKernelManager(config=Config(kernel_client.CONFIG))
-    kc = km.client()
-    assert isinstance(kc, kernel_client.SlicedKernelClient)
-    assert kc.shell_channel_class is kc.iopub_channel_class is SlicedChannel
+def test_notebook_runs_use_the_sliced_client(tmp_path, monkeypatch):
+    """A real run_notebook waits for every reply through SlicedChannel (fails if run_notebook stops
+    handing kernel_client.CONFIG to papermill: jupyter_client's own channels would be used)."""
+    import nbformat
+
+    waits = []
+    original = SlicedChannel.get_msg
+
+    async def counted(self, timeout=None):
+        waits.append(type(self))
+        return await original(self, timeout)
+
+    monkeypatch.setattr(SlicedChannel, "get_msg", counted)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello')")])
+    nbformat.write(nb, tmp_path / "one.ipynb")
+    r = run_notebook(tmp_path / "one.ipynb", tmp_path / "out.ipynb", timeout=60)
+    assert r.ok, r.error
+    assert waits and set(waits) == {SlicedChannel}  # the execute_reply and the cell's iopub messages
 
 
 def test_no_widget_cell_waits_for_its_timeout(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 from labkit.papers import check_cards, format_value, ledger, notebook_record_keys, read_card, rule_words, verdict
 from labkit.papers_view import HINT, ledger_html, ledger_markdown, terminal_table
-from labkit.record import MIME_TYPE
+from labkit.records import MIME_TYPE
 
 ROOT = Path(__file__).resolve().parent.parent
 CARD = """---

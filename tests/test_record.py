@@ -12,7 +12,23 @@ from hypothesis.extra.numpy import arrays
 
 import labkit
 from labkit.execute import run_notebook
-from labkit.record import MIME_TYPE, read_records, to_json
+from labkit.records import MIME_TYPE, read_records, to_json
+
+
+@pytest.mark.parametrize("first", ["import labkit", "import labkit.records, labkit.sweeps"])
+def test_the_top_level_names_are_the_functions_loaded_on_first_use(first):
+    """labkit.record/read_records/session_records/sweep load on first use (PEP 562); importing their
+    modules first (what labkit.execute and the gallery do) does not put a module in a function's place."""
+    import subprocess
+    import sys
+    code = (f"import sys; {first}; import labkit\n"
+            "print('labkit.sweeps' in sys.modules)\n"
+            "from labkit import record, sweep\n"
+            "print(record is labkit.records.record, sweep is labkit.sweeps.sweep, "
+            "labkit.read_records is labkit.records.read_records, callable(labkit.session_records), "
+            "set(labkit.__all__) <= set(dir(labkit)))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
+    assert out.stdout.split() == [str(first != "import labkit")] + ["True"] * 5, out
 
 
 def test_to_json_converts_numpy_scalars_and_arrays():

@@ -16,7 +16,7 @@ import pytest
 from labkit import execute
 from labkit.cli import parse_grid
 from labkit.execute import default_wall_timeout, run_notebook_subprocess
-from labkit.sweep import expand_grid, sweep
+from labkit.sweeps import expand_grid, sweep
 
 ROOT = Path(__file__).resolve().parent.parent
 WELCOME = ROOT / "notebooks" / "00_welcome.ipynb"

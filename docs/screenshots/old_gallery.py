@@ -23,7 +23,7 @@ from pathlib import Path
 sys.path.insert(0, os.getcwd())
 import labkit.gallery as gallery  # noqa: E402  (the old checkout's)
 from labkit.execute import RunResult  # noqa: E402
-from labkit.record import read_records  # noqa: E402
+from labkit.records import read_records  # noqa: E402
 
 
 def read_run(notebook, output, parameters, timeout):

@@ -1,4 +1,4 @@
-"""API cases for labkit.record (see tests/api_cases/__init__.py)."""
+"""API cases for labkit.records (see tests/api_cases/__init__.py)."""
 
 import atexit
 import json
@@ -10,8 +10,8 @@ import numpy as np
 
 from api_cases import Case
 
-MODULES = ["labkit.record"]
-R = "labkit.record"
+MODULES = ["labkit.records"]
+R = "labkit.records"
 MIME = "application/vnd.labkit.record+json"
 
 _DIR = Path(tempfile.mkdtemp(prefix="labkit-api-record-"))
