@@ -13,7 +13,6 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 __version__ = "0.1.0"
-__all__ = ["record", "read_records", "session_records", "sweep", "__version__"]
 
 # The top-level functions live in labkit.records and labkit.sweeps and load on first use (PEP 562):
 # `import labkit.hnsw` does not pay for json, the notebook runner or the sweep machinery (8 of its
@@ -21,6 +20,7 @@ __all__ = ["record", "read_records", "session_records", "sweep", "__version__"]
 # never replaces the function on the package.
 _LAZY = {"record": "labkit.records", "read_records": "labkit.records", "session_records": "labkit.records",
          "sweep": "labkit.sweeps"}
+__all__ = [*_LAZY, "__version__"]
 
 
 def __getattr__(name: str):

@@ -87,7 +87,7 @@ def test_LABKIT_AOT_0_selects_the_jit_kernel(monkeypatch):
 
 
 def test_a_fresh_process_builds_with_the_extension_and_never_imports_numba(built):
-    """...nor labkit's records or sweep machinery (labkit/__init__.py loads them on first use)."""
+    """Nor labkit's records or sweep machinery: labkit/__init__.py loads them on first use."""
     import subprocess
     import sys
     unused = ("numba", "labkit.records", "labkit.sweeps", "labkit.execute", "papermill")

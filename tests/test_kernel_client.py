@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from queue import Empty
 
+import nbformat
 from jupyter_client.channels import AsyncZMQSocketChannel
 
 from labkit.execute import run_notebook, run_notebook_subprocess
@@ -75,8 +76,6 @@ def test_an_empty_socket_still_times_out_at_the_timeout():
 def test_notebook_runs_use_the_sliced_client(tmp_path, monkeypatch):
     """A real run_notebook waits for every reply through SlicedChannel (fails if run_notebook stops
     handing kernel_client.CONFIG to papermill: jupyter_client's own channels would be used)."""
-    import nbformat
-
     waits = []
     original = SlicedChannel.get_msg
 
