@@ -13,7 +13,8 @@ inspector, at the extremes of each of its controls, draws
 
 Controls: every widget of the page (Select / RadioButtonGroup: first and last option; sliders and
 number inputs: start and end; Checkbox both ways), one at a time, the others at their defaults.
-Buttons are pressed only where the work is cheap (CHEAP_BUTTONS). Tabs render all at once.
+Buttons are pressed only where the work is cheap (CHEAP_BUTTONS). Tabs render all at once (tabs whose
+views are made when first shown, widgets.views.lazy_tabs, included).
 
 The same checks run on every figure the notebooks display (tests/test_notebooks.py, test_notebook_runs,
 through bokeh_checks.figure_problems); test_figure_check_reads_notebook_outputs below shows they can fail.
@@ -63,9 +64,13 @@ def walk(view, deadline: float) -> list[str]:
     """Render `view`, then drive every control to each end (restoring it after), pressing the cheap
     buttons once; the problems seen, each with the setting it was seen at."""
     obj = pn.panel(view)
-    for tabs in obj.select(pn.Tabs):
-        tabs.dynamic = False  # every tab's plots are made now
-    root = obj.get_root()
+    while True:  # every tab's view and plots are made now; a view made on render may hold tabs of its own
+        lazy = [t for t in obj.select(pn.Tabs) if t.dynamic]
+        for tabs in lazy:
+            tabs.dynamic = False
+        root = obj.get_root()
+        if not lazy:
+            break
     seen = [f"(default) {p}" for p in problems(root)]
     for b in obj.select(pn.widgets.Button):
         if b.name in CHEAP_BUTTONS or getattr(b, "label", "") in CHEAP_BUTTONS:

@@ -87,6 +87,49 @@ def test_every_dashboard_page_builds():
         pn.panel(factory()).get_root()
 
 
+def test_lazy_tabs_make_a_view_when_its_tab_is_first_shown():
+    from widgets.views import lazy_tabs
+    made = []
+
+    def make(name):
+        return lambda: made.append(name) or pn.pane.Markdown(name)
+    tabs = lazy_tabs(("a", make("a")), ("b", make("b")), ("c", make("c")))
+    assert made == []                      # nothing made before the page is rendered
+    tabs.get_root()
+    assert made == ["a"]                   # rendered: the shown tab only
+    tabs.active = 2
+    assert made == ["a", "c"]
+    tabs.active = 0
+    assert made == ["a", "c"]              # made once
+    with pytest.raises(TypeError, match=r"tabs\[1\]"):
+        lazy_tabs(("a", make("a")), ("b", "not a callable"))
+
+
+def test_a_session_makes_only_the_first_view_of_each_tabbed_page(monkeypatch):
+    """A served session builds its page's first tab only (the burst of issue 14): the views of the other
+    tabs are not even constructed until their tab is shown."""
+    import widgets.hnsw.page as hp
+    import widgets.kvcache.page as kp
+    import widgets.reservoir.page as rp
+    import widgets.sdr.page as sp
+    import widgets.spiking.page as pp
+    later = {hp: ["RecallCurve"], kp: ["AttentionDiff", "EvictionTimeline", "Frontier"], rp: ["LSMView"],
+             sp: ["OverlapExplorer", "UnionCapacity", "WillshawExplorer", "segment_demo", "coding_demo"],
+             pp: ["FICurve", "PresetGallery"]}
+    made = []
+    for module, names in later.items():
+        for name in names:
+            monkeypatch.setattr(module, name, lambda *a, _n=name, **k: made.append(_n) or pn.pane.Markdown(_n))
+    for module, page in ((hp, "hnsw_page"), (kp, "kvcache_page"), (rp, "reservoir_page"), (sp, "sdr_page"),
+                         (pp, "spiking_page")):
+        pn.panel(getattr(module, page)()).get_root()
+    assert made == []
+    tabs = pn.panel(pp.spiking_page()).select(pn.Tabs)[0]
+    tabs.get_root()
+    tabs.active = 2
+    assert made == ["PresetGallery"]
+
+
 # -- the layout: widgets/ mirrors labkit/ -------------------------------------------------------------
 ROOT = Path(__file__).resolve().parent.parent
 WIDGETS = ROOT / "widgets"

@@ -8,6 +8,7 @@ from widgets.kvcache.attention import AttentionDiff
 from widgets.kvcache.eviction import EvictionTimeline
 from widgets.kvcache.frontier import Frontier
 from widgets.kvcache.quant import KVExplorer
+from widgets.views import lazy_tabs
 
 INTRO = """## KV cache
 A transformer keeps every past token's key and value: the **KV cache**, which outgrows the weights for
@@ -22,12 +23,12 @@ PAGE_LAYER, PAGE_HEAD = 3, 10
 
 
 def kvcache_page():
-    """Dashboard page: the explorer, attention maps, eviction and the frontier, one tab each."""
-    tabs = pn.Tabs(
-        ("K / V quantization", KVExplorer(layer=PAGE_LAYER, head=PAGE_HEAD)),
-        ("Attention maps", AttentionDiff(layer=PAGE_LAYER, head=PAGE_HEAD)),
-        ("Eviction", EvictionTimeline()),
-        ("Memory vs quality", Frontier()),
-        dynamic=True, sizing_mode="stretch_width")
+    """Dashboard page: the explorer, attention maps, eviction and the frontier, one tab each (each made
+    when first shown)."""
+    tabs = lazy_tabs(
+        ("K / V quantization", lambda: KVExplorer(layer=PAGE_LAYER, head=PAGE_HEAD)),
+        ("Attention maps", lambda: AttentionDiff(layer=PAGE_LAYER, head=PAGE_HEAD)),
+        ("Eviction", EvictionTimeline),
+        ("Memory vs quality", Frontier))
     return pn.Column(INTRO, tabs, sizing_mode="stretch_width")
 

@@ -18,12 +18,15 @@ from widgets.reservoir.spectrum import ei_plot, spectrum_plot
 from widgets.reservoir.states import pca_plot, state_heatmap
 from widgets.views import Memo
 
+#: (tab title, view method), in the order the tabs show them
+VIEWS = (("States", "states_view"), ("PCA trajectory", "pca_view"), ("Spectrum of W", "spectrum_view"),
+         ("Memory capacity", "memory_view"), ("Generation", "generation_view"), ("E/I input", "ei_view"))
 SLIDERS = ["sr", "lr", "input_scaling", "balance", "units", "model", "tolerance"]
 
 
 class ReservoirExplorer(pn.viewable.Viewer):
     """State heatmap under its input, PCA of the trajectory, spectrum of W, memory capacity, generative
-    mode with its divergence horizon, and E/I input per unit."""
+    mode with its divergence horizon, and E/I input per unit: one tab each, beside the sliders."""
 
     sr = param.Number(default=1.25, bounds=(0.05, 2.5), step=0.05, doc="spectral radius of W")
     lr = param.Number(default=0.3, bounds=(0.05, 1.0), step=0.05, doc="leak rate")
@@ -128,9 +131,9 @@ class ReservoirExplorer(pn.viewable.Viewer):
         # each widget as wide as its column (a Select's default 300 px ran under the plots beside it)
         controls = pn.Param(self.param, parameters=names, show_name=False, width=240,
                             widgets={n: {"width": 220} for n in names})
+        # one view per tab, each drawn when its tab is first shown (a served session builds the first alone);
         # each plot on its own axes (Panel links axes of the same dimension across panes by default: the
         # input's y took the units' -17..516 range)
-        v = {name: pn.param.ParamMethod(getattr(self, name), linked_axes=False) for name in
-             ("states_view", "pca_view", "spectrum_view", "memory_view", "generation_view", "ei_view")}
-        return pn.Row(controls, pn.Column(v["states_view"], pn.Row(v["pca_view"], v["spectrum_view"]),
-                                          pn.Row(v["memory_view"]), v["generation_view"], v["ei_view"]))
+        tabs = pn.Tabs(*((title, pn.param.ParamMethod(getattr(self, name), linked_axes=False, lazy=True))
+                         for title, name in VIEWS), dynamic=True)
+        return pn.Row(controls, tabs)

@@ -10,6 +10,7 @@ from widgets.sdr.coding_field import CodingFieldView
 from widgets.sdr.overlap import OverlapExplorer, UnionCapacity
 from widgets.sdr.segment import SegmentExplorer
 from widgets.sdr.willshaw import WillshawExplorer
+from widgets.views import lazy_tabs
 
 INTRO = """## SDR memory
 Sparse distributed representations: **w = 40** active bits out of **n = 2048**. Two random SDRs share
@@ -36,14 +37,14 @@ def coding_demo(Q: int = 16, K: int = 16, n_inputs: int = 1024, w: int = 40, m: 
 
 
 def sdr_page():
-    """Dashboard page: every SDR inspector, one tab each, at n = 2048, w = 40 where it fits."""
-    tabs = pn.Tabs(
-        ("Bits", PairExplorer(n=2048, w=40, shared=10)),
-        ("Overlap & θ", OverlapExplorer(n=2048, w=40, s=24, theta=10, v=16)),
-        ("Unions", UnionCapacity(n=2048, w=40)),
-        ("Willshaw net", WillshawExplorer(n=256, w=8, n_store=200, removed=4)),
-        ("Segments", segment_demo()),
-        ("Coding field", coding_demo()),
-        dynamic=True, sizing_mode="stretch_width")
+    """Dashboard page: every SDR inspector, one tab each (each made when first shown), at n = 2048, w = 40
+    where it fits."""
+    tabs = lazy_tabs(
+        ("Bits", lambda: PairExplorer(n=2048, w=40, shared=10)),
+        ("Overlap & θ", lambda: OverlapExplorer(n=2048, w=40, s=24, theta=10, v=16)),
+        ("Unions", lambda: UnionCapacity(n=2048, w=40)),
+        ("Willshaw net", lambda: WillshawExplorer(n=256, w=8, n_store=200, removed=4)),
+        ("Segments", segment_demo),
+        ("Coding field", coding_demo))
     return pn.Column(INTRO, tabs, sizing_mode="stretch_width")
 
