@@ -76,8 +76,20 @@ def _wait_until_laid_out(page) -> None:
     ui._settle(page, lambda: page.evaluate(_LAYOUT), "the page's layout", OPEN_MS / 1000, 500, 3)
 
 
-def _tabs(page) -> list[str]:
-    return [t.strip() for t in page.locator(".bk-tab").all_inner_texts() if t.strip()]
+def _each_tab(page):
+    """Click every tab of the page once, nested tabs included (the reservoir explorer's figures sit in tabs
+    inside the page's first tab), yielding each tab's name after its click. A tab is clicked while its
+    header shows: the last unvisited header on the page first, so a tab's inner tabs (later in the page)
+    come before the tabs beside it, which would hide them."""
+    seen = {t.strip() for t in page.locator(".bk-tab.bk-active").all_inner_texts()}
+    while True:
+        fresh = [t for t in page.locator(".bk-tab").all() if t.is_visible() and t.inner_text().strip() not in seen]
+        if not fresh:
+            return
+        name = fresh[-1].inner_text().strip()
+        seen.add(name)
+        fresh[-1].click()
+        yield name
 
 
 def _problems(page, where: str) -> list[str]:
@@ -98,8 +110,7 @@ def test_page_fits_a_laptop_screen(page, dashboard, slug):
     ui.open_bokeh_page(page, f"{dashboard}/{slug}", timeout_ms=OPEN_MS)
     _wait_until_laid_out(page)
     found = _problems(page, slug)
-    for name in _tabs(page)[1:]:
-        page.locator(".bk-tab", has_text=name).first.click()
+    for name in _each_tab(page):
         ui.wait_until(page, lambda n=name: page.locator(".bk-tab.bk-active", has_text=n).count() > 0,
                       f"the {name!r} tab to be active")
         _wait_until_laid_out(page)
@@ -124,8 +135,7 @@ def test_serving_every_page_logs_no_bokeh_validation_warning(page, dashboard):
         for slug in SLUGS:
             page.set_viewport_size(LAPTOP)
             ui.open_bokeh_page(page, f"{dashboard}/{slug}", timeout_ms=OPEN_MS)
-            for name in _tabs(page)[1:]:
-                page.locator(".bk-tab", has_text=name).first.click()
+            for _name in _each_tab(page):
                 ui.wait_until_plot_settles(page)
     finally:
         log.removeHandler(handler)
