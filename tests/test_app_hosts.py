@@ -1,5 +1,6 @@
 """`labkit serve` answers only the names it serves: a page on a foreign name that resolves to this
-machine (DNS rebinding) can neither load the dashboard nor drive its websocket."""
+machine (DNS rebinding) can neither load the dashboard nor drive its websocket. Also the lock by which
+each server opens its sessions one at a time."""
 
 from __future__ import annotations
 
@@ -101,3 +102,29 @@ def test_websockets_from_foreign_hosts_or_origins_are_refused(server):
     for (host, origin), expected in cases.items():
         got = asyncio.run(_ws(server, host, origin, token))
         assert got == expected, (host, origin, got)
+
+
+def test_each_event_loop_has_its_own_opening_lock():
+    """Sessions open one at a time per server (widgets.app._open_sessions_in_order); a server per loop, so a
+    lock per loop: one made on another loop would refuse to be waited on here."""
+    import asyncio
+
+    from widgets.app import _opening_lock
+
+    async def twice():
+        return _opening_lock(), _opening_lock()
+    a, b = asyncio.run(twice())
+    c, _ = asyncio.run(twice())
+    assert a is b and a is not c
+
+    async def contended():   # a waiter on the lock, as a second visitor of a burst
+        lock = _opening_lock()
+        order = []
+
+        async def visit(i):
+            async with lock:
+                order.append(i)
+                await asyncio.sleep(0.01)
+        await asyncio.gather(*(visit(i) for i in range(3)))
+        return order
+    assert asyncio.run(contended()) == [0, 1, 2] and asyncio.run(contended()) == [0, 1, 2]

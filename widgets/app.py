@@ -6,6 +6,7 @@ import contextlib
 import gc
 import logging
 import threading
+import weakref
 
 import panel as pn
 
@@ -181,6 +182,19 @@ def _quiet_closed_connections() -> None:
 OPEN_SLOT_S, PULL_WAIT_S = 5.0, 1.0
 
 
+_OPENING_LOCKS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _opening_lock():
+    """The running event loop's lock of `_open_sessions_in_order`: one per loop, as each server runs on a
+    loop of its own (two dashboards in one process, as in the tests, never share one)."""
+    import asyncio
+    loop = asyncio.get_running_loop()
+    if loop not in _OPENING_LOCKS:
+        _OPENING_LOCKS[loop] = asyncio.Lock()
+    return _OPENING_LOCKS[loop]
+
+
 def _open_sessions_in_order() -> None:
     """Serve a burst of visitors one after another: each visitor's session built, answered and its
     document sent before the next session is built.
@@ -198,12 +212,9 @@ def _open_sessions_in_order() -> None:
     step, send = getattr(WSHandler, "_async_open", None), getattr(WSHandler, "send_message", None)
     if step is None or send is None or getattr(step, "_labkit_ordered", False):
         return
-    lock: list = []   # made on the server's own event loop, at the first opening
 
     async def opened_in_order(self, token):
-        if not lock:
-            lock.append(asyncio.Lock())
-        async with lock[0]:
+        async with _opening_lock():
             self._labkit_sent = asyncio.Event()
             task = asyncio.ensure_future(step(self, token))
             await asyncio.wait({task}, timeout=OPEN_SLOT_S)          # built and answered (ACK)
