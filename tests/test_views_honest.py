@@ -14,7 +14,7 @@ inspector, at the extremes of each of its controls, draws
 Controls: every widget of the page (Select / RadioButtonGroup: first and last option; sliders and
 number inputs: start and end; Checkbox both ways), one at a time, the others at their defaults.
 Buttons are pressed only where the work is cheap (CHEAP_BUTTONS). Tabs render all at once (tabs whose
-views are made when first shown, widgets.views.lazy_tabs, included).
+views are made when first shown, widgets.tabs.lazy_tabs, included).
 
 The same checks run on every figure the notebooks display (tests/test_notebooks.py, test_notebook_runs,
 through bokeh_checks.figure_problems); test_figure_check_reads_notebook_outputs below shows they can fail.

@@ -7,7 +7,8 @@
 Layout: `widgets/<mechanism>/` mirrors `labkit/<mechanism>/`. Its modules are named by concept
 (`pim/timeline.py`, `hnsw/graph.py`, ...) and only define views; `page.py` builds the dashboard page;
 its `__init__.py` re-exports the public views and is the one place that calls `register_inspector` and
-`register_page` for the mechanism. Machinery shared by every mechanism lives in `widgets/views.py`.
+`register_page` for the mechanism. Machinery shared by every mechanism lives in `widgets/views.py` and
+`widgets/tabs.py` (tabs whose views are made when first shown).
 `data.py` (datasets), `inspect.py` (the registry), `export.py` (views to files) and `app.py` (the
 dashboard) are not mechanisms.
 """

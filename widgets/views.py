@@ -12,8 +12,6 @@
     ratio_text(ref, x, more, less)   "1.30× more energy" / "1.30× less energy": a ratio worded by its direction
     push(pane)                 send a rendering's in-place Bokeh changes to a notebook
     redraw_time(view, p, vs)   median seconds a served page spends redrawing after `view.p = v`
-    lazy_tabs((title, make), ...)   tabs whose views are made when first shown (a page's first view alone is
-                               made for a new session)
     LongTask(label, plan, ...) long work started from a button: steps off the event loop, a progress bar, elapsed
                                time and time left, Cancel between steps, errors shown (Step: one step of a plan)
 
@@ -39,7 +37,7 @@ from bokeh.models import ColumnDataSource
 
 __all__ = ["FIXED_SCALE", "framewise", "legend_drawn_only", "drawn_legend", "fixed_scale", "ratio_text", "Memo",
            "readout", "refresh_readout", "Rendering", "Renderings", "source", "legend_right", "push", "redraw_time",
-           "Step", "LongTask", "seconds_text", "time_left", "lazy_tabs"]
+           "Step", "LongTask", "seconds_text", "time_left"]
 
 
 # Bokeh's W-1005 (FIXED_SIZING_MODE: "'fixed' sizing mode requires width and height to be set") fires for
@@ -184,25 +182,6 @@ def ratio_text(ref: float, x: float, more: str, less: str) -> str:
     if abs(r - 1) < 0.005:
         return "about the same"
     return f"**{r:,.2f}×** {more}" if r > 1 else f"**{1 / r:,.2f}×** {less}"
-
-
-def lazy_tabs(*tabs: tuple[str, Callable[[], Any]], **kw) -> pn.Tabs:
-    """Tabs (title, make) whose views are made when first shown: `make()` runs when its tab is first
-    rendered, and a tab not shown yet has no Panel objects and no Bokeh models.
-
-    A dashboard session builds its page's first view only: Panel's `Tabs(dynamic=True)` defers a hidden
-    tab's Bokeh models but not its Panel objects, which cost as much again (the SDR page's six tabs:
-    0.27 s of page objects for a 0.13 s first view). Under a burst of visitors that is the server's
-    whole cost (issue 14: 20 sessions at once on 2 cores)."""
-    for i, tab in enumerate(tabs):
-        if not (isinstance(tab, tuple) and len(tab) == 2 and isinstance(tab[0], str) and callable(tab[1])):
-            raise TypeError(f"tabs[{i}]: expected a (title, callable) pair, got {tab!r}")
-    kw.setdefault("sizing_mode", "stretch_width")
-
-    def deferred(make):  # a plain function for ParamFunction (which refuses a class)
-        return lambda: make()
-    return pn.Tabs(*((title, pn.param.ParamFunction(deferred(make), lazy=True, sizing_mode=kw["sizing_mode"]))
-                     for title, make in tabs), dynamic=True, **kw)
 
 
 def push(pane) -> None:

@@ -10,7 +10,7 @@ from labkit import data as lkdata
 from labkit.hnsw import HNSW
 from widgets.hnsw.curve import RecallCurve
 from widgets.hnsw.graph import GraphExplorer
-from widgets.views import lazy_tabs
+from widgets.tabs import lazy_tabs
 
 
 @functools.lru_cache(maxsize=1)

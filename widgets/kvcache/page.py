@@ -8,7 +8,7 @@ from widgets.kvcache.attention import AttentionDiff
 from widgets.kvcache.eviction import EvictionTimeline
 from widgets.kvcache.frontier import Frontier
 from widgets.kvcache.quant import KVExplorer
-from widgets.views import lazy_tabs
+from widgets.tabs import lazy_tabs
 
 INTRO = """## KV cache
 A transformer keeps every past token's key and value: the **KV cache**, which outgrows the weights for

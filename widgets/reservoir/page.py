@@ -9,7 +9,7 @@ import panel as pn
 from labkit import reservoir as rc
 from widgets.reservoir.explorer import ReservoirExplorer
 from widgets.reservoir.liquid import LSMView
-from widgets.views import lazy_tabs
+from widgets.tabs import lazy_tabs
 
 ESN_TEXT = ("**Echo state network.** reservoirpy's tutorial reservoir (100 units, sr 1.25, lr 0.3) on Mackey-Glass: "
             "its states under the input, their PCA trajectory, W's eigenvalues with the spectral-radius circle, "

@@ -10,7 +10,7 @@ from widgets.sdr.coding_field import CodingFieldView
 from widgets.sdr.overlap import OverlapExplorer, UnionCapacity
 from widgets.sdr.segment import SegmentExplorer
 from widgets.sdr.willshaw import WillshawExplorer
-from widgets.views import lazy_tabs
+from widgets.tabs import lazy_tabs
 
 INTRO = """## SDR memory
 Sparse distributed representations: **w = 40** active bits out of **n = 2048**. Two random SDRs share

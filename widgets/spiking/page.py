@@ -7,7 +7,7 @@ import panel as pn
 from widgets.spiking.fi import FICurve
 from widgets.spiking.izhikevich import PresetGallery
 from widgets.spiking.raster import RasterExplorer
-from widgets.views import lazy_tabs
+from widgets.tabs import lazy_tabs
 
 RASTER_TEXT = ("**Raster.** 1000 LIF neurons for 10 s at dt = 1 ms, neuron *i* driven by a constant current "
                "rising with *i* (so the raster is the f-I curve on its side), or a Brunel E/I network. The "
