@@ -166,8 +166,8 @@ def cold_tables(sets, warm: dict) -> tuple[list, list]:
 
 def widget_redraw() -> tuple[list[dict], list[dict]]:
     """The HNSW page's build, and a GraphExplorer of 20,000 points (gaussian 32-d, M=8, ef_construction=40)
-    redrawn after `layer` and `step` moves: the view alone (graph_view / replay_view, what a move rebuilds)
-    and the whole server-side update (view + HoloViews/Bokeh patch in place). Medians over the moves."""
+    redrawn after `layer` and `step` moves: the drawn data alone (graph_data / replay_data, what a move
+    recomputes) and the whole server-side update (data + Bokeh sources patched in place). Medians over the moves."""
     import panel as pn
 
     from widgets.hnsw import GraphExplorer, hnsw_page
@@ -186,15 +186,15 @@ def widget_redraw() -> tuple[list[dict], list[dict]]:
 
     def layer_view(level):
         ex.layer = level
-        ex.graph_view()
+        ex.graph_data()
 
     def step_view(step):
         ex.step = step
-        ex.replay_view()
+        ex.replay_data()
 
-    rows = [{"move": "layer", "what": "graph_view", "moves": len(levels),
+    rows = [{"move": "layer", "what": "graph_data", "moves": len(levels),
              "ms (median)": 1e3 * median_over(layer_view, levels), "target ms": 100},
-            {"move": "step", "what": "replay_view", "moves": len(steps),
+            {"move": "step", "what": "replay_data", "moves": len(steps),
              "ms (median)": 1e3 * median_over(step_view, steps), "target ms": 100}]
     pn.panel(ex).get_root()  # now each move also patches the Bokeh models in place
     rows += [{"move": "layer", "what": "view + Bokeh update", "moves": len(levels),

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import panel as pn
 import pytest
+from bokeh.models import GlyphRenderer, Plot
 from ui_support import outside_running_loop
 
 import widgets
@@ -63,19 +64,46 @@ def test_explorer_neighbours_come_from_exact_ground_truth_and_follow_the_query()
     assert ex.param.query.bounds == (0, len(ds.test) - 1)
 
 
-def test_explorer_builds_models_and_the_plot_changes_with_the_query():
+def _renderer(root, marker):
+    return next(r for r in root.select({"type": GlyphRenderer}) if getattr(r.glyph, "marker", None) == marker)
+
+
+def test_explorer_builds_models_and_updates_them_in_place():
     ex = DatasetExplorer(data.digits())
-    pn.panel(ex).get_root()                     # the full Bokeh model tree builds
-    before = ex.scatter()
+    root = pn.panel(ex).get_root()             # the full Bokeh model tree builds
+    star, models = _renderer(root, "star").data_source, {m.id for m in root.references()}
+    before = ex.scatter_data()["query"]
     ex.query = 3
-    after = ex.scatter()
-    star = lambda overlay: overlay.get(2).data  # noqa: E731  (the query star layer)
-    assert not star(before).equals(star(after))
+    after = ex.scatter_data()["query"]
+    assert not np.allclose([before["x"], before["y"]], [after["x"], after["y"]])
+    np.testing.assert_array_equal(star.data["x"], after["x"])  # the drawn star moved, in the same models
+    ex.projection, ex.max_points = "dims 0-1", 100
+    assert {m.id for m in root.references()} == models
+    d = ex.scatter_data()
+    fig = next(p for p in root.select({"type": Plot}) if p.title.text == d["title"])
+    assert "100 of" in d["title"] and fig.xaxis[0].axis_label == "dim 0"
+    train = next(r for r in fig.renderers if "label" in r.data_source.data)
+    assert len(train.data_source.data["x"]) == 100
+    assert (fig.x_range.start, fig.x_range.end) == d["x_range"]
+
+
+def test_explorer_images_are_the_query_and_its_nearest_upright():
+    ds = data.digits()
+    ex = DatasetExplorer(ds, query=4, k=3)
+    im = ex.images_data()
+    nn, _ = ex.neighbours()
+    assert im["mosaic"].shape == (8, 4 * 9 - 1) and im["title"].startswith("query 4, then its 3 nearest")
+    np.testing.assert_array_equal(im["mosaic"][:, :8], ds.test[4].reshape(8, 8))   # row 0: the top row
+    np.testing.assert_array_equal(im["mosaic"][:, 9:17], ds.train[nn[0]].reshape(8, 8))
+    root = pn.panel(ex).get_root()
+    drawn = next(r for r in root.select({"type": Plot}) if r.title.text == im["title"]).renderers[0]
+    np.testing.assert_array_equal(drawn.data_source.data["image"][0], im["mosaic"][::-1])  # Bokeh: row 0 at the bottom
 
 
 def test_explorer_on_non_image_data_says_so():
     ex = DatasetExplorer(data.ann_blobs(300, 5, 3))
-    assert "not square images" in ex.images().object
+    assert ex.images_data() is None
+    assert any("not square images" in str(m.object) for m in pn.panel(ex).select(pn.pane.Markdown))
 
 
 def test_every_dashboard_page_builds():
@@ -134,7 +162,7 @@ def test_a_session_makes_only_the_first_view_of_each_tabbed_page(monkeypatch):
 ROOT = Path(__file__).resolve().parent.parent
 WIDGETS = ROOT / "widgets"
 # the modules of widgets/ that are no mechanism
-TOP_LEVEL = {"__init__", "app", "data", "export", "inspect", "tabs", "views"}
+TOP_LEVEL = {"__init__", "app", "data", "export", "inspect", "tabs", "views", "workers"}
 REGISTER = {"register_inspector", "register_page"}
 
 

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import panel as pn
 import pytest
+from bokeh.plotting import figure
 from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order
 from ui_support import count_calls, outside_running_loop, redrawn_in_place
@@ -65,6 +66,19 @@ def test_the_bokeh_model_builds(sparse_index):
     pn.panel(GraphExplorer(sparse_index)).get_root()
 
 
+def _drawn(root) -> dict[str, int]:
+    """{legend label: points or segments drawn} of the explorer's graph plot, in z-order (bottom first)."""
+    fig = next(p for p in root.select({"type": figure}) if p.title.text.startswith("HNSW"))
+    label = {id(r): item.label.value for item in fig.legend.items for r in item.renderers}
+    return {label[id(r)]: len(next(iter(r.data_source.data.values()))) for r in fig.renderers}
+
+
+def _shown(root, label: str) -> bool:
+    """Whether the graph plot's legend item `label` is shown (widgets.views.legend_drawn_only)."""
+    fig = next(p for p in root.select({"type": figure}) if p.title.text.startswith("HNSW"))
+    return next(item.visible for item in fig.legend.items if item.label.value == label)
+
+
 def test_reachable_on_a_hand_made_graph():
     # 0 -> 1 -> 2 -> 0, 3 -> 0 (nothing reaches 3), 4 isolated
     indptr = np.array([0, 1, 2, 3, 4, 4])
@@ -82,22 +96,28 @@ def test_unreachable_nodes_equal_scipy_breadth_first_order(sparse_index):
     assert list(ex.layer_table()["unreachable"]) == [len(ex.unreachable(lv)) for lv in ex.param.layer.objects]
     # and they are what the plot highlights
     ex.follow, ex.layer = False, 0
-    drawn = ex.graph_view().get(3)
-    assert drawn.label == "unreachable" and len(drawn) == len(ex.unreachable(0))
+    assert len(ex.graph_data()["unreachable"]["x"]) == len(ex.unreachable(0))
+    root = pn.panel(ex).get_root()
+    assert _drawn(root)["unreachable"] == len(ex.unreachable(0)) and _shown(root, "unreachable")
 
 
 def test_moving_the_step_changes_the_drawn_replay(sparse_index):
     ex = GraphExplorer(sparse_index, step=1)
-    before = ex.replay_view()
+    root = pn.panel(ex).get_root()
+    before, drawn_before, results_before = ex.replay_data(), _drawn(root), _shown(root, "results")
     ex.step = ex.param.step.bounds[1]
-    after = ex.replay_view()
-    names = [el.label for el in after]
-    assert names[:3] == ["search tree", "pushed candidates", "expanded"]
-    for i in (0, 2):  # the search tree and the expanded nodes grow
-        assert len(after.get(i)) > len(before.get(i))
-    current = names.index("current node")
-    assert not np.array_equal(after.get(current).array(), before.get(current).array())
-    assert len(before.get(names.index("results"))) == 0 and len(after.get(names.index("results"))) == ex.k
+    after, drawn_after = ex.replay_data(), _drawn(root)
+    assert list(drawn_after) == ["stored vectors", "links", "layer nodes", "unreachable", "deleted",  # z-order
+                                 "search tree", "pushed candidates", "expanded", "exact neighbours", "results",
+                                 "current node", "entry point", "query"]
+    assert list(after) == ["tree", "pushed", "expanded", "exact", "results", "current", "entry", "query"]
+    for name, label in (("tree", "search tree"), ("expanded", "expanded")):  # they grow, in the plot too
+        assert len(next(iter(after[name].values()))) > len(next(iter(before[name].values())))
+        assert drawn_after[label] > drawn_before[label]
+    assert (after["current"]["x"], after["current"]["y"]) != (before["current"]["x"], before["current"]["y"])
+    assert len(before["results"]["x"]) == 0 and len(after["results"]["x"]) == ex.k
+    assert drawn_before["results"] == 0 and drawn_after["results"] == ex.k
+    assert not results_before and _shown(root, "results")  # its legend item once drawn
     ex.step = 1
     assert ex.replay_text().startswith("**step 1 of")
 
@@ -163,10 +183,10 @@ def test_works_on_an_index_loaded_from_an_hnswlib_file(tmp_path):
 
     Q = rng.standard_normal((4, 16)).astype(np.float32)
     ex = GraphExplorer(index, queries=Q, ef=60)
-    pn.panel(ex).get_root()
+    root = pn.panel(ex).get_root()
     np.testing.assert_array_equal(np.sort(ex.unreachable(0)), _scipy_unreachable(index, 0))
     ex.follow, ex.layer = False, 0
-    assert len(ex.graph_view().get(4)) == 20  # the deleted nodes, drawn
+    assert len(ex.graph_data()["deleted"]["x"]) == 20 and _drawn(root)["deleted"] == 20  # the deleted nodes, drawn
     anchor.set_ef(60)
     for query in range(len(Q)):
         ex.query = query
@@ -216,9 +236,15 @@ def test_slider_moves_only_slice_what_was_computed_once(monkeypatch):
         assert ex.drawn(level)[1] is segments                  # cached per layer
         assert len(nodes) <= 2000 and len(segments) <= 3000
     ex.layer = 0
-    view = ex.graph_view()
+    view = ex.graph_data()
     assert ex.layer_table()["nodes"][0] == 6000
-    assert len(view.get(0)) == 2000 and len(view.get(1)) == 3000    # stored vectors and links, capped
+    assert len(view["back"]["x"]) == 2000 and len(view["links"]["x0"]) == 3000   # stored vectors and links, capped
+    assert _drawn(root)["stored vectors"] == 2000 and _drawn(root)["links"] == 3000
+    for level in range(layers):                                 # the histogram counts the layer's nodes
+        ex.layer = level
+        hist = next(p for p in root.select({"type": figure}) if p.title.text == "out-degree of the layer")
+        top = hist.renderers[0].data_source.data["top"]
+        assert top.sum() == ex.layer_table()["nodes"][level] and max(top) <= hist.y_range.end <= 1.2 * max(top)
 
     ex.query = 1                                                # a new query: one search, not one per view
     assert len(work["search"]) == 1 and len(work["ground_truth"]) == 0

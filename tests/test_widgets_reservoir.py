@@ -100,3 +100,29 @@ def test_lsm_view_before_and_after_a_run():
 def test_the_dashboard_page_builds():
     assert "reservoir" in {p.slug for p in widgets.pages()}
     pn.panel(wr.reservoir_page()).get_root()
+
+
+def test_the_state_heatmap_draws_the_states_under_their_input():
+    S = np.linspace(-2, 1, 30 * 7).reshape(30, 7)     # 30 steps x 7 units, most negative -2
+    u = np.arange(30.0)
+    top, heat = wr.state_heatmap(S, u[:, None], title="t").children
+    img = heat.renderers[0]
+    np.testing.assert_array_equal(img.data_source.data["image"][0], S.T)   # row i: unit i, from the bottom
+    mapper = img.glyph.color_mapper
+    assert (mapper.low, mapper.high) == (-2.0, 2.0)                      # symmetric about 0
+    assert (heat.x_range.end, heat.y_range.end) == (30, 7) and top.x_range is heat.x_range
+    np.testing.assert_array_equal(top.renderers[0].data_source.data["y"], u)
+    assert heat.title.text == "t (7 units x 30 steps)"
+    assert len(wr.state_heatmap(S).children) == 1                         # no input: the heatmap alone
+
+
+def test_the_page_shares_the_esn_results_between_sessions():
+    from widgets.reservoir.page import page_memo
+    a, b = wr.ReservoirExplorer(memo=page_memo(), k_max=10), wr.ReservoirExplorer(memo=page_memo(), k_max=10)
+    assert a.run() is b.run()                                            # computed once, for both
+    b.sr = 0.9
+    assert b.run() is not a.run()
+    assert wr.ReservoirExplorer(memo=page_memo(), k_max=10, sr=0.9).run() is b.run()
+    assert wr.ReservoirExplorer(k_max=10).run() is not a.run()           # an explorer of its own
+    with pytest.raises(ValueError, match="memo"):
+        wr.ReservoirExplorer(rc.ESN(units=10, seed=0), memo=page_memo())

@@ -11,26 +11,35 @@ against the exact neighbours (recall).
 
 Draws only from labkit's public API (`HNSW.graph()`, `.layers()`, `.search(..., return_stats=True)`,
 `labkit.data.ground_truth`). What depends on the index alone is computed once; slider moves only slice.
+Bokeh directly (widgets.views): figures built once per rendering, a move assigns only their sources' data.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import holoviews as hv
-import holoviews.plotting.bokeh  # noqa: F401  (registers the bokeh backend for .opts)
 import numpy as np
 import pandas as pd
 import panel as pn
 import param
+from bokeh.models import HoverTool, Range1d
+from bokeh.plotting import figure
 
 from labkit import data as lkdata
 from labkit.hnsw import HNSW
 from labkit.hnsw.metrics import unreachable
-from widgets.views import drawn_legend
+from widgets.views import Renderings, legend_drawn_only, legend_right, push, source
 
 METRIC = {"l2": "euclidean", "ip": "ip", "cosine": "angular"}  # HNSW space -> ground_truth metric
 PLOT = dict(width=600, height=520, xlabel="PC 1", ylabel="PC 2", legend_position="right")
+TOOLS = "pan,wheel_zoom,box_zoom,reset,save"
+XY, SEGMENTS = ("x", "y"), ("x0", "y0", "x1", "y1")
+HOVER = [("PC 1", "@x"), ("PC 2", "@y"), ("node", "@node"), ("label", "@label"), ("degree", "@degree")]
+
+
+def _cols(rows, names=XY) -> dict[str, np.ndarray]:
+    """Columns `names` of (n, len(names)) rows: points (x, y) or segments (x0, y0, x1, y1)."""
+    return dict(zip(names, np.ascontiguousarray(np.asarray(rows, np.float64).reshape(-1, len(names)).T), strict=True))
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,10 @@ class GraphExplorer(pn.viewable.Viewer):
         self._basis = np.zeros((g.dim, 2))
         self._basis[:, : min(2, len(vt))] = vt[:2].T
         self._P = self._project(X)
+        ends = np.vstack([self._P, self._project(queries)])  # the axes: every vector and query, with a margin
+        pad = np.where(np.ptp(ends, 0) > 0, 0.08 * np.ptp(ends, 0), 1.0)  # 1.0: all at one point
+        self._extent = (ends.min(0) - pad, ends.max(0) + pad)
+        self._views, self._degrees = Renderings(), Renderings()  # the latest renderings, updated in place
         self._label_rows = dict(zip(g.labels.tolist(), range(n), strict=True))
         self._drawn_cache, self._replay_key, self._replay = {}, None, None
         later.setdefault("k", min(self.k, self.param.k.bounds[1]))
@@ -220,75 +233,111 @@ class GraphExplorer(pn.viewable.Viewer):
             trace = self.replay().trace
             self.layer = int(trace["layer"].iat[min(self.step, len(trace) - 1)])
 
-    # -- views -----------------------------------------------------------------------------------------
-    # Styled empty elements, filled by `clone(data)` on every update: cheaper than `.opts` per frame,
-    # and the two DynamicMaps then patch the Bokeh sources in place.
+    # -- views: layer -> (glyph, legend label, style), in z-order (the graph's layers under the search's) --
     STYLES = {
-        "back": (hv.Points, "stored vectors", dict(color="#c8c8c8", size=2, alpha=0.5)),
-        "links": (hv.Segments, "links", dict(color="#4c72b0", alpha=0.2, line_width=0.6)),
-        "nodes": (hv.Points, "layer nodes", dict(color="#4c72b0", size=3, tools=["hover"])),
-        "unreachable": (hv.Points, "unreachable", dict(color="#d62728", marker="triangle", size=8)),
-        "deleted": (hv.Points, "deleted", dict(color="black", marker="x", size=8)),
-        "pushed": (hv.Points, "pushed candidates", dict(color="#ff7f0e", size=5)),
-        "tree": (hv.Segments, "search tree", dict(color="#2ca02c", line_width=1.2, alpha=0.8)),
-        "expanded": (hv.Points, "expanded", dict(color="#2ca02c", size=7)),
-        "exact": (hv.Points, "exact neighbours", dict(color="black", fill_alpha=0, line_width=1.5, size=13)),
-        "results": (hv.Points, "results", dict(color="black", marker="diamond", size=7)),
-        "entry": (hv.Points, "entry point", dict(color="gold", line_color="black", marker="star", size=22)),
-        "current": (hv.Points, "current node", dict(color="magenta", fill_alpha=0, line_width=3, size=18)),
-        "query": (hv.Points, "query", dict(color="red", marker="star", size=18)),
+        "back": ("scatter", "stored vectors", dict(color="#c8c8c8", size=2, alpha=0.5)),
+        "links": ("segment", "links", dict(color="#4c72b0", alpha=0.2, line_width=0.6)),
+        "nodes": ("scatter", "layer nodes", dict(color="#4c72b0", size=3)),
+        "unreachable": ("scatter", "unreachable", dict(color="#d62728", marker="triangle", size=8)),
+        "deleted": ("scatter", "deleted", dict(color="black", marker="x", size=8)),
+        "tree": ("segment", "search tree", dict(color="#2ca02c", line_width=1.2, alpha=0.8)),
+        "pushed": ("scatter", "pushed candidates", dict(color="#ff7f0e", size=5)),
+        "expanded": ("scatter", "expanded", dict(color="#2ca02c", size=7)),
+        "exact": ("scatter", "exact neighbours", dict(color="black", fill_alpha=0, line_width=1.5, size=13)),
+        "results": ("scatter", "results", dict(color="black", marker="diamond", size=7)),
+        "current": ("scatter", "current node", dict(color="magenta", fill_alpha=0, line_width=3, size=18)),
+        "entry": ("scatter", "entry point", dict(color="gold", line_color="black", marker="star", size=22)),
+        "query": ("scatter", "query", dict(color="red", marker="star", size=18)),
     }
 
-    def _el(self, name: str, data):
-        if not hasattr(self, "_templates"):
-            seg = dict(kdims=["x", "y", "x1", "y1"])
-            dims = {"links": seg, "tree": seg, "nodes": dict(vdims=["node", "label", "degree"])}
-            self._templates = {key: cls([], label=label, **dims.get(key, {})).opts(**style)
-                               for key, (cls, label, style) in self.STYLES.items()}
-        return self._templates[name].clone(data)
-
-    @param.depends("layer", "max_points", "max_edges")
-    def graph_view(self):
-        """Stored vectors, the layer's nodes and links, unreachable and deleted nodes."""
+    def graph_data(self) -> dict[str, dict]:
+        """What the graph layers draw, {layer: columns}: the stored vectors ("back"), the layer's links
+        (x0, y0, x1, y1) and nodes (x, y, node, label, degree), its unreachable and deleted nodes."""
         g, P, layer = self._g, self._P, self.layer
         nodes, seg = self.drawn(layer)
         degree = np.diff(self._layers[layer]["indptr"])[self._row[layer][nodes]]
-        return (self._el("back", P[self._order[: self.max_points]]) * self._el("links", seg)
-                * self._el("nodes", (P[nodes, 0], P[nodes, 1], nodes, g.labels[nodes], degree))
-                * self._el("unreachable", P[self._unreachable[layer][: self.max_points]])
-                * self._el("deleted", P[np.flatnonzero(g.deleted)[: self.max_points]]))
+        return {"back": _cols(P[self._order[: self.max_points]]), "links": _cols(seg, SEGMENTS),
+                "nodes": {**_cols(P[nodes]), "node": nodes, "label": g.labels[nodes], "degree": degree},
+                "unreachable": _cols(P[self._unreachable[layer][: self.max_points]]),
+                "deleted": _cols(P[np.flatnonzero(g.deleted)[: self.max_points]])}
 
-    @param.depends("step", "searched")
-    def replay_view(self):
-        """The search up to `step`: pushed candidates, expanded nodes, the search tree (each pushed
-        node linked to the node whose expansion found it), the current node, the entry point, the
-        query; the exact neighbours, and the results once the search has ended."""
+    def replay_data(self) -> dict[str, dict]:
+        """What the search layers draw at `step`, {layer: columns}: the search tree (each pushed node linked to
+        the node whose expansion found it), pushed, expanded, exact, results (once ended), current, entry, query."""
         r, P = self.replay(), self._P
         s = min(self.step, len(r.trace) - 1)
         node, event = r.trace["node"].to_numpy()[: s + 1], r.trace["event"].to_numpy()[: s + 1]
         expand = node[event == "expand"]
         child = np.flatnonzero(r.parent[: s + 1] >= 0)
         found = r.rows if s == len(r.trace) - 1 else np.zeros(0, np.int64)
-        return (self._el("tree", np.hstack([P[r.parent[child]], P[node[child]]]))
-                * self._el("pushed", P[np.setdiff1d(node, expand)])
-                * self._el("expanded", P[expand]) * self._el("exact", P[r.exact_rows])
-                * self._el("results", P[found]) * self._el("current", P[node[-1:]])
-                * self._el("entry", P[[self._g.enterpoint]])
-                * self._el("query", self._project(self.queries[self.query: self.query + 1])))
+        return {"tree": _cols(np.hstack([P[r.parent[child]], P[node[child]]]), SEGMENTS),
+                "pushed": _cols(P[np.setdiff1d(node, expand)]), "expanded": _cols(P[expand]),
+                "exact": _cols(P[r.exact_rows]), "results": _cols(P[found]), "current": _cols(P[node[-1:]]),
+                "entry": _cols(P[[self._g.enterpoint]]),
+                "query": _cols(self._project(self.queries[self.query: self.query + 1]))}
 
-    def plot(self):
-        """Both views as one plot that updates in place (two DynamicMaps overlaid)."""
-        g = self._g
-        title = f"HNSW: {g.n} nodes in {g.maxlevel + 1} layers (PCA projection)"
-        both = hv.DynamicMap(self.graph_view) * hv.DynamicMap(self.replay_view)
-        return both.opts(title=title, hooks=[drawn_legend], **PLOT)
-
-    @param.depends("layer")
-    def degree_view(self):
-        """Histogram of the layer's out-degrees (0 .. the layer's cap, maxM0 on layer 0, maxM above)."""
+    def degree_data(self) -> dict[str, np.ndarray]:
+        """The layer's out-degree histogram, degrees 0 .. its cap (maxM0 on layer 0, maxM above): left, right, top."""
         cap = self._g.maxM0 if self.layer == 0 else self._g.maxM
         counts = np.bincount(np.diff(self._layers[self.layer]["indptr"]), minlength=cap + 1)
-        return hv.Histogram((np.arange(-0.5, len(counts)), counts), kdims=["out-degree"], vdims=["nodes"])
+        return {"left": np.arange(len(counts)) - 0.5, "right": np.arange(len(counts)) + 0.5, "top": counts}
+
+    def _figure(self):
+        """The graph and search plot: one renderer per STYLES layer; fixed axes, the whole projection."""
+        g, (x0, y0), (x1, y1) = self._g, *self._extent
+        fig = figure(width=PLOT["width"], height=PLOT["height"], x_range=Range1d(x0, x1), y_range=Range1d(y0, y1),
+                     title=f"HNSW: {g.n} nodes in {g.maxlevel + 1} layers (PCA projection)", tools=TOOLS,
+                     active_scroll="wheel_zoom", x_axis_label=PLOT["xlabel"], y_axis_label=PLOT["ylabel"])
+        srcs, renderers = {}, {}
+        for name, (glyph, label, style) in self.STYLES.items():
+            cols = SEGMENTS if glyph == "segment" else XY
+            srcs[name] = source(cols + (("node", "label", "degree") if name == "nodes" else ()))
+            renderers[name] = getattr(fig, glyph)(*cols, source=srcs[name], legend_label=label, **style)
+        fig.add_tools(HoverTool(renderers=[renderers["nodes"]], tooltips=HOVER))
+        fig.grid.grid_line_color = None
+        legend_right(fig)
+        fig.legend.click_policy = "mute"
+        return fig, srcs
+
+    def _degree_figure(self):
+        src = source(("left", "right", "top"))
+        fig = figure(width=280, height=190, title="out-degree of the layer", x_range=Range1d(0, 1),
+                     y_range=Range1d(0, 1), tools=TOOLS, active_scroll="wheel_zoom", toolbar_location=None,
+                     x_axis_label="out-degree", y_axis_label="nodes")
+        fig.quad(left="left", right="right", top="top", bottom=0, source=src, color="#4c72b0", line_color="black")
+        fig.grid.grid_line_color = None
+        return fig, src
+
+    def _draw(self, data) -> None:  # data() -> {layer: columns}, assigned to every rendering kept (if any)
+        d = data() if self._views else {}
+        for pane, fig, srcs in self._views:
+            for name, cols in d.items():
+                srcs[name].data = cols
+            legend_drawn_only(fig)
+            push(pane)
+
+    @param.depends("layer", "max_points", "max_edges", watch=True)
+    def _update_graph(self):
+        self._draw(self.graph_data)
+
+    @param.depends("step", "searched", watch=True)  # a new query, ef or k bumps `searched`
+    def _update_replay(self):
+        self._draw(self.replay_data)
+        for name, make in (("replay", self.replay_text), ("hops", self.hops_table), ("results", self.results_table)):
+            if name in getattr(self, "_panes", ()):
+                self._panes[name].object = make()
+
+    @param.depends("layer", watch=True)
+    def _update_layer(self):  # the layer's text and out-degree histogram (its axes follow the counts)
+        d = self.degree_data()
+        lo, hi, top = d["left"][0] - 0.5, d["right"][-1] + 0.5, 1.1 * max(1, int(d["top"].max()))
+        for pane, fig, src in self._degrees:
+            src.data = d
+            fig.x_range.update(start=lo, end=hi, reset_start=lo, reset_end=hi)
+            fig.y_range.update(start=0, end=top, reset_start=0, reset_end=top)
+            push(pane)
+        if hasattr(self, "_panes"):
+            self._panes["layer"].object = self.layer_text()
 
     def layer_text(self) -> str:
         lay = self._layers[self.layer]
@@ -321,18 +370,6 @@ class GraphExplorer(pn.viewable.Viewer):
         res.insert(0, "rank", np.arange(1, len(res) + 1))
         return res
 
-    @param.depends("layer", watch=True)
-    def _refresh_layer_text(self):
-        if hasattr(self, "_panes"):
-            self._panes["layer"].object = self.layer_text()
-
-    @param.depends("step", "query", "ef", "k", watch=True)
-    def _refresh_replay_text(self):
-        if hasattr(self, "_panes"):
-            self._panes["replay"].object = self.replay_text()
-            self._panes["hops"].object = self.hops_table()
-            self._panes["results"].object = self.results_table()
-
     def summary(self) -> pd.DataFrame:
         g, idx = self._g, self.index
         s = {"nodes": g.n, "dim": g.dim, "space": idx.space, "M": g.M, "ef_construction": g.ef_construction,
@@ -347,16 +384,17 @@ class GraphExplorer(pn.viewable.Viewer):
                          widgets={"layer": pn.widgets.RadioButtonGroup, "max_points": slider})
         search = pn.Param(self.param, parameters=replay_params + ["step", "follow"], show_name=False, width=340,
                           widgets={p: slider for p in replay_params + ["step"]})
+        view, degree = self._views.add(*self._figure()), self._degrees.add(*self._degree_figure())
+        for update in (self._update_graph, self._update_replay, self._update_layer):
+            update()
         self._panes = getattr(self, "_panes", None) or {"layer": pn.pane.Markdown(self.layer_text(), width=280),
                        "replay": pn.pane.Markdown(self.replay_text(), width=340),
                        "hops": pn.pane.DataFrame(self.hops_table(), index=False, width=320),
                        "results": pn.pane.DataFrame(self.results_table(), index=False, width=340)}
-        degree = hv.DynamicMap(self.degree_view).opts(
-            width=280, height=190, color="#4c72b0", toolbar=None, title="out-degree of the layer", framewise=True)
         return pn.Row(
-            pn.Column("### HNSW graph", graph, self._panes["layer"], degree,
+            pn.Column("### HNSW graph", graph, self._panes["layer"], degree.pane,
                       pn.pane.DataFrame(self.layer_table(), index=False, width=280),
                       pn.pane.DataFrame(self.summary(), index=False, width=280)),
-            pn.pane.HoloViews(self.plot(), linked_axes=False),
+            view.pane,
             pn.Column("### Search replay", search, self._panes["replay"], self._panes["hops"],
                       self._panes["results"]))

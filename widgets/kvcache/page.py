@@ -5,6 +5,7 @@ from __future__ import annotations
 import panel as pn
 
 from widgets.kvcache.attention import AttentionDiff
+from widgets.kvcache.data import default_capture
 from widgets.kvcache.eviction import EvictionTimeline
 from widgets.kvcache.frontier import Frontier
 from widgets.kvcache.quant import KVExplorer
@@ -24,7 +25,9 @@ PAGE_LAYER, PAGE_HEAD = 3, 10
 
 def kvcache_page():
     """Dashboard page: the explorer, attention maps, eviction and the frontier, one tab each (each made
-    when first shown)."""
+    when first shown). MiniLM's capture is made here once per process (at the server's warm-up), not by
+    a visitor."""
+    default_capture()
     tabs = lazy_tabs(
         ("K / V quantization", lambda: KVExplorer(layer=PAGE_LAYER, head=PAGE_HEAD)),
         ("Attention maps", lambda: AttentionDiff(layer=PAGE_LAYER, head=PAGE_HEAD)),

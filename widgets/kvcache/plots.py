@@ -137,17 +137,22 @@ def in_server() -> bool:
 
 
 def deferred(ready: bool, load, build, message: str):
-    """build() at once when `ready` or outside a served session (JupyterLab, tests: the cell itself is
-    busy meanwhile). In a served session: a spinner and `message` now, `load()` in a worker thread once
-    the page is loaded, then build() in place of the spinner. build() should leave the per-setting work
-    to the views (DynamicMaps, lazy ParamMethods): a dynamic Tabs draws only the visible tab."""
-    if ready or not in_server():
+    """build() at once outside a served session (JupyterLab, tests: the cell itself is busy meanwhile).
+    In a served session: a spinner and `message` now, `load()` in a worker thread once the page is loaded
+    (instant when `ready`), then build() in place of the spinner, so that the visitor's document is sent
+    before the views are built (~1 s for the explorer's eight heatmaps: under a burst of visitors the
+    documents would otherwise wait for them). build() should leave the per-setting work to the views
+    (DynamicMaps, lazy ParamMethods): a dynamic Tabs draws only the visible tab."""
+    if not in_server():
         return build()
+    if ready:
+        load = None
     holder = pn.Column(pn.Row(pn.indicators.LoadingSpinner(value=True, size=36), pn.pane.Markdown(message)),
                        sizing_mode="stretch_width")
 
     async def fill():
-        await asyncio.get_running_loop().run_in_executor(None, load)
+        if load is not None:
+            await asyncio.get_running_loop().run_in_executor(None, load)
         holder.objects = [build()]
 
     pn.state.onload(fill)

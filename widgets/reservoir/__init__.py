@@ -16,10 +16,10 @@ from widgets.reservoir.forecast import divergence_horizon, generation, mackey_gl
 from widgets.reservoir.liquid import LSMView
 from widgets.reservoir.page import reservoir_page
 from widgets.reservoir.spectrum import ei_inputs, eigenvalues
-from widgets.reservoir.states import pca
+from widgets.reservoir.states import pca, state_heatmap
 
 __all__ = ["ReservoirExplorer", "LSMView", "reservoir_page", "divergence_horizon", "generation", "mackey_glass_task",
-           "ei_inputs", "eigenvalues", "pca"]
+           "ei_inputs", "eigenvalues", "pca", "state_heatmap"]
 
 register_inspector(ESN, ReservoirExplorer)
 register_inspector(LSM, LSMView)

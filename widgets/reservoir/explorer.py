@@ -40,9 +40,13 @@ class ReservoirExplorer(pn.viewable.Viewer):
     k_max = param.Integer(default=60, bounds=(5, 300))
     seed = param.Integer(default=1234, bounds=(0, None))
 
-    def __init__(self, esn=None, **params):
+    def __init__(self, esn=None, *, memo: Memo | None = None, **params):
+        """`memo`: results shared with other explorers (the dashboard page's, one per process), keyed by
+        every setting; only for explorers that build their reservoirs (no `esn`, whose weights no key holds)."""
         if esn is not None and not isinstance(esn, rc.ESN):
             raise TypeError(f"esn: expected a labkit.reservoir.ESN, got {type(esn).__name__}")
+        if memo is not None and (esn is not None or not isinstance(memo, Memo)):
+            raise ValueError("memo: a widgets.views.Memo, for an explorer without an esn (its weights are in no key)")
         if esn is not None:
             p = esn.get_params()
             params = {"sr": p["sr"], "lr": p["lr"], "input_scaling": float(np.mean(p["input_scaling"])),
@@ -54,7 +58,7 @@ class ReservoirExplorer(pn.viewable.Viewer):
                 lo, hi = self.param[name].bounds
                 if name in params:
                     params[name] = type(params[name])(min(max(params[name], lo), hi))
-        self._given, self._memo = esn, Memo(16)
+        self._given, self._memo = esn, (memo if memo is not None else Memo(16))
         super().__init__(**params)
         self._task = mackey_glass_task()
 

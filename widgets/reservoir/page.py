@@ -10,6 +10,7 @@ from labkit import reservoir as rc
 from widgets.reservoir.explorer import ReservoirExplorer
 from widgets.reservoir.liquid import LSMView
 from widgets.tabs import lazy_tabs
+from widgets.views import Memo
 
 ESN_TEXT = ("**Echo state network.** reservoirpy's tutorial reservoir (100 units, sr 1.25, lr 0.3) on Mackey-Glass: "
             "its states under the input, their PCA trajectory, W's eigenvalues with the spectral-radius circle, "
@@ -28,11 +29,19 @@ def page_lsm() -> rc.LSM:
     return rc.LSM(units=200, seed=0).fit(X[:-10], X[10:], warmup=50)
 
 
+@functools.lru_cache(maxsize=1)
+def page_memo() -> Memo:
+    """The ESN explorers' results (reservoir, generation, memory capacity per setting), computed once per
+    process and shared read-only by every session: a visitor who opens the page, or moves a slider to
+    a setting another has seen, does not run the reservoir again."""
+    return Memo(16)
+
+
 def reservoir_page():
     """Dashboard page: reservoirpy's tutorial ESN on Mackey-Glass under sliders, and an LSM's liquid, one tab
     each (each made when first shown)."""
     return pn.Column(
         "## Reservoir computing",
-        lazy_tabs(("Echo state network", lambda: pn.Column(ESN_TEXT, ReservoirExplorer())),
+        lazy_tabs(("Echo state network", lambda: pn.Column(ESN_TEXT, ReservoirExplorer(memo=page_memo()))),
                   ("Liquid state machine", lambda: pn.Column(LSM_TEXT, LSMView(page_lsm())))),
         sizing_mode="stretch_width")
