@@ -10,6 +10,11 @@ times include the browser's work.
 
     .venv/bin/python benchmarks/serve_load.py               # 20 sessions
     .venv/bin/python benchmarks/serve_load.py --sessions 5
+    .venv/bin/python benchmarks/serve_load.py --bursts 3 --workers 1 2 --repeat 2   # no browser: bursts only
+
+`--bursts K`: only the server's share, K bursts of N visitors without a browser per server (after one
+burst that builds each worker's kept first pages), servers of each `--workers` count in turn, `--repeat`
+times (alternating, so that the machine's drift falls on both).
 """
 
 from __future__ import annotations
@@ -37,14 +42,33 @@ def row(name: str, values) -> str:
             f"{sum(x <= TARGET_S for x in v)}/{len(values)} within |")
 
 
+def bursts(sessions: int, k: int, workers: list[int], repeat: int) -> None:
+    print(f"{sessions} visitors at once without a browser on `labkit serve --workers W`; {machine()}\n")
+    print("| document received, seconds from the first request | min | median | max | target | |\n"
+          "|---|---|---|---|---|---|")
+    paths = ui_load._paths()
+    for rep in range(repeat):
+        for w in workers:
+            with ui_load.serving(workers=w) as (base, _server, _log):
+                ui_load.burst(base, paths, 2 * len(paths))  # each worker's kept first pages
+                for b in range(k):
+                    docs = [v[2] for v in ui_load.burst(base, paths, sessions)]
+                    print(row(f"workers={w}, server {rep + 1}, burst {b + 1}", docs), flush=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sessions", type=int, default=20)
+    ap.add_argument("--workers", type=int, nargs="+", default=[ui_load.WORKERS], help="labkit serve --workers")
+    ap.add_argument("--bursts", type=int, default=0, help="only bursts without a browser, this many per server")
+    ap.add_argument("--repeat", type=int, default=1, help="with --bursts: servers per --workers value")
     args = ap.parse_args()
-    with ui_load.serving() as (base, server, _log):
+    if args.bursts:
+        return bursts(args.sessions, args.bursts, args.workers, args.repeat)
+    with ui_load.serving(workers=args.workers[0]) as (base, server, _log):
         fig = ui_load.drive(base, server, args.sessions)
     (ui_load.OUT / "figures.json").write_text(json.dumps(fig, indent=1))
-    print(f"{args.sessions} sessions at once on `labkit serve`; {machine()}\n")
+    print(f"{args.sessions} sessions at once on `labkit serve --workers {args.workers[0]}`; {machine()}\n")
     print("| seconds from the first request | min | median | max | target | |\n|---|---|---|---|---|---|")
     print(row("server: page HTML (plain GETs, no browser)", fig["http_s"]))
     alone = fig["without_browser_s"]

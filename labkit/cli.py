@@ -100,8 +100,14 @@ def cmd_lab(args) -> int:
     return subprocess.call(cmd, env=env)
 
 
+#: `labkit serve` processes: two where there are two cores (a burst of 20 visitors needs both) and
+#: processes can be forked (Bokeh's num_procs: not on Windows); more cost memory for little.
+SERVE_WORKERS = min(2, os.cpu_count() or 1) if sys.platform != "win32" else 1
+
+
 def cmd_serve(args) -> int:
     _checked(check_int, "--port", args.port, low=1, high=65535)
+    _checked(check_int, "--workers", args.workers, low=1, high=max(1, os.cpu_count() or 1))
     allow = list(args.allow_host or [])
     for name in allow:
         if not name or any(c in name for c in "/ @?#") or name.startswith("-"):
@@ -115,7 +121,7 @@ def cmd_serve(args) -> int:
     _warn_address("labkit serve", args.address,
                   f"; it answers only requests addressed to {hosts}"
                   + ("" if allow else " (add names with --allow-host)"))
-    serve(address=args.address, port=args.port, show=args.show, allow_hosts=allow)
+    serve(address=args.address, port=args.port, show=args.show, allow_hosts=allow, workers=args.workers)
     return 0
 
 
@@ -270,6 +276,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--address", default="127.0.0.1")
     p.add_argument("--port", type=int, default=5006)
     p.add_argument("--show", action="store_true", help="open a browser tab")
+    p.add_argument("--workers", type=int, default=SERVE_WORKERS, metavar="N",
+                   help="serve from N processes sharing the port, at most one per core: a burst of visitors "
+                        f"is built N at a time; each holds its own pages and models (~1 GB); default {SERVE_WORKERS}")
     p.add_argument("--allow-host", action="append", metavar="NAME[:PORT]",
                    help="also answer requests (and websockets) addressed to this host; repeatable. "
                         "By default only the served address (and localhost and 127.0.0.1 when serving on "

@@ -9,6 +9,7 @@ import http.client
 import re
 
 import pytest
+import ui_load
 import ui_support as ui
 
 from widgets.app import host_policy
@@ -100,7 +101,7 @@ def test_websockets_from_foreign_hosts_or_origins_are_refused(server):
         (here, f"http://{here}"): "accepted",
     }
     for (host, origin), expected in cases.items():
-        got = asyncio.run(_ws(server, host, origin, token))
+        got = ui_load.run_async(_ws(server, host, origin, token))  # any thread: a browser test's loop may run here
         assert got == expected, (host, origin, got)
 
 
@@ -113,8 +114,8 @@ def test_each_event_loop_has_its_own_opening_lock():
 
     async def twice():
         return _opening_lock(), _opening_lock()
-    a, b = asyncio.run(twice())
-    c, _ = asyncio.run(twice())
+    a, b = ui_load.run_async(twice())
+    c, _ = ui_load.run_async(twice())
     assert a is b and a is not c
 
     async def contended():   # a waiter on the lock, as a second visitor of a burst
@@ -127,4 +128,4 @@ def test_each_event_loop_has_its_own_opening_lock():
                 await asyncio.sleep(0.01)
         await asyncio.gather(*(visit(i) for i in range(3)))
         return order
-    assert asyncio.run(contended()) == [0, 1, 2] and asyncio.run(contended()) == [0, 1, 2]
+    assert ui_load.run_async(contended()) == [0, 1, 2] and ui_load.run_async(contended()) == [0, 1, 2]

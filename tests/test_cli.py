@@ -7,7 +7,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from labkit.cli import build_parser, main
+from labkit.cli import SERVE_WORKERS, build_parser, main
 from labkit.execute import parse_value
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -164,6 +164,7 @@ def _user_error_cases(tmp: Path):
         (["run", nb, "-p", "nope", "1", *out], "got 'nope'"),
         (["run", nb, "--timeout", "0", *out], "--timeout"),
         (["serve", "--port", "70000"], "--port"),
+        (["serve", "--workers", "0"], "--workers"),
         (["frobnicate"], "invalid choice"),
     ]
 
@@ -232,7 +233,8 @@ def test_serve_on_a_network_address_warns_in_one_line(monkeypatch, capsys):
     err = capsys.readouterr().err.splitlines()
     assert len(err) == 1 and err[0].startswith("labkit: warning: ") and "0.0.0.0" in err[0], err
     assert "--allow-host" in err[0]
-    assert calls == [{"address": "0.0.0.0", "port": 5123, "show": False, "allow_hosts": []}]
+    assert calls == [{"address": "0.0.0.0", "port": 5123, "show": False, "allow_hosts": [],
+                      "workers": SERVE_WORKERS}]
     assert main(["serve", "--address", "10.1.2.3", "--allow-host", "lab.example", "--allow-host",
                  "10.1.2.3:8080"]) == 0
     err = capsys.readouterr().err.splitlines()

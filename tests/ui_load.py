@@ -31,6 +31,7 @@ import ui_support as ui
 #: How long one session's render is waited for before it counts as failed (a bound, not a target).
 LOAD_WAIT_S = float(os.environ.get("LABKIT_UI_LOAD_WAIT_S", "300"))
 SETTLE_S = 150                        # how long the server's memory is given to come back
+WORKERS = 2                           # `labkit serve --workers`: the two cores of the issue's machine
 OUT = ui.BUILD / "ui-load"
 LOCAL_HOSTS = {"127.0.0.1", "localhost"}
 
@@ -55,13 +56,14 @@ def _paths() -> list[str]:
 
 
 @contextlib.contextmanager
-def serving(out: Path = OUT):
-    """`labkit serve` in a subprocess on a free loopback port: (url, psutil.Process, log path)."""
+def serving(out: Path = OUT, workers: int = WORKERS):
+    """`labkit serve --workers N` in a subprocess on a free loopback port: (url, psutil.Process, log path)."""
     out.mkdir(parents=True, exist_ok=True)
     port = ui.free_port()
     log = out / "server.log"
     with open(log, "w") as f:
-        proc = subprocess.Popen([sys.executable, "-m", "labkit.cli", "serve", "--port", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "labkit.cli", "serve", "--port", str(port),
+                                 "--workers", str(workers)],
                                 stdout=f, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, cwd=ui.ROOT)
     try:
         ui.wait_for_url(f"http://127.0.0.1:{port}/liveness", timeout=300, proc=proc, log=log)
@@ -76,7 +78,13 @@ def serving(out: Path = OUT):
 
 
 def _rss_mb(p: psutil.Process) -> float:
-    return p.memory_info().rss / 2**20
+    """The server's resident memory: the process and its workers."""
+    procs = [p, *p.children(recursive=True)]
+    total = 0
+    for q in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += q.memory_info().rss
+    return total / 2**20
 
 
 async def _open(browser, url: str, foreign: list, errors: list):
@@ -255,14 +263,22 @@ async def _settled(server: psutil.Process) -> float:
     return low
 
 
-def drive(base: str, server: psutil.Process, n: int) -> dict:
-    """The figures of n sessions at once on the server at `base` (see the module's docstring).
-
-    Run in a thread of its own: a Playwright sync page (the other browser tests' fixture) keeps an
-    event loop running in the calling thread, and asyncio.run refuses to start a second one there."""
+def run_async(coro):
+    """asyncio.run(coro) in a thread of its own: a Playwright sync page (the other browser tests' fixture)
+    keeps an event loop running in the calling thread, and asyncio.run refuses to start a second one there."""
     from concurrent.futures import ThreadPoolExecutor
     with ThreadPoolExecutor(1) as pool:
-        return pool.submit(asyncio.run, _drive(base, server, n)).result()
+        return pool.submit(asyncio.run, coro).result()
+
+
+def burst(base: str, paths: list[str], n: int) -> list[list]:
+    """n visitors at once without a browser (`_burst_without_browser`), from any thread."""
+    return run_async(_burst_without_browser(base, paths, n))
+
+
+def drive(base: str, server: psutil.Process, n: int) -> dict:
+    """The figures of n sessions at once on the server at `base` (see the module's docstring)."""
+    return run_async(_drive(base, server, n))
 
 
 def spread(values) -> str:

@@ -9,8 +9,8 @@ Layout: `widgets/<mechanism>/` mirrors `labkit/<mechanism>/`. Its modules are na
 its `__init__.py` re-exports the public views and is the one place that calls `register_inspector` and
 `register_page` for the mechanism. Machinery shared by every mechanism lives in `widgets/views.py` and
 `widgets/tabs.py` (tabs whose views are made when first shown).
-`data.py` (datasets), `inspect.py` (the registry), `export.py` (views to files) and `app.py` (the
-dashboard) are not mechanisms.
+`data.py` (datasets), `inspect.py` (the registry), `export.py` (views to files), `app.py` (the
+dashboard) and `workers.py` (the dashboard served from several processes) are not mechanisms.
 """
 
 # The datasets, then one package per mechanism: importing each registers its inspectors and its

@@ -5,12 +5,14 @@ from __future__ import annotations
 import contextlib
 import gc
 import logging
+import os
 import threading
 import weakref
 
 import panel as pn
 
 import widgets
+import widgets.workers
 from labkit import __version__
 
 WELCOME = """
@@ -214,13 +216,14 @@ def _open_sessions_in_order() -> None:
         return
 
     async def opened_in_order(self, token):
-        async with _opening_lock():
-            self._labkit_sent = asyncio.Event()
-            task = asyncio.ensure_future(step(self, token))
-            await asyncio.wait({task}, timeout=OPEN_SLOT_S)          # built and answered (ACK)
-            if task.done() and task.exception() is None:
-                with contextlib.suppress(asyncio.TimeoutError):      # its document sent
-                    await asyncio.wait_for(self._labkit_sent.wait(), PULL_WAIT_S)
+        with widgets.workers.opening():  # a worker with a session opening takes no other
+            async with _opening_lock():
+                self._labkit_sent = asyncio.Event()
+                task = asyncio.ensure_future(step(self, token))
+                await asyncio.wait({task}, timeout=OPEN_SLOT_S)          # built and answered (ACK)
+                if task.done() and task.exception() is None:
+                    with contextlib.suppress(asyncio.TimeoutError):      # its document sent
+                        await asyncio.wait_for(self._labkit_sent.wait(), PULL_WAIT_S)
         await task
 
     async def send_message(self, message):
@@ -269,7 +272,7 @@ def _malloc_trim() -> None:
 
 
 def serve(address: str = "127.0.0.1", port: int = 5006, show: bool = False, threaded: bool = False,
-          allow_hosts=(), **kw):
+          allow_hosts=(), workers: int = 1, **kw):
     """Serve the dashboard on `address:port` (loopback by default). Returns the server
     (a thread when `threaded=True`, stopped with `.stop()`).
 
@@ -282,8 +285,14 @@ def serve(address: str = "127.0.0.1", port: int = 5006, show: bool = False, thre
     rendered from one kept session per page (Panel's `reuse_sessions`: the pages do not depend on
     the query string), so a visitor sees the page at once while the server builds their own session
     behind it; a burst of visitors has its sessions built one after another, each live before the next
-    is built (`_open_sessions_in_order`). A closing browser logs at INFO; memory is handed back after
-    sessions end."""
+    is built (`_open_sessions_in_order`). With `workers` > 1 (`labkit serve --workers N`) N forked
+    processes share the port, each taking a visitor only while it builds no other (`widgets.workers`), so
+    a burst is built N at a time; this process then only waits on them. A closing browser logs at INFO;
+    memory is handed back after sessions end."""
+    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
+        raise ValueError(f"workers: expected an int >= 1, got {workers!r}")
+    if workers > 1 and threaded:
+        raise ValueError(f"workers: {workers} processes need threaded=False (a thread cannot fork a server)")
     pn.extension(inline=True)
     import holoviews as hv
     hv.extension("bokeh")
@@ -295,8 +304,29 @@ def serve(address: str = "127.0.0.1", port: int = 5006, show: bool = False, thre
     opts = dict(address=address, port=port, show=show, title="labkit", websocket_origin=origins,
                 liveness=True, warm=kw.pop("warm", True), **kw)
     if not threaded:
-        server = pn.serve(routes(), start=False, **opts)
+        warm = opts["warm"]
+        if workers > 1:  # Bokeh's num_procs: the socket is bound here, then the workers are forked
+            parent, show = os.getpid(), opts.pop("show")
+            opts.update(num_procs=workers, warm=False, show=False)
+        server = pn.serve(routes(), start=False, **opts)  # with workers: returns in each worker
+        if workers > 1:
+            from tornado.process import task_id
+            widgets.workers.die_with_parent(parent)
+            widgets.workers.one_thread_each()
+            if warm:
+                widgets.workers.warm(server)
+            widgets.workers.accept_when_idle(server._http, server.io_loop)
+            if show and task_id() == 0:
+                server.io_loop.add_callback(server.show, "/")
+        # What the warm pages left (modules, datasets, caches: ~0.8 M objects) is kept for good: the
+        # garbage collector stops re-scanning it during every session's build (7 % of a build here).
+        gc.collect()
+        gc.freeze()
         _guard_hosts(server, names)
+        if warm:  # and each page's kept first session, before the first visitor
+            paths = [p for p in server._tornado.applications if p != "/admin"]
+            server.io_loop.add_callback(widgets.workers.keep_first_pages, server._http, paths,
+                                        f"{names[0]}:{server.port}")
         server.start()
         server.io_loop.start()
         return server
