@@ -4,7 +4,8 @@ No browser: the visitors are tests/ui_load.py's clients that ask what a page's s
 session's websocket, its document). Asserted: the server runs as two workers under one parent; a burst of
 20 visitors gets every document and is built by both workers (each does a real share of the work: before
 `accept_when_idle`, the first worker to wake took 17 of 20 visitors); stopping the parent stops the
-workers; the busy signal that makes a worker stop listening.
+workers; the busy signal that makes a worker stop listening; each page asked for once before the first
+visitor (`keep_first_pages`).
 """
 
 from __future__ import annotations
@@ -65,3 +66,26 @@ def test_a_worker_stops_listening_while_a_session_opens():
         assert seen == [False, True, False, True] and workers._opening == 0
     finally:
         workers._idle_hooks.remove(seen.append)
+
+
+def test_keep_first_pages_asks_the_server_itself_for_each_page_while_taking_no_visitor():
+    """Each path requested once through a socket pair (no port), with the served Host, while the process
+    is marked busy (a worker then accepts no visitor): {path: status}."""
+    import tornado.web
+    from tornado.httpserver import HTTPServer
+    seen = []
+
+    class Page(tornado.web.RequestHandler):
+        def get(self, path):
+            seen.append((self.request.path, self.request.host, workers._opening))
+            self.set_status(404 if path == "missing" else 200)
+            self.finish("page")
+
+    async def ask():
+        server = HTTPServer(tornado.web.Application([(r"/(.*)", Page)]))
+        return await workers.keep_first_pages(server, ["/", "/hnsw", "/missing"], "127.0.0.1:5006", timeout_s=30)
+
+    status = ui_load.run_async(ask())
+    assert status == {"/": 200, "/hnsw": 200, "/missing": 404}
+    assert seen == [(p, "127.0.0.1:5006", 1) for p in ("/", "/hnsw", "/missing")]
+    assert workers._opening == 0
